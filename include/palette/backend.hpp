@@ -1,0 +1,49 @@
+#pragma once
+// The seam between the host pipeline and the compute backends: one virtual call per batch.
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "palette/kmeans.hpp"
+#include "palette/points.hpp"
+
+namespace palette {
+
+/// Runs k-means for every image of a batch. Implementations: CPU threads, CUDA kernels.
+/// fit() is called from one thread at a time; a backend may use threads of its own inside.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  /// "cpu" or "cuda".
+  virtual std::string name() const = 0;
+  /// Human-readable device, e.g. "AMD EPYC 7B13 (2 threads)" or "NVIDIA H100 80GB HBM3".
+  virtual std::string device() const = 0;
+  /// How many images a batch should hold for this backend to run well.
+  virtual std::size_t preferred_batch_images() const = 0;
+  /// Whether rows should leave as soon as possible (small batches) rather than in big batches.
+  virtual bool low_latency() const = 0;
+  /// Clusters every image of `batch` with `params`; replaces `out`. Throws palette::Error.
+  virtual void fit(const Batch& batch, const KMeansParams& params, BatchResult& out) = 0;
+};
+
+enum class BackendKind { kAuto, kCpu, kCuda };
+
+std::optional<BackendKind> parse_backend_kind(std::string_view name);
+
+/// The CPU backend: images of a batch in parallel on `threads` threads (>= 1).
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+
+/// Whether this build contains the CUDA backend.
+bool cuda_compiled();
+
+/// Picks a backend: kCpu, kCuda (throws palette::Error if unavailable), or kAuto (CUDA when a
+/// usable device exists, else CPU). `threads` is for the CPU backend, `device` for CUDA.
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, int device);
+
+/// A short description of the host CPU model (from /proc/cpuinfo), or "unknown CPU".
+std::string cpu_model();
+
+}  // namespace palette

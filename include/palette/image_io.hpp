@@ -1,0 +1,62 @@
+#pragma once
+// Reading and decoding images. The format libraries (libjpeg-turbo, libpng, libwebp, libtiff) and
+// OpenCV (resizing) stay behind this header.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace palette {
+
+enum class ImageFormat { kUnknown, kJpeg, kPng, kWebp, kBmp, kTiff, kGif, kPnm };
+
+std::string_view to_string(ImageFormat format);
+
+/// What the first bytes of a file say: its format and, when the header holds them, its size.
+struct ImageInfo {
+  ImageFormat format = ImageFormat::kUnknown;
+  std::int64_t width = 0;
+  std::int64_t height = 0;
+  bool has_size = false;
+};
+
+/// Identifies the format from magic bytes and reads the dimensions from the header without
+/// decoding anything. Throws palette::Error when a recognised header is cut short or invalid.
+ImageInfo sniff_image(std::span<const std::uint8_t> bytes);
+
+/// Decoding options.
+struct DecodeOptions {
+  int size = 256;                          ///< long side after shrinking (never enlarged)
+  int alpha_threshold = 128;               ///< pixels with alpha below it are not counted
+  std::uint64_t max_pixels = 200'000'000;  ///< refuse larger images before decoding
+};
+
+/// An image after decoding and shrinking: 8-bit RGB, or RGBA when it has an alpha channel that
+/// matters (alpha_threshold > 0). Rows are packed (stride = width * channels).
+struct DecodedImage {
+  int width = 0, height = 0, channels = 3;
+  std::vector<std::uint8_t> pixels;
+  int source_width = 0, source_height = 0;  ///< dimensions before shrinking
+  ImageFormat format = ImageFormat::kUnknown;
+};
+
+/// Decodes an encoded image held in memory (JPEG, PNG, WebP, TIFF, BMP, binary PNM) and shrinks
+/// it so its long side is at most options.size (INTER_AREA; JPEGs are decoded at a reduced DCT
+/// scale first when much larger). Pixels are taken as sRGB (no colour management). 16-bit
+/// samples are scaled to 8 bits, grey expands to RGB. Throws palette::Error with a short reason
+/// (truncated, corrupt, over the pixel limit, not an image). Thread-safe.
+DecodedImage decode_image(std::span<const std::uint8_t> bytes, const DecodeOptions& options);
+
+/// Reads a whole file. Throws palette::Error ("cannot open: ...", "empty file").
+std::vector<std::uint8_t> read_file(const std::string& path);
+
+/// One-time process set-up for image decoding: silences OpenCV's own logging and keeps OpenCV
+/// from starting threads of its own (we parallelise over images). Call before the first decode.
+void init_image_io();
+
+/// Versions of the image libraries, e.g. "OpenCV 4.6.0, libjpeg-turbo 2.1.5, ...".
+std::string image_io_versions();
+
+}  // namespace palette

@@ -1,0 +1,67 @@
+#pragma once
+// Inputs as an ordered stream: command-line arguments expand (directories, @lists, stdin) into
+// items in a fixed order, produced by one thread and consumed in order by the pipeline, so a
+// million inputs can start flowing before the last directory is read.
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <istream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace palette {
+
+/// One input: a file to read, bytes already in memory (uploads), or a known failure.
+struct InputItem {
+  std::string name;                                       ///< what the `file` column shows
+  std::string path;                                       ///< file to read, when `data` is null
+  std::shared_ptr<const std::vector<std::uint8_t>> data;  ///< in-memory bytes, or null
+  std::string error;                                      ///< set: the row is this error
+};
+
+/// A FIFO of inputs with indices: push() from a producer, next() from consumers, in order.
+/// Thread-safe.
+class InputQueue {
+ public:
+  void push(InputItem item);
+  /// No more items will come.
+  void close();
+  /// The next item and its index, blocking until one is pushed; nullopt once closed and empty.
+  std::optional<std::pair<std::size_t, InputItem>> next();
+  /// Whether next() would return at once.
+  bool ready();
+  /// Items pushed so far, and whether that is all of them.
+  std::size_t pushed();
+  bool closed();
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<InputItem> items_;
+  std::size_t taken_ = 0, pushed_ = 0;
+  bool closed_ = false;
+};
+
+/// Options of input expansion.
+struct EnumerateOptions {
+  bool hidden = false;  ///< descend into / list names starting with '.' inside directories
+};
+
+/// Whether a file name has an image extension a directory walk picks up (case-insensitive):
+/// jpg jpeg png webp bmp tif tiff.
+bool has_image_extension(const std::string& name);
+
+/// Expands arguments into `queue` in order and closes it: a file is itself; a directory is every
+/// image file below it, recursively, sorted by path (symbolic links followed, loops skipped);
+/// "@list.txt" is the paths listed in it, one per line (each expanded the same way); "-" is the
+/// paths read from `in`, one per line. Paths that do not exist, unreadable lists and
+/// directories become items with an error, never silently dropped.
+void enumerate_inputs(const std::vector<std::string>& args, const EnumerateOptions& options,
+                      InputQueue& queue, std::istream& in);
+
+}  // namespace palette

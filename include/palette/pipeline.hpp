@@ -1,0 +1,70 @@
+#pragma once
+// The host pipeline: decode workers -> ordered batches -> backend -> rows in input order.
+// Memory is bounded: at most a window of decoded images plus one batch exist at any time.
+
+#include <atomic>
+#include <cstddef>
+#include <vector>
+
+#include "palette/backend.hpp"
+#include "palette/image_io.hpp"
+#include "palette/inputs.hpp"
+#include "palette/kmeans.hpp"
+#include "palette/writer.hpp"
+
+namespace palette {
+
+struct PipelineOptions {
+  DecodeOptions decode;
+  ColorSpace space = ColorSpace::kLab;
+  KMeansParams kmeans;
+  int threads = 1;               ///< decode workers
+  std::size_t batch_images = 0;  ///< images per batch; 0: what the backend prefers
+  bool skip_cluster = false;     ///< decode and prepare only (benchmarks: decode alone)
+};
+
+/// Time spent in one stage, summed over the threads that ran it.
+struct StageTime {
+  double wall = 0;  ///< seconds inside the stage
+  double cpu = 0;   ///< CPU seconds used by it
+};
+
+struct PipelineStats {
+  std::size_t images = 0, ok = 0, failed = 0, batches = 0;
+  double wall = 0;    ///< the whole run
+  double cpu = 0;     ///< process CPU time during the run
+  StageTime read;     ///< reading files
+  StageTime decode;   ///< decoding and shrinking
+  StageTime prepare;  ///< merging identical colours, colour conversion
+  StageTime cluster;  ///< backend (k-means) and palette construction
+  StageTime write;    ///< formatting and writing rows
+  double device = 0;  ///< GPU seconds reported by the backend
+};
+
+/// Live counters for a progress display (read from another thread).
+struct PipelineProgress {
+  std::atomic<std::size_t> done{0};
+  std::atomic<std::size_t> failed{0};
+};
+
+/// Receives the rows, in input order, a batch at a time, always from the same thread.
+class RowSink {
+ public:
+  virtual ~RowSink() = default;
+  virtual void write(const std::vector<Row>& rows) = 0;
+};
+
+/// Runs every input of `inputs` through decode, `backend` and into `sink`, one row per input,
+/// in input order. Returns when the inputs are exhausted, or early (after writing every row
+/// already clustered) once `*cancel` becomes true. Per-image failures become error rows; only
+/// a failing sink throws.
+PipelineStats run_pipeline(InputQueue& inputs, Backend& backend, const PipelineOptions& options,
+                           RowSink& sink, PipelineProgress* progress = nullptr,
+                           const std::atomic<bool>* cancel = nullptr);
+
+/// Reads (unless item.data is set), decodes and prepares one input; on failure returns false
+/// and sets `error`. Exposed for tests and single-image callers.
+bool load_points(const InputItem& item, const PipelineOptions& options, ImagePoints& points,
+                 std::string& error);
+
+}  // namespace palette

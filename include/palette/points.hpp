@@ -1,0 +1,65 @@
+#pragma once
+// Weighted distinct colours: what k-means actually clusters. Identical pixels collapse into one
+// point whose weight is their count, which is exact and makes every later step cheaper.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "palette/color.hpp"
+
+namespace palette {
+
+/// A view of 8-bit interleaved RGB (channels == 3) or RGBA (channels == 4) pixels.
+/// Rows are `stride` bytes apart. Not owning.
+struct PixelView {
+  const std::uint8_t* data = nullptr;
+  int width = 0;
+  int height = 0;
+  int channels = 3;
+  std::size_t stride = 0;
+};
+
+/// The distinct colours of one image, sorted by 0xRRGGBB, with their pixel counts and their
+/// fixed-point coordinates in one colour space. Structure of arrays, all of size().
+struct ImagePoints {
+  std::vector<std::int16_t> x, y, z;  ///< coordinates in `space` (see ColorSpace)
+  std::vector<std::uint32_t> weight;  ///< pixels of this colour, >= 1
+  std::vector<std::uint32_t> rgb;     ///< the colour itself, 0xRRGGBB
+  std::uint64_t total_weight = 0;     ///< counted pixels = sum of weight
+
+  std::size_t size() const { return weight.size(); }
+  void clear();
+};
+
+/// Reusable buffers for collect_points (one per worker thread avoids reallocations).
+struct CollectScratch {
+  std::vector<std::uint32_t> keys, tmp;
+};
+
+/// Collects the pixels of `image` whose alpha is >= alpha_threshold (all pixels when the view
+/// has no alpha channel or the threshold is 0), merges identical colours and converts them to
+/// `space`. Replaces the contents of `out`. Thread-safe for distinct `out`/`scratch`.
+void collect_points(const PixelView& image, int alpha_threshold, ColorSpace space, ImagePoints& out,
+                    CollectScratch& scratch);
+
+/// Many images' points concatenated (ragged): image i owns points [offsets[i], offsets[i+1]).
+/// An image may own no point (a failed image travels through the batch as an empty slot).
+struct Batch {
+  ColorSpace space = ColorSpace::kLab;
+  std::vector<std::uint32_t> offsets{0};
+  std::vector<std::int16_t> x, y, z;
+  std::vector<std::uint32_t> weight;
+  std::vector<std::uint32_t> rgb;
+
+  std::size_t images() const { return offsets.size() - 1; }
+  std::size_t points() const { return weight.size(); }
+  std::size_t points_of(std::size_t i) const { return offsets[i + 1] - offsets[i]; }
+  /// Appends one image (its space must match `space`).
+  void add(const ImagePoints& p);
+  /// Appends an image without points.
+  void add_empty();
+  void clear();
+};
+
+}  // namespace palette

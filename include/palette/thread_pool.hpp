@@ -1,0 +1,46 @@
+#pragma once
+// A fixed pool of worker threads for data-parallel loops.
+
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace palette {
+
+/// parallel_for over [0, n) on `threads` threads: the calling thread plus threads-1 workers.
+/// Items are claimed dynamically. One loop at a time; the pool is not re-entrant.
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  /// Calls fn(i, worker) for every i in [0, n); worker is in [0, threads()). Blocks until all
+  /// are done. If fn throws, the first exception is rethrown here after the loop drains.
+  void parallel_for(std::size_t n, const std::function<void(std::size_t, int)>& fn);
+
+ private:
+  void work(int worker);
+  void run_items(int worker);
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  const std::function<void(std::size_t, int)>* fn_ = nullptr;
+  std::size_t n_ = 0, next_ = 0, finished_ = 0;
+  std::size_t generation_ = 0;
+  int active_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+};
+
+/// Number of CPUs this process may run on (affinity mask), at least 1.
+int available_cpus();
+
+}  // namespace palette

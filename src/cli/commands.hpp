@@ -1,0 +1,23 @@
+#pragma once
+// Subcommands of the palette CLI. Each registers its options on the app and runs when chosen.
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace palette::cli {
+
+/// Exit codes shared by every command.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitSomeFailed = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitInterrupted = 130;
+
+/// Thrown by a command for a usage problem found after parsing (one line, exit code 2).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Registers `palette extract` and returns the function that runs it.
+std::function<int()> add_extract(CLI::App& app);
+
+}  // namespace palette::cli

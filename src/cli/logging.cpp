@@ -1,0 +1,136 @@
+#include <fcntl.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+
+#include "console.hpp"
+
+namespace palette::cli {
+
+Console& Console::instance() {
+  static Console c;
+  return c;
+}
+
+void Console::set_fd(int fd) {
+  std::lock_guard lock(mutex_);
+  fd_ = fd;
+  tty_ = ::isatty(fd) == 1;
+}
+
+void Console::write_all(std::string_view s) {
+  while (!s.empty()) {
+    const ssize_t n = ::write(fd_, s.data(), s.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    s.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void Console::print(std::string_view line) {
+  std::lock_guard lock(mutex_);
+  std::string out;
+  if (!status_.empty()) out += "\r\033[K";
+  out += line;
+  if (!status_.empty()) out += status_;
+  write_all(out);
+}
+
+void Console::status(const std::string& line) {
+  std::lock_guard lock(mutex_);
+  if (line == status_) return;
+  std::string out = "\r\033[K" + line;
+  if (status_.empty() && line.empty()) return;
+  status_ = line;
+  write_all(out);
+}
+
+namespace {
+
+class ConsoleSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    const bool color = Console::instance().is_terminal();
+    std::string line = "palette: ";
+    const char* on = "";
+    switch (msg.level) {
+      case spdlog::level::warn:
+        on = "\033[33m";
+        break;
+      case spdlog::level::err:
+      case spdlog::level::critical:
+        on = "\033[31m";
+        break;
+      case spdlog::level::debug:
+      case spdlog::level::trace:
+        on = "\033[2m";
+        break;
+      default:
+        break;
+    }
+    if (msg.level != spdlog::level::info) {
+      if (color) line += on;
+      const auto name = spdlog::level::to_string_view(msg.level);
+      line.append(name.data(), name.size());
+      if (color) line += "\033[0m";
+      line += ": ";
+    }
+    line.append(msg.payload.data(), msg.payload.size());
+    line += '\n';
+    Console::instance().print(line);
+  }
+  void flush_() override {}
+};
+
+}  // namespace
+
+void setup_logging(int verbosity) {
+  auto logger = std::make_shared<spdlog::logger>("palette", std::make_shared<ConsoleSink>());
+  logger->set_level(verbosity < 0   ? spdlog::level::err
+                    : verbosity > 0 ? spdlog::level::debug
+                                    : spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+StderrCapture::StderrCapture() {
+  int fds[2];
+  saved_ = ::fcntl(2, F_DUPFD_CLOEXEC, 3);
+  if (saved_ < 0 || ::pipe2(fds, O_CLOEXEC) != 0) {
+    if (saved_ >= 0) ::close(saved_);
+    saved_ = -1;
+    return;
+  }
+  Console::instance().set_fd(saved_);
+  ::dup2(fds[1], 2);
+  ::close(fds[1]);
+  read_end_ = fds[0];
+  reader_ = std::thread([fd = read_end_] {
+    std::string pending;
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      pending.append(buf, static_cast<std::size_t>(n));
+      for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+        if (nl > 0) spdlog::debug("(library) {}", pending.substr(0, nl));
+        pending.erase(0, nl + 1);
+      }
+    }
+    if (!pending.empty()) spdlog::debug("(library) {}", pending);
+  });
+}
+
+StderrCapture::~StderrCapture() {
+  if (saved_ < 0) return;
+  ::dup2(saved_, 2);  // closes the pipe's last write end: the reader sees EOF
+  reader_.join();
+  ::close(read_end_);
+  Console::instance().set_fd(2);
+  ::close(saved_);
+}
+
+}  // namespace palette::cli

@@ -1,0 +1,49 @@
+// palette: dominant colour palettes of many images.
+
+#include <malloc.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "console.hpp"
+#include "palette/error.hpp"
+
+int main(int argc, char** argv) {
+  using namespace palette::cli;
+  // Decoders allocate large short-lived buffers (a progressive JPEG's coefficients are tens of
+  // MB). Served by mmap, each one costs a page fault per 4 KiB on every image; kept in the heap,
+  // the next image reuses them.
+  mallopt(M_MMAP_THRESHOLD, 512 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1024 << 20);
+  CLI::App app{"palette: extract the dominant colour palettes of many images, fast.", "palette"};
+  app.set_version_flag("--version", std::string("palette ") + PALETTE_VERSION);
+  app.require_subcommand(1);
+  std::vector<std::pair<CLI::App*, std::function<int()>>> commands;
+  auto run_extract = add_extract(app);
+  commands.emplace_back(app.get_subcommand("extract"), run_extract);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::string what = e.what();
+    std::fprintf(stderr, "palette: error: %s (see 'palette --help')\n", what.c_str());
+    return kExitUsage;
+  }
+  try {
+    for (auto& [sub, run] : commands) {
+      if (sub->parsed()) return run();
+    }
+  } catch (const UsageError& e) {
+    spdlog::error("{}", e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return kExitSomeFailed;
+  }
+  return kExitUsage;
+}

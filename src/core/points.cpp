@@ -1,0 +1,103 @@
+#include "palette/points.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace palette {
+namespace {
+
+// LSD radix sort of 24-bit keys in two passes of 12 bits; `tmp` is scratch of the same size.
+void radix_sort24(std::vector<std::uint32_t>& keys, std::vector<std::uint32_t>& tmp) {
+  const std::size_t n = keys.size();
+  if (n < 512) {
+    std::sort(keys.begin(), keys.end());
+    return;
+  }
+  tmp.resize(n);
+  std::vector<std::uint32_t> count(4096);
+  for (int pass = 0; pass < 2; ++pass) {
+    const int shift = pass * 12;
+    std::fill(count.begin(), count.end(), 0u);
+    for (std::uint32_t k : keys) ++count[(k >> shift) & 0xFFF];
+    std::uint32_t sum = 0;
+    for (auto& c : count) {
+      const std::uint32_t v = c;
+      c = sum;
+      sum += v;
+    }
+    for (std::uint32_t k : keys) tmp[count[(k >> shift) & 0xFFF]++] = k;
+    keys.swap(tmp);
+  }
+}
+
+}  // namespace
+
+void ImagePoints::clear() {
+  x.clear();
+  y.clear();
+  z.clear();
+  weight.clear();
+  rgb.clear();
+  total_weight = 0;
+}
+
+void collect_points(const PixelView& image, int alpha_threshold, ColorSpace space, ImagePoints& out,
+                    CollectScratch& scratch) {
+  out.clear();
+  auto& keys = scratch.keys;
+  keys.clear();
+  keys.reserve(static_cast<std::size_t>(image.width) * image.height);
+  const bool use_alpha = image.channels == 4 && alpha_threshold > 0;
+  for (int row = 0; row < image.height; ++row) {
+    const std::uint8_t* p = image.data + row * image.stride;
+    if (image.channels == 3) {
+      for (int col = 0; col < image.width; ++col, p += 3)
+        keys.push_back(pack_rgb(p[0], p[1], p[2]));
+    } else if (!use_alpha) {
+      for (int col = 0; col < image.width; ++col, p += 4)
+        keys.push_back(pack_rgb(p[0], p[1], p[2]));
+    } else {
+      for (int col = 0; col < image.width; ++col, p += 4) {
+        if (p[3] >= alpha_threshold) keys.push_back(pack_rgb(p[0], p[1], p[2]));
+      }
+    }
+  }
+  out.total_weight = keys.size();
+  if (keys.empty()) return;
+  radix_sort24(keys, scratch.tmp);
+
+  for (std::size_t i = 0; i < keys.size();) {
+    std::size_t j = i + 1;
+    while (j < keys.size() && keys[j] == keys[i]) ++j;
+    out.rgb.push_back(keys[i]);
+    out.weight.push_back(static_cast<std::uint32_t>(j - i));
+    i = j;
+  }
+  const std::size_t n = out.rgb.size();
+  out.x.resize(n);
+  out.y.resize(n);
+  out.z.resize(n);
+  to_space(out.rgb, space, out.x, out.y, out.z);
+}
+
+void Batch::add(const ImagePoints& p) {
+  x.insert(x.end(), p.x.begin(), p.x.end());
+  y.insert(y.end(), p.y.begin(), p.y.end());
+  z.insert(z.end(), p.z.begin(), p.z.end());
+  weight.insert(weight.end(), p.weight.begin(), p.weight.end());
+  rgb.insert(rgb.end(), p.rgb.begin(), p.rgb.end());
+  offsets.push_back(static_cast<std::uint32_t>(weight.size()));
+}
+
+void Batch::add_empty() { offsets.push_back(static_cast<std::uint32_t>(weight.size())); }
+
+void Batch::clear() {
+  offsets.assign(1, 0);
+  x.clear();
+  y.clear();
+  z.clear();
+  weight.clear();
+  rgb.clear();
+}
+
+}  // namespace palette

@@ -1,0 +1,86 @@
+#include "palette/thread_pool.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+
+namespace palette {
+
+ThreadPool::ThreadPool(int threads) {
+  for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this, i] { work(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::run_items(int worker) {
+  for (;;) {
+    std::size_t i;
+    {
+      std::lock_guard lock(mutex_);
+      if (next_ >= n_) return;
+      i = next_++;
+    }
+    try {
+      (*fn_)(i, worker);
+    } catch (...) {
+      std::lock_guard lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+      next_ = n_;  // stop handing out work
+    }
+  }
+}
+
+void ThreadPool::work(int worker) {
+  std::size_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      ++active_;
+    }
+    run_items(worker);
+    {
+      std::lock_guard lock(mutex_);
+      if (--active_ == 0) done_.notify_all();
+    }
+  }
+}
+
+void ThreadPool::parallel_for(std::size_t n, const std::function<void(std::size_t, int)>& fn) {
+  if (n == 0) return;
+  {
+    std::lock_guard lock(mutex_);
+    fn_ = &fn;
+    n_ = n;
+    next_ = 0;
+    error_ = nullptr;
+    ++generation_;
+  }
+  if (n > 1) wake_.notify_all();
+  run_items(0);
+  std::exception_ptr error;
+  {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [&] { return active_ == 0; });
+    fn_ = nullptr;
+    error = error_;
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+int available_cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace palette

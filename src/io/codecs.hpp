@@ -1,0 +1,33 @@
+#pragma once
+// Format decoders behind decode_image. Each takes the encoded bytes and returns 8-bit RGB
+// (CV_8UC3) or RGBA (CV_8UC4) pixels, grey expanded to RGB and deeper samples scaled to 8 bits,
+// or throws palette::Error with a short reason. None of them writes to stderr.
+//
+// We call the format libraries directly rather than through OpenCV's imgcodecs: Debian's
+// imgcodecs links GDAL and ~140 shared libraries (65 ms of start-up per process, and a closure
+// too large to ship in the relocatable bundle), it cannot report a truncated JPEG, it cannot
+// decode at reduced size beyond what libjpeg offers, and it prints library warnings on the
+// user's terminal.
+
+#include <cstdint>
+#include <opencv2/core.hpp>
+#include <span>
+
+namespace palette::codec {
+
+/// `size`: long side wanted after shrinking; a decoder may decode at a reduced scale as long as
+/// the result stays at least that large (JPEG DCT scaling, WebP's built-in rescaler).
+/// `allow_dc_only`: for progressive files decoded at 1/8, skip the AC scans that scale cannot
+/// use (same pixels, much faster); false decodes every scan (tests compare the two).
+cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool allow_dc_only = true);
+cv::Mat decode_png(std::span<const std::uint8_t> bytes);
+cv::Mat decode_webp(std::span<const std::uint8_t> bytes, int size);
+cv::Mat decode_tiff(std::span<const std::uint8_t> bytes);
+cv::Mat decode_bmp(std::span<const std::uint8_t> bytes);
+cv::Mat decode_pnm(std::span<const std::uint8_t> bytes);
+
+/// The size an image of width x height should be shrunk to: long side == size, aspect kept,
+/// never enlarged.
+cv::Size target_size(int width, int height, int size);
+
+}  // namespace palette::codec

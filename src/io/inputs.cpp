@@ -1,0 +1,175 @@
+#include "palette/inputs.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+namespace palette {
+
+void InputQueue::push(InputItem item) {
+  {
+    std::lock_guard lock(mutex_);
+    items_.push_back(std::move(item));
+    ++pushed_;
+  }
+  cv_.notify_all();
+}
+
+void InputQueue::close() {
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::optional<std::pair<std::size_t, InputItem>> InputQueue::next() {
+  std::unique_lock lock(mutex_);
+  cv_.wait(lock, [&] { return !items_.empty() || closed_; });
+  if (items_.empty()) return std::nullopt;
+  std::pair<std::size_t, InputItem> out{taken_++, std::move(items_.front())};
+  items_.pop_front();
+  return out;
+}
+
+bool InputQueue::ready() {
+  std::lock_guard lock(mutex_);
+  return !items_.empty() || closed_;
+}
+
+std::size_t InputQueue::pushed() {
+  std::lock_guard lock(mutex_);
+  return pushed_;
+}
+
+bool InputQueue::closed() {
+  std::lock_guard lock(mutex_);
+  return closed_;
+}
+
+bool has_image_extension(const std::string& name) {
+  const auto dot = name.rfind('.');
+  if (dot == std::string::npos) return false;
+  std::string ext = name.substr(dot + 1);
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  static const std::set<std::string> kExt = {"jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"};
+  return kExt.count(ext) != 0;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+class Enumerator {
+ public:
+  Enumerator(const EnumerateOptions& o, InputQueue& q) : options_(o), queue_(q) {}
+
+  void argument(const std::string& arg, std::istream& in) {
+    if (arg == "-") {
+      lines(in);
+    } else if (arg.size() > 1 && arg[0] == '@') {
+      std::ifstream list(arg.substr(1));
+      if (!list) {
+        fail(arg, std::string("cannot read list: ") + std::strerror(errno));
+        return;
+      }
+      lines(list);
+    } else {
+      path(arg);
+    }
+  }
+
+ private:
+  // A list names paths: "@..." and "-" inside it are taken literally.
+  void lines(std::istream& in) {
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+      path(line);
+    }
+  }
+
+  void path(const std::string& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) {
+      fail(p, std::strerror(errno));
+      return;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      visited_.clear();
+      directory(p, st);
+    } else {
+      queue_.push(InputItem{p, p, nullptr, {}});
+    }
+  }
+
+  void directory(const std::string& dir, const struct stat& st) {
+    if (!visited_.insert({st.st_dev, st.st_ino}).second) return;  // symlink loop
+    std::error_code ec;
+    fs::directory_iterator it(dir, ec);
+    if (ec) {
+      fail(dir, "cannot read directory: " + ec.message());
+      return;
+    }
+    // Sorting siblings by name, with "/" appended to directories, gives the same order as
+    // sorting the full paths of everything below `dir`.
+    struct Entry {
+      std::string key, path;
+      bool is_dir;
+      struct stat st;
+    };
+    std::vector<Entry> entries;
+    for (; it != fs::directory_iterator(); it.increment(ec)) {
+      if (ec) break;
+      const std::string name = it->path().filename().string();
+      if (!options_.hidden && !name.empty() && name[0] == '.') continue;
+      std::string full = dir;
+      if (full.empty() || full.back() != '/') full += '/';
+      full += name;
+      struct stat est {};
+      if (::stat(full.c_str(), &est) != 0) continue;  // dangling link
+      const bool is_dir = S_ISDIR(est.st_mode);
+      if (!is_dir && !(S_ISREG(est.st_mode) && has_image_extension(name))) continue;
+      entries.push_back({is_dir ? name + "/" : name, std::move(full), is_dir, est});
+    }
+    if (ec) {
+      fail(dir, "cannot read directory: " + ec.message());
+      return;
+    }
+    std::sort(entries.begin(), entries.end(),
+              [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    for (const auto& e : entries) {
+      if (e.is_dir) {
+        directory(e.path, e.st);
+      } else {
+        queue_.push(InputItem{e.path, e.path, nullptr, {}});
+      }
+    }
+  }
+
+  void fail(const std::string& name, const std::string& why) {
+    queue_.push(InputItem{name, name, nullptr, why});
+  }
+
+  const EnumerateOptions& options_;
+  InputQueue& queue_;
+  std::set<std::pair<dev_t, ino_t>> visited_;
+};
+
+}  // namespace
+
+void enumerate_inputs(const std::vector<std::string>& args, const EnumerateOptions& options,
+                      InputQueue& queue, std::istream& in) {
+  Enumerator e(options, queue);
+  for (const auto& a : args) e.argument(a, in);
+  queue.close();
+}
+
+}  // namespace palette

@@ -1,0 +1,146 @@
+#include "palette/writer.hpp"
+
+#include <cstdio>
+
+namespace palette {
+namespace {
+
+std::string share_text(std::uint32_t e4) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%u.%04u", e4 / 10000, e4 % 10000);
+  return buf;
+}
+
+// Error texts are single-line by contract.
+std::string one_line(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return out;
+}
+
+class CsvFormatter final : public RowFormatter {
+ public:
+  explicit CsvFormatter(int k) : k_(k) {}
+
+  std::string header() const override {
+    std::string h = "file";
+    for (int i = 1; i <= k_; ++i) h += ",color_" + std::to_string(i);
+    for (int i = 1; i <= k_; ++i) h += ",share_" + std::to_string(i);
+    return h + ",error\n";
+  }
+
+  std::string row(const Row& r) const override {
+    std::string line = csv_field(r.file);
+    const auto n = static_cast<int>(r.ok() ? r.palette.colors.size() : 0);
+    for (int i = 0; i < k_; ++i) {
+      line += ',';
+      if (i < n) line += hex_color(r.palette.colors[i]);
+    }
+    for (int i = 0; i < k_; ++i) {
+      line += ',';
+      if (i < n) line += share_text(r.palette.shares_e4[i]);
+    }
+    line += ',';
+    line += csv_field(one_line(r.error));
+    return line + "\n";
+  }
+
+ private:
+  int k_;
+};
+
+void json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+      ++i;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      ++i;
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+    } else {
+      // Copy a valid UTF-8 sequence; replace an invalid byte with U+FFFD (JSON must be UTF-8).
+      int len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+      bool valid = len > 0 && i + len <= s.size();
+      for (int j = 1; valid && j < len; ++j) {
+        valid = (static_cast<unsigned char>(s[i + j]) & 0xC0) == 0x80;
+      }
+      if (valid) {
+        out.append(s.substr(i, len));
+        i += len;
+      } else {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      }
+    }
+  }
+  out += '"';
+}
+
+class JsonlFormatter final : public RowFormatter {
+ public:
+  std::string header() const override { return {}; }
+
+  std::string row(const Row& r) const override {
+    std::string line = "{\"file\":";
+    json_string(line, r.file);
+    line += ",\"colors\":[";
+    const std::size_t n = r.ok() ? r.palette.colors.size() : 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i) line += ',';
+      line += '"' + hex_color(r.palette.colors[i]) + '"';
+    }
+    line += "],\"shares\":[";
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i) line += ',';
+      line += share_text(r.palette.shares_e4[i]);
+    }
+    line += "],\"error\":";
+    if (r.ok()) {
+      line += "null";
+    } else {
+      json_string(line, one_line(r.error));
+    }
+    return line + "}\n";
+  }
+};
+
+}  // namespace
+
+std::optional<OutputFormat> parse_output_format(std::string_view name) {
+  if (name == "csv") return OutputFormat::kCsv;
+  if (name == "jsonl") return OutputFormat::kJsonl;
+  return std::nullopt;
+}
+
+std::string hex_color(std::uint32_t rgb) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "#%06x", rgb & 0xFFFFFFu);
+  return buf;
+}
+
+std::string csv_field(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + '"';
+}
+
+std::unique_ptr<RowFormatter> make_formatter(OutputFormat format, int k) {
+  if (format == OutputFormat::kJsonl) return std::make_unique<JsonlFormatter>();
+  return std::make_unique<CsvFormatter>(k);
+}
+
+}  // namespace palette

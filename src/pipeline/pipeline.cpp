@@ -1,0 +1,309 @@
+#include "palette/pipeline.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <new>
+#include <thread>
+
+#include "palette/clock.hpp"
+#include "palette/error.hpp"
+#include "palette/palette.hpp"
+
+namespace palette {
+namespace {
+
+// Adds the wall and CPU time of a scope to a StageTime.
+class StageTimer {
+ public:
+  explicit StageTimer(StageTime& t) : t_(t), wall_(wall_seconds()), cpu_(thread_cpu_seconds()) {}
+  ~StageTimer() {
+    t_.wall += wall_seconds() - wall_;
+    t_.cpu += thread_cpu_seconds() - cpu_;
+  }
+  StageTimer(const StageTimer&) = delete;
+  StageTimer& operator=(const StageTimer&) = delete;
+
+ private:
+  StageTime& t_;
+  double wall_, cpu_;
+};
+
+void add(StageTime& a, const StageTime& b) {
+  a.wall += b.wall;
+  a.cpu += b.cpu;
+}
+
+struct WorkerTimes {
+  StageTime read, decode, prepare;
+};
+
+bool load(const InputItem& item, const PipelineOptions& options, ImagePoints& points,
+          std::string& error, CollectScratch& scratch, WorkerTimes& times) {
+  points.clear();
+  if (!item.error.empty()) {
+    error = item.error;
+    return false;
+  }
+  try {
+    std::vector<std::uint8_t> owned;
+    std::span<const std::uint8_t> bytes;
+    if (item.data) {
+      bytes = *item.data;
+    } else {
+      StageTimer t(times.read);
+      owned = read_file(item.path);
+      bytes = owned;
+    }
+    DecodedImage img;
+    {
+      StageTimer t(times.decode);
+      img = decode_image(bytes, options.decode);
+    }
+    {
+      StageTimer t(times.prepare);
+      const PixelView view{img.pixels.data(), img.width, img.height, img.channels,
+                           static_cast<std::size_t>(img.width) * img.channels};
+      collect_points(view, options.decode.alpha_threshold, options.space, points, scratch);
+    }
+    if (points.total_weight == 0) {
+      error = "no opaque pixels (every pixel's alpha is below --alpha-threshold)";
+      return false;
+    }
+    return true;
+  } catch (const Error& e) {
+    error = e.what();
+  } catch (const std::bad_alloc&) {
+    error = "out of memory while decoding";
+  } catch (const std::exception& e) {
+    error = std::string("unexpected error: ") + e.what();
+  }
+  points.clear();
+  return false;
+}
+
+struct Prepared {
+  bool ready = false;
+  std::string name;
+  std::string error;
+  ImagePoints points;
+};
+
+class Pipeline {
+ public:
+  Pipeline(InputQueue& inputs, Backend& backend, const PipelineOptions& options, RowSink& sink,
+           PipelineProgress* progress, const std::atomic<bool>* cancel)
+      : inputs_(inputs),
+        backend_(backend),
+        options_(options),
+        sink_(sink),
+        progress_(progress),
+        cancel_(cancel) {
+    batch_cap_ = options.batch_images ? options.batch_images : backend.preferred_batch_images();
+    batch_cap_ = std::max<std::size_t>(1, batch_cap_);
+    const auto threads = static_cast<std::size_t>(std::max(1, options.threads));
+    window_cap_ = batch_cap_ + 2 * threads;
+    batch_.space = options.space;
+  }
+
+  PipelineStats run() {
+    const double wall0 = wall_seconds(), cpu0 = process_cpu_seconds();
+    std::vector<std::thread> workers;
+    for (int i = 0; i < std::max(1, options_.threads); ++i)
+      workers.emplace_back([this] { work(); });
+    try {
+      dispatch();
+    } catch (...) {
+      stop_workers(workers);
+      throw;
+    }
+    stop_workers(workers);
+    stats_.wall = wall_seconds() - wall0;
+    stats_.cpu = process_cpu_seconds() - cpu0;
+    return stats_;
+  }
+
+ private:
+  bool cancelled() const { return cancel_ && cancel_->load(std::memory_order_relaxed); }
+
+  void stop_workers(std::vector<std::thread>& workers) {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    space_.notify_all();
+    if (cancelled()) inputs_.close();  // wakes workers waiting for more inputs
+    for (auto& t : workers) t.join();
+  }
+
+  void work() {
+    CollectScratch scratch;
+    WorkerTimes times;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        space_.wait(lock, [&] { return stop_ || cancelled() || reserved_ < base_ + window_cap_; });
+        if (stop_ || cancelled()) break;
+        ++reserved_;
+      }
+      auto next = inputs_.next();
+      if (!next) {
+        const std::size_t total = inputs_.pushed();  // final: the queue is closed
+        std::lock_guard lock(mutex_);
+        inputs_done_ = true;
+        total_ = total;
+        ready_.notify_all();
+        break;
+      }
+      auto& [index, item] = *next;
+      Prepared p;
+      p.name = item.name;
+      load(item, options_, p.points, p.error, scratch, times);
+      p.ready = true;
+      {
+        std::lock_guard lock(mutex_);
+        const std::size_t slot = index - base_;
+        if (window_.size() <= slot) window_.resize(slot + 1);
+        window_[slot] = std::move(p);
+      }
+      ready_.notify_all();
+    }
+    std::lock_guard lock(mutex_);
+    add(stats_.read, times.read);
+    add(stats_.decode, times.decode);
+    add(stats_.prepare, times.prepare);
+  }
+
+  // Whether image `base_` (the window's front) is decoded, or there is none. Needs mutex_.
+  bool next_available() const {
+    return (!window_.empty() && window_.front().ready) || (inputs_done_ && base_ >= total_);
+  }
+
+  void dispatch() {
+    for (;;) {
+      Prepared p;
+      {
+        std::unique_lock lock(mutex_);
+        if (!pending_.empty() && !next_available() && backend_.low_latency()) {
+          lock.unlock();
+          flush();
+          lock.lock();
+        }
+        ready_.wait(lock, [&] { return cancelled() || next_available(); });
+        if (cancelled() || window_.empty() || !window_.front().ready) break;
+        p = std::move(window_.front());
+        window_.pop_front();
+        ++base_;
+      }
+      space_.notify_all();
+      if (p.error.empty()) {
+        batch_.add(p.points);
+      } else {
+        batch_.add_empty();
+      }
+      pending_.push_back(Pending{std::move(p.name), std::move(p.error)});
+      if (pending_.size() >= batch_cap_ || batch_.points() >= kMaxBatchPoints) flush();
+    }
+    flush();
+  }
+
+  void flush() {
+    if (pending_.empty()) return;
+    std::vector<Row> rows(pending_.size());
+    {
+      // The backend reports its own CPU time (its threads, not this one); palette construction
+      // runs here.
+      const double wall0 = wall_seconds();
+      std::string batch_error;
+      if (batch_.points() > 0 && !options_.skip_cluster) {
+        try {
+          backend_.fit(batch_, options_.kmeans, result_);
+          stats_.cluster.cpu += result_.host_cpu_seconds;
+          stats_.device += result_.device_seconds;
+        } catch (const std::exception& e) {
+          batch_error = std::string(backend_.name()) + " backend failed: " + e.what();
+        }
+      }
+      const double cpu0 = thread_cpu_seconds();
+      for (std::size_t i = 0; i < pending_.size(); ++i) {
+        rows[i].file = std::move(pending_[i].name);
+        if (!pending_[i].error.empty()) {
+          rows[i].error = std::move(pending_[i].error);
+        } else if (!batch_error.empty()) {
+          rows[i].error = batch_error;
+        } else if (options_.skip_cluster) {
+          rows[i].error = "not clustered (decode-only run)";
+        } else {
+          rows[i].palette = make_palette(batch_, i, result_);
+        }
+      }
+      stats_.cluster.cpu += thread_cpu_seconds() - cpu0;
+      stats_.cluster.wall += wall_seconds() - wall0;
+    }
+    std::size_t failed = 0;
+    for (const auto& r : rows) failed += r.ok() ? 0 : 1;
+    {
+      StageTimer t(stats_.write);
+      sink_.write(rows);
+    }
+    stats_.images += rows.size();
+    stats_.failed += failed;
+    stats_.ok += rows.size() - failed;
+    ++stats_.batches;
+    if (progress_) {
+      progress_->failed += failed;
+      progress_->done += rows.size();
+    }
+    pending_.clear();
+    batch_.clear();
+  }
+
+  // Keeps batch offsets within 32 bits with a wide margin.
+  static constexpr std::size_t kMaxBatchPoints = std::size_t{1} << 30;
+
+  struct Pending {
+    std::string name, error;
+  };
+
+  InputQueue& inputs_;
+  Backend& backend_;
+  const PipelineOptions& options_;
+  RowSink& sink_;
+  PipelineProgress* progress_;
+  const std::atomic<bool>* cancel_;
+  std::size_t batch_cap_ = 1, window_cap_ = 1;
+
+  std::mutex mutex_;
+  std::condition_variable space_, ready_;
+  std::deque<Prepared> window_;  // images [base_, base_ + size)
+  std::size_t base_ = 0;         // index of window_.front(): the next image to batch
+  std::size_t reserved_ = 0;     // inputs claimed by workers
+  std::size_t total_ = 0;        // number of inputs, once inputs_done_
+  bool inputs_done_ = false, stop_ = false;
+
+  // Owned by the dispatching thread.
+  Batch batch_;
+  BatchResult result_;
+  std::vector<Pending> pending_;
+  PipelineStats stats_;
+};
+
+}  // namespace
+
+PipelineStats run_pipeline(InputQueue& inputs, Backend& backend, const PipelineOptions& options,
+                           RowSink& sink, PipelineProgress* progress,
+                           const std::atomic<bool>* cancel) {
+  Pipeline p(inputs, backend, options, sink, progress, cancel);
+  return p.run();
+}
+
+bool load_points(const InputItem& item, const PipelineOptions& options, ImagePoints& points,
+                 std::string& error) {
+  CollectScratch scratch;
+  WorkerTimes times;
+  return load(item, options, points, error, scratch, times);
+}
+
+}  // namespace palette
