@@ -14,7 +14,7 @@ namespace palette {
 /// The space k-means clusters in. Each maps 8-bit sRGB to three int16 fixed-point coordinates.
 enum class ColorSpace : std::uint8_t {
   kRgb,    ///< sRGB channel values, scaled by 64 (0..16320).
-  kOklab,  ///< Oklab (Ottosson 2020), L in [0,1] scaled by 16320, a and b likewise.
+  kOklab,  ///< Oklab (Ottosson 2020), L in [0,1] scaled by 32640, a and b likewise.
   kLab,    ///< CIELAB (D65), L in [0,100] scaled by 128, a and b likewise.
 };
 

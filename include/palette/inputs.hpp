@@ -37,6 +37,8 @@ class InputQueue {
   bool ready();
   /// Items pushed so far, and whether that is all of them.
   std::size_t pushed();
+  /// Items handed out by next() so far.
+  std::size_t taken();
   bool closed();
 
  private:

@@ -176,20 +176,22 @@ int run(ExtractOptions& o) {
   InputQueue& inputs = *queue;
   EnumerateOptions enumerate;
   enumerate.hidden = o.hidden;
+  auto finished = std::make_shared<std::atomic<bool>>(false);
   struct Enumerator {
     std::thread thread;
-    std::shared_ptr<InputQueue> queue;
+    std::shared_ptr<std::atomic<bool>> finished;
     ~Enumerator() {
-      if (queue->closed()) {
+      if (finished->load()) {
         thread.join();
       } else {
-        thread.detach();
+        thread.detach();  // still blocked reading paths; it owns everything it touches
       }
     }
-  } enumerator{std::thread([queue, args = o.inputs, enumerate] {
+  } enumerator{std::thread([queue, finished, args = o.inputs, enumerate] {
                  enumerate_inputs(args, enumerate, *queue, std::cin);
+                 finished->store(true);
                }),
-               queue};
+               finished};
   while (!inputs.ready()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   if (inputs.closed() && inputs.pushed() == 0) {
     throw UsageError("no input images found");

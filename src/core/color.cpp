@@ -70,7 +70,7 @@ std::int16_t quantize(double v) {
   return static_cast<std::int16_t>(std::clamp(r, -32768.0, 32767.0));
 }
 
-constexpr double kOklabScale = 16320.0;
+constexpr double kOklabScale = 32640.0;
 constexpr double kLabScale = 128.0;
 constexpr double kRgbScale = 64.0;
 

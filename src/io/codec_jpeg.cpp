@@ -227,7 +227,7 @@ cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool allow_dc
                                 dc_only.empty() ? 0u : dc_only_components, &fallback, &out);
     jpeg_destroy_decompress(&cinfo);
     if (!ok) {
-      if (err.truncated) throw Error(std::string("truncated JPEG (") + err.message + ")");
+      if (err.truncated) throw Error("truncated JPEG");
       throw Error(std::string("corrupt JPEG: ") + err.message);
     }
     if (!fallback) break;

@@ -76,9 +76,8 @@ cv::Mat decode_tiff(std::span<const std::uint8_t> bytes) {
   std::uint16_t extra = 0;
   std::uint16_t* extra_types = nullptr;
   TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &extra, &extra_types);
-  const bool alpha =
-      extra > 0 && extra_types &&
-      (extra_types[0] == EXTRASAMPLE_ASSOCALPHA || extra_types[0] == EXTRASAMPLE_UNASSALPHA);
+  // As libtiff's RGBA reader: an unspecified extra sample is taken as (associated) alpha.
+  const bool alpha = extra > 0 && extra_types != nullptr;
   if (w == 0 || h == 0) throw Error("corrupt TIFF: no image size");
   std::vector<std::uint32_t> raster(static_cast<std::size_t>(w) * h);
   if (!TIFFReadRGBAImageOriented(tif, w, h, raster.data(), ORIENTATION_TOPLEFT, 1)) {

@@ -47,6 +47,11 @@ std::size_t InputQueue::pushed() {
   return pushed_;
 }
 
+std::size_t InputQueue::taken() {
+  std::lock_guard lock(mutex_);
+  return taken_;
+}
+
 bool InputQueue::closed() {
   std::lock_guard lock(mutex_);
   return closed_;

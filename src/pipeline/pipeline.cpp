@@ -1,6 +1,7 @@
 #include "palette/pipeline.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <limits>
@@ -191,7 +192,10 @@ class Pipeline {
           flush();
           lock.lock();
         }
-        ready_.wait(lock, [&] { return cancelled() || next_available(); });
+        // Polls for cancellation: a signal handler sets the flag and cannot notify.
+        while (!ready_.wait_for(lock, std::chrono::milliseconds(20),
+                                [&] { return cancelled() || next_available(); })) {
+        }
         if (cancelled() || window_.empty() || !window_.front().ready) break;
         p = std::move(window_.front());
         window_.pop_front();

@@ -1,0 +1,202 @@
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <thread>
+
+#include "palette/pipeline.hpp"
+#include "support/images.hpp"
+
+namespace palette {
+namespace {
+
+std::shared_ptr<const std::vector<std::uint8_t>> png_of(const cv::Mat& rgb) {
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  std::vector<std::uint8_t> out;
+  cv::imencode(".png", bgr, out);
+  return std::make_shared<const std::vector<std::uint8_t>>(std::move(out));
+}
+
+// Inputs: image i is two stripes of colours derived from i; every 5th input is an error item,
+// every 7th holds bytes that are not an image.
+std::vector<InputItem> make_items(int n) {
+  std::vector<InputItem> items;
+  for (int i = 0; i < n; ++i) {
+    InputItem it;
+    it.name = "img" + std::to_string(i);
+    if (i % 5 == 4) {
+      it.error = "listed but missing";
+    } else if (i % 7 == 6) {
+      it.data =
+          std::make_shared<const std::vector<std::uint8_t>>(std::vector<std::uint8_t>{1, 2, 3});
+    } else {
+      const std::uint32_t a = pack_rgb(10 * (i % 20), 200, 30), b = pack_rgb(250, 5 * (i % 40), 90);
+      it.data = png_of(test::stripes({a, b}, {30 + i % 10, 10}, 8));
+    }
+    items.push_back(std::move(it));
+  }
+  return items;
+}
+
+class VectorSink final : public RowSink {
+ public:
+  std::function<void(const std::vector<Row>&)> on_write;
+  std::vector<Row> rows;
+  void write(const std::vector<Row>& batch) override {
+    rows.insert(rows.end(), batch.begin(), batch.end());
+    if (on_write) on_write(batch);
+  }
+};
+
+std::vector<Row> run_items(const std::vector<InputItem>& items, int threads, std::size_t batch,
+                           PipelineStats* stats = nullptr) {
+  InputQueue q;
+  for (const auto& it : items) q.push(it);
+  q.close();
+  PipelineOptions o;
+  o.threads = threads;
+  o.batch_images = batch;
+  o.kmeans.k = 3;
+  auto backend = make_cpu_backend(threads);
+  VectorSink sink;
+  const auto s = run_pipeline(q, *backend, o, sink);
+  if (stats) *stats = s;
+  return sink.rows;
+}
+
+TEST(Pipeline, EveryInputGetsOneRowInOrder) {
+  const auto items = make_items(60);
+  PipelineStats stats;
+  const auto rows = run_items(items, 2, 0, &stats);
+  ASSERT_EQ(rows.size(), items.size());
+  std::size_t failed = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].file, items[i].name);
+    const bool should_fail = i % 5 == 4 || i % 7 == 6;
+    EXPECT_EQ(!rows[i].ok(), should_fail) << i << ": " << rows[i].error;
+    failed += should_fail;
+    if (i % 5 == 4) {
+      EXPECT_EQ(rows[i].error, "listed but missing");
+    }
+    if (!should_fail) {
+      ASSERT_EQ(rows[i].palette.colors.size(), 2u) << i;  // two distinct colours, k = 3
+      const std::uint32_t a = pack_rgb(10 * (i % 20), 200, 30);
+      EXPECT_EQ(rows[i].palette.colors[0], a);  // the wider stripe first
+    }
+  }
+  EXPECT_EQ(stats.images, items.size());
+  EXPECT_EQ(stats.failed, failed);
+  EXPECT_EQ(stats.ok, items.size() - failed);
+}
+
+TEST(Pipeline, ThreadsAndBatchSizeDoNotChangeTheRows) {
+  const auto items = make_items(45);
+  const auto a = run_items(items, 1, 1);
+  for (auto [threads, batch] : {std::pair{3, 5}, std::pair{2, 0}, std::pair{4, 100}}) {
+    const auto b = run_items(items, threads, static_cast<std::size_t>(batch));
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].file, b[i].file);
+      EXPECT_EQ(a[i].error, b[i].error);
+      EXPECT_EQ(a[i].palette.colors, b[i].palette.colors);
+      EXPECT_EQ(a[i].palette.shares_e4, b[i].palette.shares_e4);
+    }
+  }
+}
+
+TEST(Pipeline, MemoryIsBoundedByTheWindow) {
+  // Inputs are taken from the queue only a window ahead of the rows already written.
+  const auto items = make_items(200);
+  InputQueue q;
+  for (const auto& it : items) q.push(it);
+  q.close();
+  PipelineOptions o;
+  o.threads = 2;
+  o.batch_images = 4;
+  auto backend = make_cpu_backend(2);
+  VectorSink sink;
+  std::size_t worst_lead = 0;
+  sink.on_write = [&](const std::vector<Row>&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a slow disk
+    worst_lead = std::max(worst_lead, q.taken() - sink.rows.size());
+  };
+  run_pipeline(q, *backend, o, sink);
+  EXPECT_EQ(sink.rows.size(), items.size());
+  EXPECT_LE(worst_lead, 4u + 2 * 2u);  // batch + 2 per decode thread
+}
+
+TEST(Pipeline, CancellingKeepsAnOrderedPrefix) {
+  const auto items = make_items(300);
+  const auto full = run_items(items, 2, 4);
+  InputQueue q;
+  for (const auto& it : items) q.push(it);
+  q.close();
+  PipelineOptions o;
+  o.threads = 2;
+  o.batch_images = 4;
+  o.kmeans.k = 3;
+  auto backend = make_cpu_backend(2);
+  VectorSink sink;
+  std::atomic<bool> cancel{false};
+  sink.on_write = [&](const std::vector<Row>&) {
+    if (sink.rows.size() >= 20) cancel = true;
+  };
+  const auto stats = run_pipeline(q, *backend, o, sink, nullptr, &cancel);
+  ASSERT_GE(sink.rows.size(), 20u);
+  EXPECT_LT(sink.rows.size(), items.size());
+  EXPECT_EQ(stats.images, sink.rows.size());
+  for (std::size_t i = 0; i < sink.rows.size(); ++i) {
+    EXPECT_EQ(sink.rows[i].file, full[i].file);
+    EXPECT_EQ(sink.rows[i].palette.colors, full[i].palette.colors);
+  }
+}
+
+TEST(Pipeline, CancellingWhileWaitingForInputsReturns) {
+  InputQueue q;  // never closed: a producer that stalls (stdin, say)
+  q.push(make_items(1)[0]);
+  PipelineOptions o;
+  auto backend = make_cpu_backend(1);
+  VectorSink sink;
+  std::atomic<bool> cancel{false};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cancel = true;
+  });
+  run_pipeline(q, *backend, o, sink, nullptr, &cancel);
+  stopper.join();
+  EXPECT_LE(sink.rows.size(), 1u);
+}
+
+TEST(Pipeline, DecodeOnlyRunsSkipClustering) {
+  const auto items = make_items(6);
+  InputQueue q;
+  for (const auto& it : items) q.push(it);
+  q.close();
+  PipelineOptions o;
+  o.skip_cluster = true;
+  auto backend = make_cpu_backend(1);
+  VectorSink sink;
+  const auto stats = run_pipeline(q, *backend, o, sink);
+  ASSERT_EQ(sink.rows.size(), 6u);
+  EXPECT_EQ(sink.rows[0].error, "not clustered (decode-only run)");
+  EXPECT_GT(stats.decode.cpu + stats.decode.wall, 0.0);
+}
+
+TEST(Pipeline, FullyTransparentImageIsAnError) {
+  cv::Mat rgba(4, 4, CV_8UC4, cv::Scalar(10, 20, 30, 0));
+  cv::Mat bgra;
+  cv::cvtColor(rgba, bgra, cv::COLOR_RGBA2BGRA);
+  std::vector<std::uint8_t> png;
+  cv::imencode(".png", bgra, png);
+  InputItem it;
+  it.name = "clear.png";
+  it.data = std::make_shared<const std::vector<std::uint8_t>>(png);
+  ImagePoints points;
+  std::string error;
+  EXPECT_FALSE(load_points(it, PipelineOptions{}, points, error));
+  EXPECT_NE(error.find("alpha"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace palette

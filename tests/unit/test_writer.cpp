@@ -1,0 +1,85 @@
+#include <gtest/gtest.h>
+
+#include "palette/writer.hpp"
+
+namespace palette {
+namespace {
+
+Row ok_row(std::string file, std::vector<std::uint32_t> colors, std::vector<std::uint32_t> shares) {
+  Row r;
+  r.file = std::move(file);
+  r.palette.colors = std::move(colors);
+  r.palette.shares_e4 = std::move(shares);
+  for (auto s : r.palette.shares_e4) r.palette.weights.push_back(s);
+  return r;
+}
+
+TEST(Writer, HexIsLowerCaseSixDigits) {
+  EXPECT_EQ(hex_color(0x0), "#000000");
+  EXPECT_EQ(hex_color(0xABCDEF), "#abcdef");
+  EXPECT_EQ(hex_color(0x00ff0a), "#00ff0a");
+}
+
+TEST(Writer, CsvHeaderNamesEveryColumn) {
+  EXPECT_EQ(make_formatter(OutputFormat::kCsv, 3)->header(),
+            "file,color_1,color_2,color_3,share_1,share_2,share_3,error\n");
+}
+
+TEST(Writer, CsvRowLeavesMissingColoursEmpty) {
+  const auto f = make_formatter(OutputFormat::kCsv, 3);
+  EXPECT_EQ(f->row(ok_row("a.png", {0xff0000, 0x00ff00}, {7500, 2500})),
+            "a.png,#ff0000,#00ff00,,0.7500,0.2500,,\n");
+  EXPECT_EQ(f->row(ok_row("b.png", {0x123456}, {10000})), "b.png,#123456,,,1.0000,,,\n");
+}
+
+TEST(Writer, CsvErrorRowHasOnlyTheReason) {
+  Row r;
+  r.file = "bad.jpg";
+  r.error = "truncated JPEG";
+  EXPECT_EQ(make_formatter(OutputFormat::kCsv, 2)->row(r), "bad.jpg,,,,,truncated JPEG\n");
+  r.error = "line one\nline two, with comma";
+  EXPECT_EQ(make_formatter(OutputFormat::kCsv, 1)->row(r),
+            "bad.jpg,,,\"line one line two, with comma\"\n");
+}
+
+TEST(Writer, CsvQuotesHostileFileNames) {
+  EXPECT_EQ(csv_field("plain.png"), "plain.png");
+  EXPECT_EQ(csv_field("a,b.png"), "\"a,b.png\"");
+  EXPECT_EQ(csv_field("say \"hi\".png"), "\"say \"\"hi\"\".png\"");
+  EXPECT_EQ(csv_field("two\nlines.png"), "\"two\nlines.png\"");
+  EXPECT_EQ(csv_field("cr\r.png"), "\"cr\r.png\"");
+  EXPECT_EQ(csv_field(""), "");
+}
+
+TEST(Writer, JsonLinesRow) {
+  const auto f = make_formatter(OutputFormat::kJsonl, 5);
+  EXPECT_EQ(f->header(), "");
+  EXPECT_EQ(f->row(ok_row("a \"q\".png", {0xff0000, 0x0000ff}, {6000, 4000})),
+            "{\"file\":\"a \\\"q\\\".png\",\"colors\":[\"#ff0000\",\"#0000ff\"],"
+            "\"shares\":[0.6000,0.4000],\"error\":null}\n");
+  Row bad;
+  bad.file = "tab\there\\x.png";
+  bad.error = "empty file";
+  EXPECT_EQ(f->row(bad),
+            "{\"file\":\"tab\\u0009here\\\\x.png\",\"colors\":[],\"shares\":[],"
+            "\"error\":\"empty file\"}\n");
+}
+
+TEST(Writer, JsonKeepsUtf8AndReplacesInvalidBytes) {
+  const auto f = make_formatter(OutputFormat::kJsonl, 1);
+  Row r;
+  r.error = "x";
+  r.file = "caf\xC3\xA9.png";
+  EXPECT_NE(f->row(r).find("caf\xC3\xA9.png"), std::string::npos);
+  r.file = "bad\xFF.png";
+  EXPECT_NE(f->row(r).find("bad\xEF\xBF\xBD.png"), std::string::npos);
+}
+
+TEST(Writer, ParsesFormats) {
+  EXPECT_EQ(parse_output_format("csv"), OutputFormat::kCsv);
+  EXPECT_EQ(parse_output_format("jsonl"), OutputFormat::kJsonl);
+  EXPECT_FALSE(parse_output_format("xml").has_value());
+}
+
+}  // namespace
+}  // namespace palette
