@@ -17,9 +17,12 @@ namespace palette::codec {
 
 /// `size`: long side wanted after shrinking; a decoder may decode at a reduced scale as long as
 /// the result stays at least that large (JPEG DCT scaling, WebP's built-in rescaler).
-/// `allow_dc_only`: for progressive files decoded at 1/8, skip the AC scans that scale cannot
-/// use (same pixels, much faster); false decodes every scan (tests compare the two).
-cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool allow_dc_only = true);
+/// `fast_dc`: at 1/8 scale, use decode_jpeg_dc when it handles the file (false: always libjpeg;
+/// tests compare the two).
+cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc = true);
+/// The image at exactly 1/8 scale from DC coefficients alone (codec_jpeg_dc.cpp); an empty Mat
+/// for files it leaves to libjpeg.
+cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> bytes);
 cv::Mat decode_png(std::span<const std::uint8_t> bytes);
 cv::Mat decode_webp(std::span<const std::uint8_t> bytes, int size);
 cv::Mat decode_tiff(std::span<const std::uint8_t> bytes);

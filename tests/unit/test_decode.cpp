@@ -264,32 +264,119 @@ TEST(Decode, CmykJpegBecomesRgb) {
   EXPECT_NEAR(d.pixels[2], 0, 3);
 }
 
-// A progressive file decoded at 1/8 skips its AC scans; the pixels must be exactly those of a
-// decode that reads every scan, for every chroma layout (4:2:0 keeps its chroma AC scans).
-TEST(Decode, ProgressiveShortcutGivesTheSamePixels) {
-  const cv::Mat img = photo(2001, 1003, 9);
-  struct Case {
-    int h, v;
-    bool gray;
-    int restart;
-  };
-  for (const Case c :
-       {Case{1, 1, false, 0}, Case{2, 1, false, 0}, Case{2, 2, false, 0}, Case{1, 2, false, 0},
-        Case{1, 1, true, 0}, Case{2, 1, false, 3}, Case{2, 2, false, 1}}) {
-    JpegOptions o;
-    o.progressive = true;
-    o.h = c.h;
-    o.v = c.v;
-    o.gray = c.gray;
-    o.restart_rows = c.restart;
-    cv::Mat src = img;
-    if (c.gray) cv::cvtColor(img, src, cv::COLOR_RGB2GRAY);
-    const auto bytes = encode_jpeg(src, o);
-    const cv::Mat fast = codec::decode_jpeg(bytes, 200, true);
-    const cv::Mat full = codec::decode_jpeg(bytes, 200, false);
-    ASSERT_EQ(fast.size(), cv::Size(251, 126));  // 1/8 scale, rounded up
-    EXPECT_EQ(cv::norm(fast, full, cv::NORM_INF), 0)
-        << c.h << "x" << c.v << (c.gray ? " grey" : "") << " restart " << c.restart;
+// Smooth colours (gradients and slow waves), like most of a photo.
+cv::Mat smooth(int width, int height) {
+  cv::Mat img(height, width, CV_8UC3);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      img.at<cv::Vec3b>(y, x) =
+          cv::Vec3b(static_cast<uchar>(x * 255 / width), static_cast<uchar>(y * 255 / height),
+                    static_cast<uchar>(128 + 100 * std::sin(x / 150.0 + y / 90.0)));
+    }
+  }
+  return img;
+}
+
+struct Layout {
+  int h, v;
+  bool gray;
+  int restart;
+  std::string name() const {
+    return std::to_string(h) + "x" + std::to_string(v) + (gray ? " grey" : "") + " restart " +
+           std::to_string(restart);
+  }
+};
+const Layout kLayouts[] = {{1, 1, false, 0}, {2, 1, false, 0}, {2, 2, false, 0},
+                           {1, 2, false, 0}, {1, 1, true, 0},  {2, 1, false, 3},
+                           {2, 2, false, 1}, {1, 1, true, 2},  {1, 1, false, 1}};
+
+std::vector<std::uint8_t> encode_layout(const cv::Mat& rgb, const Layout& c, bool progressive) {
+  JpegOptions o;
+  o.progressive = progressive;
+  o.h = c.h;
+  o.v = c.v;
+  o.gray = c.gray;
+  o.restart_rows = c.restart;
+  cv::Mat src = rgb;
+  if (c.gray) cv::cvtColor(rgb, src, cv::COLOR_RGB2GRAY);
+  return encode_jpeg(src, o);
+}
+
+// At 1/8 scale the DC-only decoder replaces libjpeg. Where libjpeg also works from DC alone and
+// no chroma is resampled (grey, 4:4:4, and any layout when the picture is neutral grey) the
+// pixels must be libjpeg's exactly, baseline or progressive, with or without restart markers,
+// at a size that is not a whole number of blocks or MCUs.
+TEST(Decode, DcDecoderMatchesLibjpegAtOneEighth) {
+  const cv::Mat colour = photo(2001, 1003, 9);
+  cv::Mat neutral;
+  cv::cvtColor(colour, neutral, cv::COLOR_RGB2GRAY);
+  cv::cvtColor(neutral, neutral, cv::COLOR_GRAY2RGB);
+  for (const bool progressive : {false, true}) {
+    for (const Layout& c : kLayouts) {
+      const bool resampled = !c.gray && (c.h > 1 || c.v > 1);
+      const auto bytes = encode_layout(resampled ? neutral : colour, c, progressive);
+      const std::string what = c.name() + (progressive ? " progressive" : "");
+      const cv::Mat fast = codec::decode_jpeg_dc(bytes);
+      const cv::Mat full = codec::decode_jpeg(bytes, 200, false);
+      ASSERT_FALSE(fast.empty()) << what;
+      ASSERT_EQ(fast.size(), cv::Size(251, 126)) << what;  // 1/8 scale, rounded up
+      EXPECT_EQ(cv::norm(fast, full, cv::NORM_INF), 0) << what;
+      EXPECT_EQ(cv::norm(codec::decode_jpeg(bytes, 200, true), fast, cv::NORM_INF), 0) << what;
+    }
+  }
+}
+
+// With subsampled chroma the DC decoder interpolates chroma between block centres: on smooth
+// colours it stays within a level of the true 8x8 means of the full-size decode.
+TEST(Decode, DcDecoderChromaIsCloseToTheTrueBlockMeans) {
+  const cv::Mat img = smooth(2000, 1000);
+  for (const bool progressive : {false, true}) {
+    for (const Layout& c : kLayouts) {
+      if (c.gray) continue;
+      const auto bytes = encode_layout(img, c, progressive);
+      const cv::Mat fast = codec::decode_jpeg_dc(bytes);
+      const cv::Mat full = codec::decode_jpeg(bytes, 4000, false);
+      cv::Mat truth;
+      cv::resize(full, truth, fast.size(), 0, 0, cv::INTER_AREA);
+      EXPECT_LT(cv::norm(fast, truth, cv::NORM_L1) / static_cast<double>(fast.total() * 3), 1.0)
+          << c.name() << (progressive ? " progressive" : "");
+    }
+  }
+}
+
+TEST(Decode, DcDecoderLeavesOtherJpegsToLibjpeg) {
+  JpegOptions o;
+  o.cmyk = true;
+  const cv::Mat cmyk(64, 64, CV_8UC4, cv::Scalar(255, 128, 0, 255));
+  EXPECT_TRUE(codec::decode_jpeg_dc(encode_jpeg(cmyk, o)).empty());
+  EXPECT_EQ(codec::decode_jpeg(encode_jpeg(cmyk, o), 8).cols, 8);  // libjpeg did it
+}
+
+TEST(Decode, DcDecoderRejectsDamage) {
+  JpegOptions o;
+  o.restart_rows = 1;
+  for (const bool progressive : {false, true}) {
+    o.progressive = progressive;
+    const auto bytes = encode_jpeg(photo(800, 600), o);
+    for (const double keep : {0.3, 0.6, 0.9, 0.999}) {
+      auto cut = bytes;
+      cut.resize(static_cast<std::size_t>(bytes.size() * keep));
+      EXPECT_THROW(codec::decode_jpeg_dc(cut), Error) << keep;
+      EXPECT_THROW(decode_image(cut, {}), Error) << keep;
+    }
+    // Flipped bits in the entropy-coded data: an error or an image, never a crash.
+    std::mt19937 rng(1);
+    for (int t = 0; t < 50; ++t) {
+      auto bad = bytes;
+      for (int i = 0; i < 20; ++i) bad[600 + rng() % (bad.size() - 700)] ^= 1 << (rng() % 8);
+      try {
+        const cv::Mat m = codec::decode_jpeg_dc(bad);
+        if (!m.empty()) {
+          EXPECT_EQ(m.size(), cv::Size(100, 75));
+        }
+      } catch (const Error&) {
+      }
+    }
   }
 }
 
