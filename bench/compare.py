@@ -5,9 +5,10 @@
 
 For each image set it prints (sets: JPEGs of 1920x1280 class, long side 1920..2560 px; every
 JPEG with long side >= 1920 px, up to 6K and mostly progressive; every image of DIR):
-  - images/s of the reference (its own per-image time, interpreter start-up excluded) and of
-    palette (the whole `palette extract` process, start-up included, over a list that repeats
-    the set until it holds at least --min-images entries so start-up does not dominate);
+  - images/s of the reference (its own per-image time, interpreter start-up excluded; median
+    of --ref-runs passes) and of palette (the whole `palette extract` process, start-up
+    included, over a list that repeats the set until it holds at least --min-images entries so
+    start-up does not dominate; median of --runs runs);
   - the speed-up (ratio of the two);
   - palette quality for each: mean squared CIELAB distance from every counted pixel of the
     image shrunk to 256 px (long side, area filter) to its nearest palette colour, averaged
@@ -114,6 +115,8 @@ def main():
     ap.add_argument("--min-images", type=int, default=300,
                     help="palette runs over a list repeating the set to at least this many")
     ap.add_argument("--runs", type=int, default=3, help="palette runs per set (median)")
+    ap.add_argument("--ref-runs", type=int, default=3,
+                    help="reference passes over the images (median time per image)")
     ap.add_argument("--extra", default="", help="extra palette options, e.g. '--space rgb'")
     args = ap.parse_args()
 
@@ -134,13 +137,16 @@ def main():
     print(f"palette: {args.palette}  k={args.k}  images: {args.images}")
     print(f"CPU: {os.cpu_count()} cores", flush=True)
 
-    # Reference: one pass over every image, timed per image inside this process.
-    ref_time, ref_pal = {}, {}
+    # Reference: --ref-runs passes over every image, timed per image inside this process; the
+    # median time of each image counts (this machine is shared and noisy).
+    ref_times, ref_pal = {f: [] for f in files}, {}
     reference_palette(files[0], args.k)  # warm-up (imports, thread pools)
-    for f in files:
-        t0 = time.perf_counter()
-        ref_pal[f] = reference_palette(f, args.k)
-        ref_time[f] = time.perf_counter() - t0
+    for _ in range(args.ref_runs):
+        for f in files:
+            t0 = time.perf_counter()
+            ref_pal[f] = reference_palette(f, args.k)
+            ref_times[f].append(time.perf_counter() - t0)
+    ref_time = {f: statistics.median(t) for f, t in ref_times.items()}
 
     lab = {f: counted_pixels_lab(f) for f in files}
     header = (f"{'set':24} {'images':>6} {'ref img/s':>10} {'palette img/s':>14} {'speed-up':>9}"

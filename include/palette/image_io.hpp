@@ -3,9 +3,11 @@
 // OpenCV (resizing) stay behind this header.
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace palette {
@@ -49,8 +51,31 @@ struct DecodedImage {
 /// (truncated, corrupt, over the pixel limit, not an image). Thread-safe.
 DecodedImage decode_image(std::span<const std::uint8_t> bytes, const DecodeOptions& options);
 
+/// An allocator that leaves bytes uninitialised (a file is read over them anyway).
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <class U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+/// File contents.
+using FileBytes = std::vector<std::uint8_t, UninitializedAllocator<std::uint8_t>>;
+
 /// Reads a whole file. Throws palette::Error ("cannot open: ...", "empty file").
-std::vector<std::uint8_t> read_file(const std::string& path);
+FileBytes read_file(const std::string& path);
 
 /// One-time process set-up for image decoding: silences OpenCV's own logging and keeps OpenCV
 /// from starting threads of its own (we parallelise over images). Call before the first decode.

@@ -150,7 +150,7 @@ DecodedImage decode_image(std::span<const std::uint8_t> bytes, const DecodeOptio
   return out;
 }
 
-std::vector<std::uint8_t> read_file(const std::string& path) {
+FileBytes read_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(std::string("cannot open: ") + std::strerror(errno));
   struct Closer {
@@ -160,7 +160,7 @@ std::vector<std::uint8_t> read_file(const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw Error(std::string("cannot read: ") + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw Error("is a directory");
-  std::vector<std::uint8_t> data(S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) : 0);
+  FileBytes data(S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) : 0);
   std::size_t have = 0;
   std::uint8_t spill[1 << 16];  // for files that grow or report no size (pipes)
   for (;;) {

@@ -49,7 +49,7 @@ bool load(const InputItem& item, const PipelineOptions& options, ImagePoints& po
     return false;
   }
   try {
-    std::vector<std::uint8_t> owned;
+    FileBytes owned;
     std::span<const std::uint8_t> bytes;
     if (item.data) {
       bytes = *item.data;

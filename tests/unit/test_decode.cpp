@@ -465,7 +465,9 @@ TEST(ReadFile, ReportsWhyItCannotRead) {
   test::write_text(dir.file("zero.jpg"), "");
   EXPECT_EQ(msg(dir.file("zero.jpg")), "empty file");
   test::write_text(dir.file("x.bin"), "abc");
-  EXPECT_EQ(read_file(dir.file("x.bin")), (std::vector<std::uint8_t>{'a', 'b', 'c'}));
+  const auto bytes = read_file(dir.file("x.bin"));
+  EXPECT_EQ(std::vector<std::uint8_t>(bytes.begin(), bytes.end()),
+            (std::vector<std::uint8_t>{'a', 'b', 'c'}));
 }
 
 }  // namespace
