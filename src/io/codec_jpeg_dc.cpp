@@ -40,6 +40,11 @@ struct Huffman {
   // end of block); 0: a longer code, take the slow path.
   static constexpr int kSkipBits = 11;
   std::array<std::uint16_t, 1 << kSkipBits> skip{};
+  // Two coefficients per lookup where both fit in the next kPairBits bits: bits of the first
+  // (bits 0-4), of both (5-9), k-advance of the first (10-16) and of both (17-24); 0: none.
+  // (The second may only be taken while the first leaves the block unfinished.)
+  static constexpr int kPairBits = 12;
+  std::array<std::uint32_t, 1 << kPairBits> pair{};
   bool defined = false;
 
   void build(const std::uint8_t counts[16], const std::uint8_t* symbols, int n) {
@@ -75,6 +80,26 @@ struct Huffman {
         }
       }
       code <<= 1;
+    }
+    for (int v = 0; v < (1 << kPairBits); ++v) {
+      const std::uint16_t e1 = skip[v >> (kPairBits - kSkipBits)];
+      const int bits1 = e1 >> 8, adv1 = e1 & 0xFF;
+      if (!e1 || bits1 > kPairBits) {
+        pair[v] = 0;
+        continue;
+      }
+      int total = bits1, adv_total = adv1;
+      const int rest = kPairBits - bits1;
+      if (adv1 < 64 && rest > 0) {
+        // The next symbol, from the bits after the first (padded with zeros to kSkipBits).
+        const int after = (v << bits1) & ((1 << kPairBits) - 1);
+        const std::uint16_t e2 = skip[after >> (kPairBits - kSkipBits)];
+        if (e2 && (e2 >> 8) <= rest) {
+          total += e2 >> 8;
+          adv_total += e2 & 0xFF;
+        }
+      }
+      pair[v] = static_cast<std::uint32_t>(bits1 | (total << 5) | (adv1 << 10) | (adv_total << 17));
     }
     defined = true;
   }
@@ -179,29 +204,38 @@ class BitReader {
       bits = bits_;
       p = p_;
     };
+    // One step: a pair of coefficients when both fit in 12 bits (and the block goes on after
+    // the first), else one; at most 26 bits, so a refill (>= 56) serves two steps.
+    auto step = [&]() -> bool {
+      const std::uint32_t e = ac.pair[buf >> (64 - Huffman::kPairBits)];
+      if (e) {
+        const int adv1 = (e >> 10) & 127;
+        const bool two = k + adv1 < 64;
+        const int used = two ? (e >> 5) & 31 : e & 31;
+        k += two ? (e >> 17) & 255 : adv1;
+        buf <<= used;
+        bits -= used;
+        return true;
+      }
+      const std::uint16_t e1 = ac.skip[buf >> (64 - Huffman::kSkipBits)];
+      if (!e1) return false;
+      buf <<= e1 >> 8;
+      bits -= e1 >> 8;
+      k += e1 & 0xFF;
+      return true;
+    };
     while (k < 64) {
       std::uint64_t w;
       std::memcpy(&w, p, 8);
       buf |= __builtin_bswap64(w) >> bits;
       p += (63 - bits) >> 3;
       bits |= 56;
-      std::uint16_t e = ac.skip[buf >> (64 - Huffman::kSkipBits)];
-      if (!e) {
+      if (!step()) {
         slow();
         continue;
       }
-      buf <<= e >> 8;
-      bits -= e >> 8;
-      k += e & 0xFF;
       if (k >= 64) break;
-      e = ac.skip[buf >> (64 - Huffman::kSkipBits)];
-      if (!e) {
-        slow();
-        continue;
-      }
-      buf <<= e >> 8;
-      bits -= e >> 8;
-      k += e & 0xFF;
+      if (!step()) slow();
     }
     buf_ = buf;
     bits_ = bits;
