@@ -25,6 +25,7 @@ struct InputItem {
 };
 
 /// A FIFO of inputs with indices: push() from a producer, next() from consumers, in order.
+/// push() waits while 2^20 items are queued; after close() it drops what it is given.
 /// Thread-safe.
 class InputQueue {
  public:
@@ -42,8 +43,9 @@ class InputQueue {
   bool closed();
 
  private:
+  static constexpr std::size_t kMaxQueued = std::size_t{1} << 20;
   std::mutex mutex_;
-  std::condition_variable cv_;
+  std::condition_variable cv_, space_;
   std::deque<InputItem> items_;
   std::size_t taken_ = 0, pushed_ = 0;
   bool closed_ = false;

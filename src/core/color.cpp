@@ -148,12 +148,12 @@ PALETTE_COLOR_CLONES void oklab_stage(const double* l, const double* m, const do
                                       std::size_t n, std::int16_t* x, std::int16_t* y,
                                       std::int16_t* z) {
   for (std::size_t i = 0; i < n; ++i) {
-    x[i] = quantize((0.2104542553 * l[i] + 0.7936177850 * m[i] - 0.0040720468 * s[i]) *
-                    kOklabScale);
-    y[i] = quantize((1.9779984951 * l[i] - 2.4285922050 * m[i] + 0.4505937099 * s[i]) *
-                    kOklabScale);
-    z[i] = quantize((0.0259040371 * l[i] + 0.7827717662 * m[i] - 0.8086757660 * s[i]) *
-                    kOklabScale);
+    x[i] =
+        quantize((0.2104542553 * l[i] + 0.7936177850 * m[i] - 0.0040720468 * s[i]) * kOklabScale);
+    y[i] =
+        quantize((1.9779984951 * l[i] - 2.4285922050 * m[i] + 0.4505937099 * s[i]) * kOklabScale);
+    z[i] =
+        quantize((0.0259040371 * l[i] + 0.7827717662 * m[i] - 0.8086757660 * s[i]) * kOklabScale);
   }
 }
 

@@ -13,7 +13,11 @@ namespace palette {
 
 void InputQueue::push(InputItem item) {
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    // Paths are small, but a producer far ahead of the pipeline (ten million files) must not
+    // hold them all: wait while a million are queued.
+    space_.wait(lock, [&] { return items_.size() < kMaxQueued || closed_; });
+    if (closed_) return;
     items_.push_back(std::move(item));
     ++pushed_;
   }
@@ -26,6 +30,7 @@ void InputQueue::close() {
     closed_ = true;
   }
   cv_.notify_all();
+  space_.notify_all();
 }
 
 std::optional<std::pair<std::size_t, InputItem>> InputQueue::next() {
@@ -34,6 +39,8 @@ std::optional<std::pair<std::size_t, InputItem>> InputQueue::next() {
   if (items_.empty()) return std::nullopt;
   std::pair<std::size_t, InputItem> out{taken_++, std::move(items_.front())};
   items_.pop_front();
+  lock.unlock();
+  space_.notify_one();
   return out;
 }
 
