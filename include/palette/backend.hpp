@@ -27,6 +27,22 @@ class Backend {
   virtual bool low_latency() const = 0;
   /// Clusters every image of `batch` with `params`; replaces `out`. Throws palette::Error.
   virtual void fit(const Batch& batch, const KMeansParams& params, BatchResult& out) = 0;
+
+  // Asynchronous use, so that a GPU works on one batch while the next one is copied in: up to
+  // max_in_flight() batches may be submitted before the oldest is finished. `batch` and `out`
+  // must stay alive and untouched until finish() returns for them. The default runs fit() in
+  // submit(); errors surface from finish() (or submit()).
+
+  /// Batches that may be outstanding at once (>= 1).
+  virtual int max_in_flight() const { return 1; }
+  /// Most points a batch may hold (memory of the device), 0: no limit beyond 2^30.
+  virtual std::size_t max_batch_points() const { return 0; }
+  /// Starts clustering `batch` into `out`.
+  virtual void submit(const Batch& batch, const KMeansParams& params, BatchResult& out) {
+    fit(batch, params, out);
+  }
+  /// Waits until the oldest submitted batch is done and its `out` filled. Throws its error.
+  virtual void finish() {}
 };
 
 enum class BackendKind { kAuto, kCpu, kCuda };

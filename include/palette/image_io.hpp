@@ -81,6 +81,10 @@ FileBytes read_file(const std::string& path);
 /// from starting threads of its own (we parallelise over images). Call before the first decode.
 void init_image_io();
 
+/// A photo-like JPEG (smooth colour fields, an edge, noise) of the given size, for benchmarks
+/// without an image folder. Deterministic for a given seed.
+std::vector<std::uint8_t> synthetic_jpeg(int width, int height, unsigned seed, int quality = 90);
+
 /// Versions of the image libraries, e.g. "OpenCV 4.6.0, libjpeg-turbo 2.1.5, ...".
 std::string image_io_versions();
 

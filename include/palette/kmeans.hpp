@@ -66,6 +66,11 @@ struct KMeansScratch {
   std::vector<std::uint64_t> cum;
 };
 
+/// Greedy k-means++ seeding alone (as kmeans_image does it): writes k point indices to
+/// `centers`. Needs points.n > k.
+void kmeanspp_seeds(const PointsView& points, int k, std::uint64_t seed, KMeansScratch& scratch,
+                    int* centers);
+
 /// Runs greedy k-means++ seeding and Lloyd iterations on one image's points. Writes
 /// min(k, n) clusters to `out` and returns how many; `iterations` receives the Lloyd count.
 int kmeans_image(const PointsView& points, const KMeansParams& params, float shift_limit2,

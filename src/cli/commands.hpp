@@ -17,7 +17,9 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Registers `palette extract` and returns the function that runs it.
+/// Register a subcommand and return the function that runs it.
 std::function<int()> add_extract(CLI::App& app);
+std::function<int()> add_info(CLI::App& app);
+std::function<int()> add_bench(CLI::App& app);
 
 }  // namespace palette::cli

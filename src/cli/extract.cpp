@@ -168,7 +168,6 @@ int run(ExtractOptions& o) {
   } catch (const Error& e) {
     throw UsageError(e.what());
   }
-  spdlog::debug("backend {} on {}", backend->name(), backend->device());
 
   // The enumerator owns copies of what it uses, so it can be left behind (blocked on stdin, say)
   // when the run ends early.
@@ -207,6 +206,11 @@ int run(ExtractOptions& o) {
   const auto formatter = make_formatter(*format, o.k);
   FileSink sink(out, *formatter);
 
+  if (*backend_kind == BackendKind::kAuto) {
+    spdlog::info("using the {} backend: {}", backend->name(), backend->device());
+  } else {
+    spdlog::debug("using the {} backend: {}", backend->name(), backend->device());
+  }
   install_signal_handlers();
   PipelineProgress progress;
   std::optional<ProgressBar> bar;

@@ -23,8 +23,12 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("palette ") + PALETTE_VERSION);
   app.require_subcommand(1);
   std::vector<std::pair<CLI::App*, std::function<int()>>> commands;
-  auto run_extract = add_extract(app);
-  commands.emplace_back(app.get_subcommand("extract"), run_extract);
+  commands.emplace_back(nullptr, add_extract(app));
+  commands.back().first = app.get_subcommand("extract");
+  commands.emplace_back(nullptr, add_info(app));
+  commands.back().first = app.get_subcommand("info");
+  commands.emplace_back(nullptr, add_bench(app));
+  commands.back().first = app.get_subcommand("bench");
 
   try {
     app.parse(argc, argv);

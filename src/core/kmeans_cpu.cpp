@@ -173,6 +173,11 @@ PALETTE_SIMD_CLONES std::size_t assign(std::size_t n, const float* px, const flo
 
 }  // namespace
 
+void kmeanspp_seeds(const PointsView& points, int k, std::uint64_t seed, KMeansScratch& scratch,
+                    int* centers) {
+  seed_kmeanspp(points, k, seed, scratch, centers);
+}
+
 int kmeans_image(const PointsView& p, const KMeansParams& params, float limit2, ClusterStats* out,
                  int& iterations, KMeansScratch& s) {
   const std::size_t n = p.n;

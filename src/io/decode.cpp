@@ -194,9 +194,10 @@ std::string image_io_versions() {
   const int wv = WebPGetDecoderVersion();
   v += ", libwebp " + std::to_string(wv >> 16) + "." + std::to_string((wv >> 8) & 0xFF) + "." +
        std::to_string(wv & 0xFF);
-  std::string tiff = TIFFGetVersion();
+  std::string tiff = TIFFGetVersion();  // "LIBTIFF, Version 4.5.0\n..."
   tiff = tiff.substr(0, tiff.find('\n'));
-  v += ", " + tiff;
+  const auto at = tiff.rfind(' ');
+  v += ", libtiff " + (at == std::string::npos ? tiff : tiff.substr(at + 1));
   return v;
 }
 

@@ -105,8 +105,13 @@ class Pipeline {
     batch_cap_ = options.batch_images ? options.batch_images : backend.preferred_batch_images();
     batch_cap_ = std::max<std::size_t>(1, batch_cap_);
     const auto threads = static_cast<std::size_t>(std::max(1, options.threads));
-    window_cap_ = batch_cap_ + 2 * threads;
-    batch_.space = options.space;
+    // Decoding goes on while the backend holds its batches.
+    const auto in_flight = static_cast<std::size_t>(std::max(1, backend.max_in_flight()));
+    window_cap_ = batch_cap_ * in_flight + 2 * threads;
+    if (backend.max_batch_points() > 0) {
+      max_points_ = std::min(max_points_, backend.max_batch_points());
+    }
+    current_.batch.space = options.space;
   }
 
   PipelineStats run() {
@@ -187,14 +192,24 @@ class Pipeline {
       Prepared p;
       {
         std::unique_lock lock(mutex_);
-        if (!pending_.empty() && !next_available() && backend_.low_latency()) {
+        // Polls (for cancellation: a signal handler sets the flag and cannot notify) and, while
+        // nothing new is decoded, gets rows out: a low-latency backend's batch right away, a
+        // big-batch backend's after a while, and batches the backend has finished.
+        while (!ready_.wait_for(lock, std::chrono::milliseconds(kPollMs),
+                                [&] { return cancelled() || next_available(); })) {
+          lock.unlock();
+          if (!current_.pending.empty() &&
+              (backend_.low_latency() || wall_seconds() - current_.started > kMaxBatchWait)) {
+            flush();
+          } else if (!in_flight_.empty()) {
+            complete_oldest();
+          }
+          lock.lock();
+        }
+        if (!current_.pending.empty() && !next_available() && backend_.low_latency()) {
           lock.unlock();
           flush();
           lock.lock();
-        }
-        // Polls for cancellation: a signal handler sets the flag and cannot notify.
-        while (!ready_.wait_for(lock, std::chrono::milliseconds(20),
-                                [&] { return cancelled() || next_available(); })) {
         }
         if (cancelled() || window_.empty() || !window_.front().ready) break;
         p = std::move(window_.front());
@@ -202,45 +217,71 @@ class Pipeline {
         ++base_;
       }
       space_.notify_all();
+      if (current_.pending.empty()) current_.started = wall_seconds();
       if (p.error.empty()) {
-        batch_.add(p.points);
+        current_.batch.add(p.points);
       } else {
-        batch_.add_empty();
+        current_.batch.add_empty();
       }
-      pending_.push_back(Pending{std::move(p.name), std::move(p.error)});
-      if (pending_.size() >= batch_cap_ || batch_.points() >= kMaxBatchPoints) flush();
+      current_.pending.push_back(Pending{std::move(p.name), std::move(p.error)});
+      if (current_.pending.size() >= batch_cap_ || current_.batch.points() >= max_points_) flush();
     }
     flush();
+    while (!in_flight_.empty()) complete_oldest();
   }
 
+  // Hands the batch being built to the backend; completes the oldest batch in flight when the
+  // backend has as many as it takes.
   void flush() {
-    if (pending_.empty()) return;
-    std::vector<Row> rows(pending_.size());
+    if (current_.pending.empty()) return;
+    const double wall0 = wall_seconds();
+    InFlight job = std::move(current_);
+    current_ = InFlight{};
+    current_.batch.space = options_.space;
+    if (job.batch.points() > 0 && !options_.skip_cluster) {
+      try {
+        backend_.submit(job.batch, options_.kmeans, job.result);
+        job.submitted = true;
+      } catch (const std::exception& e) {
+        job.error = std::string(backend_.name()) + " backend failed: " + e.what();
+      }
+    }
+    stats_.cluster.wall += wall_seconds() - wall0;
+    in_flight_.push_back(std::move(job));
+    while (static_cast<int>(in_flight_.size()) >= std::max(1, backend_.max_in_flight())) {
+      complete_oldest();
+    }
+  }
+
+  // Waits for the oldest batch in flight, builds its rows and writes them.
+  void complete_oldest() {
+    InFlight job = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    std::vector<Row> rows(job.pending.size());
     {
-      // The backend reports its own CPU time (its threads, not this one); palette construction
-      // runs here.
+      // The backend reports its own CPU time (its threads, not this one); palette
+      // construction runs here.
       const double wall0 = wall_seconds();
-      std::string batch_error;
-      if (batch_.points() > 0 && !options_.skip_cluster) {
+      if (job.submitted) {
         try {
-          backend_.fit(batch_, options_.kmeans, result_);
-          stats_.cluster.cpu += result_.host_cpu_seconds;
-          stats_.device += result_.device_seconds;
+          backend_.finish();
+          stats_.cluster.cpu += job.result.host_cpu_seconds;
+          stats_.device += job.result.device_seconds;
         } catch (const std::exception& e) {
-          batch_error = std::string(backend_.name()) + " backend failed: " + e.what();
+          job.error = std::string(backend_.name()) + " backend failed: " + e.what();
         }
       }
       const double cpu0 = thread_cpu_seconds();
-      for (std::size_t i = 0; i < pending_.size(); ++i) {
-        rows[i].file = std::move(pending_[i].name);
-        if (!pending_[i].error.empty()) {
-          rows[i].error = std::move(pending_[i].error);
-        } else if (!batch_error.empty()) {
-          rows[i].error = batch_error;
+      for (std::size_t i = 0; i < job.pending.size(); ++i) {
+        rows[i].file = std::move(job.pending[i].name);
+        if (!job.pending[i].error.empty()) {
+          rows[i].error = std::move(job.pending[i].error);
+        } else if (!job.error.empty()) {
+          rows[i].error = job.error;
         } else if (options_.skip_cluster) {
           rows[i].error = "not clustered (decode-only run)";
         } else {
-          rows[i].palette = make_palette(batch_, i, result_);
+          rows[i].palette = make_palette(job.batch, i, job.result);
         }
       }
       stats_.cluster.cpu += thread_cpu_seconds() - cpu0;
@@ -260,15 +301,25 @@ class Pipeline {
       progress_->failed += failed;
       progress_->done += rows.size();
     }
-    pending_.clear();
-    batch_.clear();
   }
 
   // Keeps batch offsets within 32 bits with a wide margin.
   static constexpr std::size_t kMaxBatchPoints = std::size_t{1} << 30;
 
+  static constexpr int kPollMs = 20;
+  static constexpr double kMaxBatchWait = 0.2;  // seconds a big batch may wait for more images
+
   struct Pending {
     std::string name, error;
+  };
+  // A batch on its way through the backend, with what its rows need.
+  struct InFlight {
+    Batch batch;
+    BatchResult result;
+    std::vector<Pending> pending;
+    std::string error;
+    bool submitted = false;
+    double started = 0;  // when its first image arrived
   };
 
   InputQueue& inputs_;
@@ -288,9 +339,9 @@ class Pipeline {
   bool inputs_done_ = false, stop_ = false;
 
   // Owned by the dispatching thread.
-  Batch batch_;
-  BatchResult result_;
-  std::vector<Pending> pending_;
+  InFlight current_;
+  std::deque<InFlight> in_flight_;
+  std::size_t max_points_ = kMaxBatchPoints;
   PipelineStats stats_;
 };
 

@@ -1,0 +1,86 @@
+// The CUDA kernel alone, timed with CUDA events: k-means for many images at once (default
+// 10,000 images of 256x256 random pixels, 20 iterations, k = 5, 8, 16), images/s, and the time
+// against the memory floor (bytes the kernel must read at least once / measured bandwidth).
+// Not a test: it measures and prints.
+//
+//   build/bench/bench_cuda_kmeans [--images N] [--pixels P] [--iterations I] [--reps R] [k...]
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda_testing.hpp"
+#include "palette/cuda_backend.hpp"
+#include "palette/kmeans.hpp"
+#include "palette/points.hpp"
+#include "palette/thread_pool.hpp"
+
+using namespace palette;
+
+int main(int argc, char** argv) {
+  std::size_t images = 10000, pixels = 65536;
+  int iterations = 20, reps = 5;
+  std::vector<int> ks;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&] { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 10) : 0ull; };
+    if (a == "--images") {
+      images = next();
+    } else if (a == "--pixels") {
+      pixels = next();
+    } else if (a == "--iterations") {
+      iterations = static_cast<int>(next());
+    } else if (a == "--reps") {
+      reps = static_cast<int>(next());
+    } else {
+      ks.push_back(std::atoi(a.c_str()));
+    }
+  }
+  if (ks.empty()) ks = {5, 8, 16};
+  if (cuda_device_count() == 0) {
+    std::printf("bench_cuda_kmeans: no CUDA device, nothing to measure\n");
+    return 0;
+  }
+  const auto dev = cuda_devices().front();
+
+  // Random pixels (every colour equally likely: ~all distinct), prepared as the pipeline does.
+  std::vector<ImagePoints> points(images);
+  ThreadPool pool(available_cpus());
+  pool.parallel_for(images, [&](std::size_t i, int) {
+    std::mt19937 rng(static_cast<unsigned>(i));
+    std::vector<std::uint8_t> px(pixels * 3);
+    for (auto& v : px) v = static_cast<std::uint8_t>(rng());
+    CollectScratch scratch;
+    collect_points(PixelView{px.data(), static_cast<int>(pixels), 1, 3, px.size()}, 0,
+                   ColorSpace::kLab, points[i], scratch);
+  });
+  Batch batch;
+  batch.space = ColorSpace::kLab;
+  for (const auto& p : points) batch.add(p);
+  points.clear();
+
+  const double bandwidth = cuda_testing::copy_bandwidth(0, std::size_t{1} << 30);
+  // Read once: coordinates and weights of every point, the offsets; written once: results.
+  const double bytes =
+      static_cast<double>(batch.points()) * (3 * sizeof(std::int16_t) + sizeof(std::uint32_t)) +
+      4.0 * static_cast<double>(batch.images() + 1);
+  std::printf("GPU: %s (%d SMs), device copy bandwidth %.0f GB/s (read + write)\n",
+              dev.name.c_str(), dev.multiprocessors, bandwidth / 1e9);
+  std::printf("batch: %zu images, %zu pixels each, %zu distinct colours in all (%.0f per image)\n",
+              batch.images(), pixels, batch.points(),
+              static_cast<double>(batch.points()) / static_cast<double>(batch.images()));
+  std::printf("%4s %10s %14s %12s %14s %12s %10s\n", "k", "iters/img", "GPU ms median",
+              "GPU ms min", "images/s", "floor ms", "x floor");
+  for (int k : ks) {
+    const KMeansParams params{k, 0, iterations, 0.0};
+    const auto t = cuda_testing::time_kernel(batch, params, 0, reps);
+    const double floor_ms = 1000.0 * bytes / bandwidth;
+    std::printf("%4d %10.1f %14.2f %12.2f %14.0f %12.2f %10.1f\n", k, t.mean_iterations,
+                t.median_ms, t.min_ms, 1000.0 * static_cast<double>(batch.images()) / t.median_ms,
+                floor_ms, t.median_ms / floor_ms);
+  }
+  return 0;
+}

@@ -1,0 +1,43 @@
+#pragma once
+// Checking every CUDA call and launch.
+
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <string>
+
+#include "palette/error.hpp"
+
+namespace palette::cuda {
+
+/// Throws palette::Error naming the call, its place and the CUDA error.
+[[noreturn]] inline void throw_cuda_error(cudaError_t e, const char* call, const char* file,
+                                          int line) {
+  throw Error(std::string("CUDA error ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) +
+              ") in " + call + " at " + file + ":" + std::to_string(line));
+}
+
+}  // namespace palette::cuda
+
+/// Checks a CUDA runtime call; throws palette::Error on failure.
+#define PALETTE_CUDA_TRY(call)                                                            \
+  do {                                                                                    \
+    const cudaError_t palette_cuda_status_ = (call);                                      \
+    if (palette_cuda_status_ != cudaSuccess) {                                            \
+      ::palette::cuda::throw_cuda_error(palette_cuda_status_, #call, __FILE__, __LINE__); \
+    }                                                                                     \
+  } while (0)
+
+/// For destructors: reports a failure on stderr instead of throwing.
+#define PALETTE_CUDA_TRY_NO_THROW(call)                                                \
+  do {                                                                                 \
+    const cudaError_t palette_cuda_status_ = (call);                                   \
+    if (palette_cuda_status_ != cudaSuccess) {                                         \
+      std::fprintf(stderr, "palette: CUDA error %s in %s at %s:%d\n",                  \
+                   cudaGetErrorName(palette_cuda_status_), #call, __FILE__, __LINE__); \
+    }                                                                                  \
+  } while (0)
+
+/// Checks the launch just made (configuration errors; execution errors surface at the next
+/// synchronising call, which is checked too).
+#define PALETTE_CUDA_CHECK_LAUNCH() PALETTE_CUDA_TRY(cudaGetLastError())

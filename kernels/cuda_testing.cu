@@ -1,0 +1,142 @@
+#include <algorithm>
+
+#include "cuda_check.cuh"
+#include "cuda_memory.cuh"
+#include "cuda_testing.hpp"
+#include "kmeans_kernels.cuh"
+
+namespace palette::cuda_testing {
+namespace {
+
+struct Uploaded {
+  cuda::DeviceBuffer<std::int16_t> x, y, z;
+  cuda::DeviceBuffer<std::uint32_t> w, off, closest;
+  cuda::DeviceBuffer<std::uint8_t> label;
+  cuda::DeviceBuffer<ClusterStats> clusters;
+  cuda::DeviceBuffer<std::uint16_t> count, iterations;
+};
+
+template <class T>
+void upload(cuda::DeviceBuffer<T>& d, const std::vector<T>& h) {
+  d.reserve(std::max<std::size_t>(h.size(), 1));
+  if (!h.empty()) {
+    PALETTE_CUDA_TRY(cudaMemcpy(d.data(), h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+}
+
+void upload_all(Uploaded& u, const Batch& batch, const KMeansParams& params) {
+  upload(u.x, batch.x);
+  upload(u.y, batch.y);
+  upload(u.z, batch.z);
+  upload(u.w, batch.weight);
+  upload(u.off, batch.offsets);
+  const std::size_t n = std::max<std::size_t>(batch.points(), 1);
+  u.closest.reserve(n);
+  u.label.reserve(n);
+  const std::size_t images = batch.images();
+  u.clusters.reserve(std::max<std::size_t>(images * params.k, 1));
+  u.count.reserve(std::max<std::size_t>(images, 1));
+  u.iterations.reserve(std::max<std::size_t>(images, 1));
+}
+
+BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
+                   cuda::KernelMode mode) {
+  validate(params);
+  PALETTE_CUDA_TRY(cudaSetDevice(device));
+  Uploaded u;
+  upload_all(u, batch, params);
+  const std::size_t images = batch.images();
+  const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
+                              u.w.data(), u.off.data(), static_cast<std::uint32_t>(images)};
+  cuda::launch_kmeans_batch(
+      dp, {u.closest.data(), u.label.data()}, params, shift_limit2(params, batch.space),
+      {u.clusters.data(), u.count.data(), u.iterations.data()}, nullptr, mode);
+  PALETTE_CUDA_TRY(cudaDeviceSynchronize());
+  BatchResult r;
+  r.reset(images, params.k);
+  if (images) {
+    PALETTE_CUDA_TRY(cudaMemcpy(r.clusters.data(), u.clusters.data(),
+                                r.clusters.size() * sizeof(ClusterStats), cudaMemcpyDeviceToHost));
+    PALETTE_CUDA_TRY(cudaMemcpy(r.count.data(), u.count.data(), images * sizeof(std::uint16_t),
+                                cudaMemcpyDeviceToHost));
+    PALETTE_CUDA_TRY(cudaMemcpy(r.iterations.data(), u.iterations.data(),
+                                images * sizeof(std::uint16_t), cudaMemcpyDeviceToHost));
+  }
+  return r;
+}
+
+}  // namespace
+
+KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int device, int reps) {
+  validate(params);
+  PALETTE_CUDA_TRY(cudaSetDevice(device));
+  Uploaded u;
+  upload_all(u, batch, params);
+  const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
+                              u.w.data(), u.off.data(), static_cast<std::uint32_t>(batch.images())};
+  const cuda::DeviceScratch scratch{u.closest.data(), u.label.data()};
+  const cuda::DeviceResults res{u.clusters.data(), u.count.data(), u.iterations.data()};
+  const float limit2 = shift_limit2(params, batch.space);
+  cuda::Stream stream;
+  cuda::Event start, stop;
+  std::vector<double> ms;
+  for (int r = 0; r <= reps; ++r) {  // r == 0: warm-up
+    PALETTE_CUDA_TRY(cudaEventRecord(start.get(), stream.get()));
+    cuda::launch_kmeans_batch(dp, scratch, params, limit2, res, stream.get());
+    PALETTE_CUDA_TRY(cudaEventRecord(stop.get(), stream.get()));
+    PALETTE_CUDA_TRY(cudaEventSynchronize(stop.get()));
+    float t = 0;
+    PALETTE_CUDA_TRY(cudaEventElapsedTime(&t, start.get(), stop.get()));
+    if (r > 0) ms.push_back(t);
+  }
+  std::vector<std::uint16_t> iters(batch.images());
+  if (!iters.empty()) {
+    PALETTE_CUDA_TRY(cudaMemcpy(iters.data(), u.iterations.data(),
+                                iters.size() * sizeof(std::uint16_t), cudaMemcpyDeviceToHost));
+  }
+  KernelTiming t;
+  std::sort(ms.begin(), ms.end());
+  t.median_ms = ms.empty() ? 0 : ms[ms.size() / 2];
+  t.min_ms = ms.empty() ? 0 : ms.front();
+  double sum = 0;
+  for (auto v : iters) sum += v;
+  t.mean_iterations = iters.empty() ? 0 : sum / static_cast<double>(iters.size());
+  return t;
+}
+
+double copy_bandwidth(int device, std::size_t bytes) {
+  PALETTE_CUDA_TRY(cudaSetDevice(device));
+  cuda::DeviceBuffer<std::uint8_t> a(bytes), b(bytes);
+  PALETTE_CUDA_TRY(cudaMemset(a.data(), 1, bytes));
+  cuda::Event start, stop;
+  std::vector<double> ms;
+  for (int r = 0; r < 6; ++r) {
+    PALETTE_CUDA_TRY(cudaEventRecord(start.get()));
+    PALETTE_CUDA_TRY(cudaMemcpy(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice));
+    PALETTE_CUDA_TRY(cudaEventRecord(stop.get()));
+    PALETTE_CUDA_TRY(cudaEventSynchronize(stop.get()));
+    float t = 0;
+    PALETTE_CUDA_TRY(cudaEventElapsedTime(&t, start.get(), stop.get()));
+    if (r > 0) ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  return 2.0 * static_cast<double>(bytes) / (ms[ms.size() / 2] / 1000.0);
+}
+
+std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& params, int device) {
+  const BatchResult r = launch(batch, params, device, cuda::KernelMode::kSeedOnly);
+  std::vector<std::vector<int>> out(batch.images());
+  for (std::size_t i = 0; i < batch.images(); ++i) {
+    if (batch.points_of(i) <= static_cast<std::size_t>(params.k)) continue;
+    for (int j = 0; j < params.k; ++j) {
+      out[i].push_back(static_cast<int>(r.clusters[i * params.k + j].mode));
+    }
+  }
+  return out;
+}
+
+BatchResult run(const Batch& batch, const KMeansParams& params, int device) {
+  return launch(batch, params, device, cuda::KernelMode::kFull);
+}
+
+}  // namespace palette::cuda_testing

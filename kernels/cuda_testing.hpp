@@ -1,0 +1,32 @@
+#pragma once
+// Entry points for the GPU unit tests: single kernel stages on a batch, results copied back.
+// Plain C++; defined in cuda_testing.cu.
+
+#include <cstddef>
+#include <vector>
+
+#include "palette/kmeans.hpp"
+#include "palette/points.hpp"
+
+namespace palette::cuda_testing {
+
+/// The k-means++ seeds the device picks for every image of `batch` with more than k points
+/// (point indices within the image, k per image; empty for the other images).
+std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& params, int device);
+
+/// The whole kernel on `batch` through one synchronous launch (no backend, no streams).
+BatchResult run(const Batch& batch, const KMeansParams& params, int device);
+
+/// GPU time of the kernel on `batch` (uploaded once), timed with CUDA events over `reps`
+/// launches after one warm-up: median and fastest, in milliseconds; and the iterations it ran.
+struct KernelTiming {
+  double median_ms = 0, min_ms = 0;
+  double mean_iterations = 0;
+};
+KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int device, int reps);
+
+/// Device memory bandwidth measured by a device-to-device copy of `bytes` (bytes read plus bytes
+/// written, per second).
+double copy_bandwidth(int device, std::size_t bytes);
+
+}  // namespace palette::cuda_testing

@@ -1,0 +1,360 @@
+// The k-means kernel. One block of kThreads threads per image; points are read from global
+// memory in tiles of kThreads (thread t always handles points t, t + kThreads, ...), so the
+// per-point scratch a thread writes is only ever read back by that same thread.
+//
+// Determinism: every decision mirrors src/core/kmeans_cpu.cpp. Distances and sums are integers
+// where the CPU uses integers, float distances go through math::dist2 (explicitly rounded
+// operations, no FMA), sums of weight * coordinate are exact 64-bit integers (integer atomics
+// are order-independent), and every argmin/argmax breaks ties towards the lowest index, as the
+// CPU's sequential loops do.
+
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+
+#include "cuda_check.cuh"
+#include "kmeans_kernels.cuh"
+#include "palette/kmeans_math.hpp"
+
+namespace palette::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kMaxTrials = 6;  // math::kmeanspp_trials(64)
+constexpr std::uint8_t kMoved = 0x80;
+using u64 = unsigned long long;
+using BlockScan = cub::BlockScan<u64, kThreads>;
+using BlockReduce = cub::BlockReduce<u64, kThreads>;
+
+struct Shared {
+  union {
+    BlockScan::TempStorage scan;
+    BlockReduce::TempStorage reduce;
+  } temp;
+  float cx[kMaxColors], cy[kMaxColors], cz[kMaxColors];
+  long long sx[kMaxColors], sy[kMaxColors], sz[kMaxColors];
+  u64 sw[kMaxColors];
+  unsigned members[kMaxColors];
+  u64 heavy[kMaxColors];
+  int centre[kMaxColors];
+  u64 target[kMaxTrials];
+  int cand[kMaxTrials];
+  u64 carry;
+  u64 value;
+  unsigned shift_bits;
+  int any_empty;
+};
+
+__device__ u64 block_sum(Shared& sh, u64 v) {
+  const u64 total = BlockReduce(sh.temp.reduce).Sum(v);
+  if (threadIdx.x == 0) sh.value = total;
+  __syncthreads();
+  const u64 r = sh.value;
+  __syncthreads();
+  return r;
+}
+
+struct MaxOp {
+  __device__ u64 operator()(u64 a, u64 b) const { return a > b ? a : b; }
+};
+
+__device__ u64 block_max(Shared& sh, u64 v) {
+  const u64 m = BlockReduce(sh.temp.reduce).Reduce(v, MaxOp{});
+  if (threadIdx.x == 0) sh.value = m;
+  __syncthreads();
+  const u64 r = sh.value;
+  __syncthreads();
+  return r;
+}
+
+// Inverse-CDF sampling over point values in index order: for each target r_t (t < targets),
+// finds the point i whose prefix interval [sum_{j<i} v_j, sum_{j<=i} v_j) holds r_t, i.e. the
+// first i with inclusive prefix > r_t (std::upper_bound on the CPU). Results in sh.cand.
+template <class Value>
+__device__ void sample_points(Shared& sh, std::uint32_t n, int targets, Value value) {
+  if (threadIdx.x == 0) sh.carry = 0;
+  __syncthreads();
+  for (std::uint32_t base = 0; base < n; base += kThreads) {
+    const std::uint32_t i = base + threadIdx.x;
+    const u64 v = i < n ? value(i) : 0;
+    u64 excl, tile_total;
+    BlockScan(sh.temp.scan).ExclusiveSum(v, excl, tile_total);
+    excl += sh.carry;
+    if (v > 0) {
+      for (int t = 0; t < targets; ++t) {
+        const u64 r = sh.target[t];
+        if (excl <= r && r - excl < v) sh.cand[t] = static_cast<int>(i);
+      }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) sh.carry += tile_total;
+    __syncthreads();
+  }
+}
+
+// Adds each point's weight and weighted coordinates to its cluster. Lanes of a warp with the
+// same cluster first sum among themselves (64-bit values split into two exact 32-bit sums),
+// so one lane per cluster touches shared memory.
+__device__ void accumulate(Shared& sh, int label, std::uint32_t w, long long wx, long long wy,
+                           long long wz) {
+  constexpr unsigned kAll = 0xffffffffu;
+  const unsigned peers = __match_any_sync(kAll, label);
+  if (label < 0) return;
+  const unsigned ws = __reduce_add_sync(peers, w);
+  auto sum64 = [peers](long long v) {
+    const unsigned lo = __reduce_add_sync(peers, static_cast<unsigned>(v & 0xFFFF));
+    const int hi = __reduce_add_sync(peers, static_cast<int>(v >> 16));
+    return static_cast<long long>(hi) * 65536 + static_cast<long long>(lo);
+  };
+  const long long tx = sum64(wx), ty = sum64(wy), tz = sum64(wz);
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  if (lane == __ffs(peers) - 1) {
+    atomicAdd(reinterpret_cast<u64*>(&sh.sx[label]), static_cast<u64>(tx));
+    atomicAdd(reinterpret_cast<u64*>(&sh.sy[label]), static_cast<u64>(ty));
+    atomicAdd(reinterpret_cast<u64*>(&sh.sz[label]), static_cast<u64>(tz));
+    atomicAdd(&sh.sw[label], static_cast<u64>(ws));
+    atomicAdd(&sh.members[label], static_cast<unsigned>(__popc(peers)));
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    kmeans_batch_kernel(DevicePoints P, DeviceScratch S, int k, std::uint64_t seed, int max_iter,
+                        float limit2, DeviceResults R, KernelMode mode) {
+  __shared__ Shared sh;
+  const std::uint32_t img = blockIdx.x;
+  const std::uint32_t off = P.offsets[img];
+  const std::uint32_t n = P.offsets[img + 1] - off;
+  const std::int16_t* X = P.x + off;
+  const std::int16_t* Y = P.y + off;
+  const std::int16_t* Z = P.z + off;
+  const std::uint32_t* W = P.weight + off;
+  std::uint32_t* closest = S.closest + off;
+  std::uint8_t* label = S.label + off;
+  ClusterStats* out = R.clusters + static_cast<std::size_t>(img) * k;
+  const int tid = static_cast<int>(threadIdx.x);
+
+  if (n <= static_cast<std::uint32_t>(k)) {  // every distinct colour is its own cluster
+    for (std::uint32_t i = tid; i < n; i += kThreads) {
+      const long long w = W[i];
+      out[i] = ClusterStats{{w * X[i], w * Y[i], w * Z[i]}, static_cast<u64>(w), i, 0};
+    }
+    if (tid == 0) {
+      R.count[img] = static_cast<std::uint16_t>(n);
+      R.iterations[img] = 0;
+    }
+    return;
+  }
+
+  // ---- Greedy k-means++ seeding on exact integer distances (seed_kmeanspp on the CPU).
+  u64 total = 0;
+  for (std::uint32_t i = tid; i < n; i += kThreads) total += W[i];
+  total = block_sum(sh, total);
+  if (tid == 0) sh.target[0] = math::uniform_below(math::random_u64(seed, 0), total);
+  __syncthreads();
+  sample_points(sh, n, 1, [&](std::uint32_t i) { return static_cast<u64>(W[i]); });
+  int centre = sh.cand[0];
+  if (tid == 0) sh.centre[0] = centre;
+  u64 pot = 0;
+  {
+    const int ax = X[centre], ay = Y[centre], az = Z[centre];
+    for (std::uint32_t i = tid; i < n; i += kThreads) {
+      const std::uint32_t d = math::dist2_exact(X[i], Y[i], Z[i], ax, ay, az);
+      closest[i] = d;
+      pot += static_cast<u64>(W[i]) * d;
+    }
+  }
+  pot = block_sum(sh, pot);
+  const int trials = math::kmeanspp_trials(k);
+  for (int c = 1; c < k; ++c) {
+    if (tid < trials) {
+      sh.target[tid] =
+          math::uniform_below(math::random_u64(seed, static_cast<std::uint64_t>(c) * 8 + tid), pot);
+    }
+    __syncthreads();
+    sample_points(sh, n, trials,
+                  [&](std::uint32_t i) { return static_cast<u64>(W[i]) * closest[i]; });
+    int cand[kMaxTrials], cx[kMaxTrials], cy[kMaxTrials], cz[kMaxTrials];
+    u64 acc[kMaxTrials];
+#pragma unroll
+    for (int t = 0; t < kMaxTrials; ++t) {
+      cand[t] = t < trials ? sh.cand[t] : sh.cand[0];
+      cx[t] = X[cand[t]];
+      cy[t] = Y[cand[t]];
+      cz[t] = Z[cand[t]];
+      acc[t] = 0;
+    }
+    for (std::uint32_t i = tid; i < n; i += kThreads) {
+      const int px = X[i], py = Y[i], pz = Z[i];
+      const std::uint32_t cl = closest[i];
+      const u64 w = W[i];
+#pragma unroll
+      for (int t = 0; t < kMaxTrials; ++t) {
+        if (t < trials) {
+          const std::uint32_t d = math::dist2_exact(px, py, pz, cx[t], cy[t], cz[t]);
+          acc[t] += w * (d < cl ? d : cl);
+        }
+      }
+    }
+    int best = 0;
+    u64 best_pot = 0;
+#pragma unroll
+    for (int t = 0; t < kMaxTrials; ++t) {
+      if (t < trials) {
+        const u64 p = block_sum(sh, acc[t]);
+        if (t == 0 || p < best_pot) {
+          best = t;
+          best_pot = p;
+        }
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < kMaxTrials; ++t) {
+      if (t == best) centre = cand[t];
+    }
+    if (tid == 0) sh.centre[c] = centre;
+    pot = best_pot;
+    const int ax = X[centre], ay = Y[centre], az = Z[centre];
+    for (std::uint32_t i = tid; i < n; i += kThreads) {
+      const std::uint32_t d = math::dist2_exact(X[i], Y[i], Z[i], ax, ay, az);
+      if (d < closest[i]) closest[i] = d;
+    }
+  }
+  __syncthreads();
+  if (mode == KernelMode::kSeedOnly) {
+    if (tid < k)
+      out[tid] = ClusterStats{{0, 0, 0}, 0, static_cast<std::uint32_t>(sh.centre[tid]), 0};
+    if (tid == 0) {
+      R.count[img] = static_cast<std::uint16_t>(k);
+      R.iterations[img] = 0;
+    }
+    return;
+  }
+  if (tid < k) {
+    sh.cx[tid] = X[sh.centre[tid]];
+    sh.cy[tid] = Y[sh.centre[tid]];
+    sh.cz[tid] = Z[sh.centre[tid]];
+  }
+
+  // ---- Lloyd iterations (kmeans_image on the CPU).
+  int iterations = 0;
+  for (int it = 1; it <= max_iter; ++it) {
+    iterations = it;
+    __syncthreads();
+    if (tid < k) {
+      sh.sx[tid] = sh.sy[tid] = sh.sz[tid] = 0;
+      sh.sw[tid] = 0;
+      sh.members[tid] = 0;
+    }
+    if (tid == 0) {
+      sh.shift_bits = 0;
+      sh.any_empty = 0;
+    }
+    __syncthreads();
+    // The loop bound is the same for every lane of a warp: accumulate() needs all 32.
+    for (std::uint32_t base = 0; base < n; base += kThreads) {
+      const std::uint32_t i = base + tid;
+      int l = -1;
+      std::uint32_t w = 0;
+      long long wx = 0, wy = 0, wz = 0;
+      if (i < n) {
+        const float px = X[i], py = Y[i], pz = Z[i];
+        float b = math::dist2(px, py, pz, sh.cx[0], sh.cy[0], sh.cz[0]);
+        l = 0;
+        for (int j = 1; j < k; ++j) {
+          const float d = math::dist2(px, py, pz, sh.cx[j], sh.cy[j], sh.cz[j]);
+          if (d < b) {
+            b = d;
+            l = j;
+          }
+        }
+        label[i] = static_cast<std::uint8_t>(l);
+        w = W[i];
+        wx = static_cast<long long>(w) * X[i];
+        wy = static_cast<long long>(w) * Y[i];
+        wz = static_cast<long long>(w) * Z[i];
+      }
+      accumulate(sh, l, w, wx, wy, wz);
+    }
+    __syncthreads();
+    if (tid < k && sh.members[tid] == 0) sh.any_empty = 1;
+    __syncthreads();
+    if (sh.any_empty) {
+      // Empty clusters take the point farthest from its centroid among clusters with >= 2
+      // members, lowest index on ties; a point moves at most once.
+      for (int e = 0; e < k; ++e) {
+        if (sh.members[e] != 0) continue;  // uniform: shared memory, synchronised below
+        u64 key = 0;
+        for (std::uint32_t i = tid; i < n; i += kThreads) {
+          const std::uint8_t l = label[i];
+          if (!(l & kMoved) && sh.members[l] >= 2) {
+            const float d = math::dist2(X[i], Y[i], Z[i], sh.cx[l], sh.cy[l], sh.cz[l]);
+            const u64 kk = (static_cast<u64>(__float_as_uint(d)) << 32) | (0xFFFFFFFFu - i);
+            key = kk > key ? kk : key;
+          }
+        }
+        key = block_max(sh, key);
+        if (tid == 0 && key != 0) {
+          const std::uint32_t far = 0xFFFFFFFFu - static_cast<std::uint32_t>(key);
+          const int from = label[far];
+          const long long w = W[far];
+          sh.sx[from] -= w * X[far];
+          sh.sy[from] -= w * Y[far];
+          sh.sz[from] -= w * Z[far];
+          sh.sw[from] -= static_cast<u64>(w);
+          --sh.members[from];
+          sh.sx[e] = w * X[far];
+          sh.sy[e] = w * Y[far];
+          sh.sz[e] = w * Z[far];
+          sh.sw[e] = static_cast<u64>(w);
+          sh.members[e] = 1;
+          label[far] = static_cast<std::uint8_t>(e) | kMoved;
+        }
+        __syncthreads();
+      }
+    }
+    if (tid < k) {
+      const float nx = math::centroid_coord(sh.sx[tid], sh.sw[tid]);
+      const float ny = math::centroid_coord(sh.sy[tid], sh.sw[tid]);
+      const float nz = math::centroid_coord(sh.sz[tid], sh.sw[tid]);
+      const float d2 = math::dist2(nx, ny, nz, sh.cx[tid], sh.cy[tid], sh.cz[tid]);
+      atomicMax(&sh.shift_bits, __float_as_uint(d2));  // d2 >= 0: bits order as values
+      sh.cx[tid] = nx;
+      sh.cy[tid] = ny;
+      sh.cz[tid] = nz;
+    }
+    __syncthreads();
+    if (__uint_as_float(sh.shift_bits) <= limit2) break;
+  }
+
+  // ---- Heaviest member of each cluster, lowest index on ties.
+  __syncthreads();
+  if (tid < k) sh.heavy[tid] = 0;
+  __syncthreads();
+  for (std::uint32_t i = tid; i < n; i += kThreads) {
+    const int l = label[i] & ~kMoved;
+    atomicMax(&sh.heavy[l], (static_cast<u64>(W[i]) << 32) | (0xFFFFFFFFu - i));
+  }
+  __syncthreads();
+  if (tid < k) {
+    out[tid] = ClusterStats{{sh.sx[tid], sh.sy[tid], sh.sz[tid]},
+                            sh.sw[tid],
+                            0xFFFFFFFFu - static_cast<std::uint32_t>(sh.heavy[tid]),
+                            0};
+  }
+  if (tid == 0) {
+    R.count[img] = static_cast<std::uint16_t>(k);
+    R.iterations[img] = static_cast<std::uint16_t>(iterations);
+  }
+}
+
+}  // namespace
+
+void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratch,
+                         const KMeansParams& params, float shift_limit2, const DeviceResults& out,
+                         cudaStream_t stream, KernelMode mode) {
+  if (points.images == 0) return;
+  kmeans_batch_kernel<<<points.images, kThreads, 0, stream>>>(
+      points, scratch, params.k, params.seed, params.max_iter, shift_limit2, out, mode);
+  PALETTE_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace palette::cuda

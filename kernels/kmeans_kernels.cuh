@@ -1,0 +1,47 @@
+#pragma once
+// Batched k-means on the GPU: one thread block per image, every step (greedy k-means++ seeding,
+// Lloyd iterations, empty-cluster refill, convergence test) on the device, no host round trip
+// per iteration. Same arithmetic as the CPU backend (kmeans_math.hpp): identical results.
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "palette/kmeans.hpp"
+
+namespace palette::cuda {
+
+/// A batch in device memory, laid out as palette::Batch: image i owns points
+/// [offsets[i], offsets[i+1]).
+struct DevicePoints {
+  const std::int16_t* x;
+  const std::int16_t* y;
+  const std::int16_t* z;
+  const std::uint32_t* weight;
+  const std::uint32_t* offsets;  ///< images + 1 entries
+  std::uint32_t images;
+};
+
+/// Per-point working memory, one entry per point of the batch.
+struct DeviceScratch {
+  std::uint32_t* closest;  ///< k-means++: squared distance to the nearest centre so far
+  std::uint8_t* label;     ///< cluster of each point (bit 7: moved into an empty cluster)
+};
+
+/// Where results go: `clusters` holds images * k entries.
+struct DeviceResults {
+  ClusterStats* clusters;
+  std::uint16_t* count;
+  std::uint16_t* iterations;
+};
+
+/// What the kernel runs: everything, or (for tests) only the seeding, whose chosen point
+/// indices then go to clusters[i * k + j].mode.
+enum class KernelMode { kFull, kSeedOnly };
+
+/// Launches k-means for every image of the batch on `stream` (asynchronous; checks the launch).
+void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratch,
+                         const KMeansParams& params, float shift_limit2, const DeviceResults& out,
+                         cudaStream_t stream, KernelMode mode = KernelMode::kFull);
+
+}  // namespace palette::cuda

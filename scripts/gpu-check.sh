@@ -1,0 +1,93 @@
+#!/bin/sh
+# GPU checks of a palette bundle (scripts/bundle.sh), on a machine with an NVIDIA GPU and its
+# driver: GPU unit tests, CPU/CUDA parity tests, compute-sanitizer (memcheck and racecheck) on
+# small batches when it is installed, the kernel benchmark, `palette bench`, and the CSV of the
+# sample images through both backends. Prints a short table at the end; logs go to $LOGS
+# (default: ./gpu-check-logs). Exit status 1 if any check failed.
+#
+#   ./gpu-check.sh [--quick]      (--quick: smaller benchmarks)
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here" || exit 1
+logs=${LOGS:-$here/gpu-check-logs}
+mkdir -p "$logs"
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+table=""
+failed=0
+
+note() { table="$table$(printf '%-46s %s' "$1" "$2")
+"; }
+# check NAME SECONDS COMMAND...: runs it (killed after SECONDS), logs it, notes pass/fail
+# with the time it took.
+check() {
+  name=$1
+  limit=$2
+  shift 2
+  t0=$(date +%s)
+  timeout "$limit" "$@" >"$logs/$name.log" 2>&1
+  rc=$?
+  t1=$(date +%s)
+  if [ $rc -eq 0 ]; then
+    note "$name" "ok ($((t1 - t0)) s)"
+  else
+    note "$name" "FAILED rc=$rc ($((t1 - t0)) s), see $name.log"
+    failed=1
+  fi
+  return $rc
+}
+gtest_counts() {  # passed/skipped/failed from a gtest log
+  p=$(grep -o '\[  PASSED  \] [0-9]*' "$1" | grep -o '[0-9]*$' || true)
+  s=$(grep -o '\[  SKIPPED \] [0-9]*' "$1" | grep -o '[0-9]*$' || true)
+  f=$(grep -o '\[  FAILED  \] [0-9]* test' "$1" | grep -o '[0-9]*' | head -1 || true)
+  echo "passed ${p:-0}, skipped ${s:-0}, failed ${f:-0}"
+}
+
+start=$(date +%s)
+nvidia-smi -L >"$logs/nvidia-smi.log" 2>&1 || true
+gpu=$(head -1 "$logs/nvidia-smi.log")
+timeout 30 bin/palette info >"$logs/info.log" 2>&1
+cat "$logs/info.log"
+
+check gpu-tests 120 bin/palette_gpu_tests
+note "  gpu tests" "$(gtest_counts "$logs/gpu-tests.log")"
+check parity-tests 150 bin/palette_parity_tests
+note "  parity tests" "$(gtest_counts "$logs/parity-tests.log")"
+
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+if [ -n "$sanitizer" ]; then
+  small='GpuKernel.FewPointsAndEmptyImages:GpuKernel.HeaviestMemberBreaksTiesTowardsTheLowestIndex'
+  check memcheck 120 "$sanitizer" --tool memcheck --error-exitcode 3 bin/palette_gpu_tests \
+    --gtest_filter="$small:GpuKernel.SeedsMatchTheHost"
+  check racecheck 90 "$sanitizer" --tool racecheck --error-exitcode 3 bin/palette_gpu_tests \
+    --gtest_filter="$small"
+  check synccheck 60 "$sanitizer" --tool synccheck --error-exitcode 3 bin/palette_gpu_tests \
+    --gtest_filter="$small"
+else
+  note "compute-sanitizer" "not installed: skipped"
+fi
+
+# The sample images through both backends: the CSVs must be identical.
+timeout 30 bin/palette extract samples --backend cpu -q -o "$logs/samples-cpu.csv"
+timeout 30 bin/palette extract samples --backend cuda -q -o "$logs/samples-cuda.csv"
+check samples-csv-identical 10 cmp "$logs/samples-cpu.csv" "$logs/samples-cuda.csv"
+
+if [ $quick -eq 1 ]; then
+  check kernel-bench 60 bin/bench_cuda_kmeans --images 1000 --reps 3 8
+  check palette-bench 60 bin/palette bench --images 500
+else
+  check kernel-bench 150 bin/bench_cuda_kmeans --reps 3 --images 10000 --pixels 65536 --iterations 20 5 8 16
+  check palette-bench 120 bin/palette bench --images 4000
+fi
+end=$(date +%s)
+
+echo
+echo "== kernel benchmark ($gpu)"
+cat "$logs/kernel-bench.log"
+echo
+echo "== palette bench"
+cat "$logs/palette-bench.log"
+echo
+echo "== gpu-check: $gpu, $((end - start)) s"
+printf '%s' "$table"
+exit $failed

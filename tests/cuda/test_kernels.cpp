@@ -1,0 +1,153 @@
+// GPU unit tests: the kernel's stages against the host reference, on the device alone (no
+// backend, no streams). Skipped (never passed) without a CUDA device.
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+
+#include "palette/backend.hpp"
+#include "palette/kmeans.hpp"
+#include "support/gpu.hpp"
+
+#ifdef PALETTE_WITH_CUDA
+#include "cuda_testing.hpp"
+#endif
+
+namespace palette {
+namespace {
+
+using test::distinct_image;
+using test::random_image;
+
+Batch batch_of(const std::vector<ImagePoints>& images, ColorSpace space) {
+  Batch b;
+  b.space = space;
+  for (const auto& p : images) b.add(p);
+  return b;
+}
+
+PointsView view(const Batch& b, std::size_t i) {
+  const std::size_t o = b.offsets[i];
+  return {b.x.data() + o, b.y.data() + o, b.z.data() + o, b.weight.data() + o, b.points_of(i)};
+}
+
+TEST(GpuKernel, SeedsMatchTheHost) {
+  PALETTE_REQUIRE_GPU();
+#ifdef PALETTE_WITH_CUDA
+  std::mt19937 rng(21);
+  std::vector<ImagePoints> images;
+  for (int i = 0; i < 30; ++i) {
+    images.push_back(random_image(rng, 200 + static_cast<int>(rng() % 5000),
+                                  1 + static_cast<int>(rng() % 9), 30, ColorSpace::kLab));
+  }
+  const Batch batch = batch_of(images, ColorSpace::kLab);
+  for (int k : {2, 3, 5, 8, 21, 64}) {
+    const KMeansParams params{k, 1234 + static_cast<std::uint64_t>(k), 100, 0.5};
+    const auto device = cuda_testing::seeds(batch, params, 0);
+    KMeansScratch scratch;
+    for (std::size_t i = 0; i < batch.images(); ++i) {
+      if (batch.points_of(i) <= static_cast<std::size_t>(k)) continue;
+      std::vector<int> host(k);
+      kmeanspp_seeds(view(batch, i), k, params.seed, scratch, host.data());
+      EXPECT_EQ(device[i], host) << "k=" << k << " image " << i;
+    }
+  }
+#endif
+}
+
+TEST(GpuKernel, FullRunMatchesTheHostPerImage) {
+  PALETTE_REQUIRE_GPU();
+#ifdef PALETTE_WITH_CUDA
+  std::mt19937 rng(22);
+  std::vector<ImagePoints> images;
+  for (int i = 0; i < 25; ++i) {
+    images.push_back(random_image(rng, 500 + static_cast<int>(rng() % 20000), 7, 25,
+                                  static_cast<ColorSpace>(i % 3)));
+  }
+  for (int space = 0; space < 3; ++space) {
+    std::vector<ImagePoints> same;
+    for (std::size_t i = space; i < images.size(); i += 3) same.push_back(images[i]);
+    const Batch batch = batch_of(same, static_cast<ColorSpace>(space));
+    const KMeansParams params{7, 5, 100, 0.0};
+    const BatchResult dev = cuda_testing::run(batch, params, 0);
+    KMeansScratch scratch;
+    for (std::size_t i = 0; i < batch.images(); ++i) {
+      std::vector<ClusterStats> host(params.k);
+      int iterations = 0;
+      const int count = kmeans_image(view(batch, i), params, shift_limit2(params, batch.space),
+                                     host.data(), iterations, scratch);
+      ASSERT_EQ(dev.count[i], count) << i;
+      EXPECT_EQ(dev.iterations[i], iterations) << i;
+      for (int j = 0; j < count; ++j) {
+        const ClusterStats& d = dev.clusters[i * params.k + j];
+        EXPECT_EQ(d.sum[0], host[j].sum[0]) << i << "/" << j;
+        EXPECT_EQ(d.sum[1], host[j].sum[1]) << i << "/" << j;
+        EXPECT_EQ(d.sum[2], host[j].sum[2]) << i << "/" << j;
+        EXPECT_EQ(d.weight, host[j].weight) << i << "/" << j;
+        EXPECT_EQ(d.mode, host[j].mode) << i << "/" << j;
+      }
+    }
+  }
+#endif
+}
+
+TEST(GpuKernel, FewPointsAndEmptyImages) {
+  PALETTE_REQUIRE_GPU();
+#ifdef PALETTE_WITH_CUDA
+  std::mt19937 rng(23);
+  Batch batch;
+  batch.space = ColorSpace::kLab;
+  batch.add_empty();
+  batch.add(distinct_image(rng, 1, 3, ColorSpace::kLab));
+  batch.add(distinct_image(rng, 4, 3, ColorSpace::kLab));
+  batch.add_empty();
+  batch.add(distinct_image(rng, 5, 3, ColorSpace::kLab));
+  const BatchResult dev = cuda_testing::run(batch, KMeansParams{5, 0, 100, 0.5}, 0);
+  EXPECT_EQ(dev.count[0], 0);
+  EXPECT_EQ(dev.count[1], 1);
+  EXPECT_EQ(dev.count[2], 4);
+  EXPECT_EQ(dev.count[3], 0);
+  EXPECT_EQ(dev.count[4], 5);
+  for (int j = 0; j < 4; ++j) {
+    const std::size_t o = batch.offsets[2];
+    EXPECT_EQ(dev.clusters[2 * 5 + j].weight, batch.weight[o + j]);
+    EXPECT_EQ(dev.clusters[2 * 5 + j].mode, static_cast<std::uint32_t>(j));
+  }
+#endif
+}
+
+TEST(GpuKernel, HeaviestMemberBreaksTiesTowardsTheLowestIndex) {
+  PALETTE_REQUIRE_GPU();
+#ifdef PALETTE_WITH_CUDA
+  // Two well separated groups; in each, several colours share the largest weight.
+  ImagePoints p;
+  auto add = [&](std::uint32_t rgb, std::uint32_t w) {
+    const auto c = to_space(rgb, ColorSpace::kRgb);
+    p.x.push_back(c[0]);
+    p.y.push_back(c[1]);
+    p.z.push_back(c[2]);
+    p.weight.push_back(w);
+    p.rgb.push_back(rgb);
+    p.total_weight += w;
+  };
+  for (std::uint32_t i = 0; i < 40; ++i) add(pack_rgb(10 + i, 10, 10), i % 5 == 2 ? 9 : 1);
+  for (std::uint32_t i = 0; i < 40; ++i)
+    add(pack_rgb(200 + i / 2, 240, 10 + i), i % 7 == 3 ? 9 : 2);
+  const Batch batch = batch_of({p}, ColorSpace::kRgb);
+  const KMeansParams params{2, 8, 100, 0.0};
+  const BatchResult dev = cuda_testing::run(batch, params, 0);
+  std::vector<ClusterStats> host(2);
+  KMeansScratch scratch;
+  int iterations = 0;
+  kmeans_image(view(batch, 0), params, shift_limit2(params, batch.space), host.data(), iterations,
+               scratch);
+  ASSERT_EQ(dev.count[0], 2);
+  for (int j = 0; j < 2; ++j) EXPECT_EQ(dev.clusters[j].mode, host[j].mode);
+  const std::set<std::uint32_t> modes{dev.clusters[0].mode, dev.clusters[1].mode};
+  EXPECT_EQ(modes, (std::set<std::uint32_t>{2, 43}));  // first of the heaviest in each group
+#endif
+}
+
+}  // namespace
+}  // namespace palette

@@ -1,0 +1,222 @@
+// CPU and CUDA backends on the same batches: identical cluster statistics, iterations and
+// palettes, bit for bit. Skipped (never passed) without a CUDA device.
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "palette/backend.hpp"
+#include "palette/palette.hpp"
+#include "support/gpu.hpp"
+
+#ifdef PALETTE_WITH_CUDA
+#include "palette/cuda_backend.hpp"
+#endif
+
+namespace palette {
+namespace {
+
+using test::distinct_image;
+using test::random_image;
+
+// Runs `batch` through both backends and compares everything they return.
+void expect_parity(const Batch& batch, const KMeansParams& params, const std::string& what) {
+#ifdef PALETTE_WITH_CUDA
+  BatchResult cpu, gpu;
+  make_cpu_backend(2)->fit(batch, params, cpu);
+  make_cuda_backend(0, 1)->fit(batch, params, gpu);
+  ASSERT_EQ(cpu.images(), gpu.images()) << what;
+  int mismatches = 0;
+  for (std::size_t i = 0; i < batch.images() && mismatches < 5; ++i) {
+    const bool same_shape = cpu.count[i] == gpu.count[i] && cpu.iterations[i] == gpu.iterations[i];
+    EXPECT_TRUE(same_shape) << what << ", image " << i << ": count " << cpu.count[i] << " vs "
+                            << gpu.count[i] << ", iterations " << cpu.iterations[i] << " vs "
+                            << gpu.iterations[i];
+    if (!same_shape) {
+      ++mismatches;
+      continue;
+    }
+    for (int j = 0; j < cpu.count[i]; ++j) {
+      const ClusterStats& a = cpu.clusters[i * params.k + j];
+      const ClusterStats& b = gpu.clusters[i * params.k + j];
+      const bool same = a.sum[0] == b.sum[0] && a.sum[1] == b.sum[1] && a.sum[2] == b.sum[2] &&
+                        a.weight == b.weight && a.mode == b.mode;
+      EXPECT_TRUE(same) << what << ", image " << i << " cluster " << j << ": weight " << a.weight
+                        << " vs " << b.weight << ", mode " << a.mode << " vs " << b.mode;
+      if (!same) {
+        ++mismatches;
+        break;
+      }
+    }
+    if (batch.points_of(i) > 0) {
+      const Palette pa = make_palette(batch, i, cpu), pb = make_palette(batch, i, gpu);
+      EXPECT_EQ(pa.colors, pb.colors) << what << ", image " << i;
+      EXPECT_EQ(pa.shares_e4, pb.shares_e4) << what << ", image " << i;
+    }
+  }
+#else
+  (void)batch;
+  (void)params;
+  (void)what;
+#endif
+}
+
+Batch batch_of(const std::vector<ImagePoints>& images, ColorSpace space) {
+  Batch b;
+  b.space = space;
+  for (const auto& p : images) {
+    if (p.size() == 0) {
+      b.add_empty();
+    } else {
+      b.add(p);
+    }
+  }
+  return b;
+}
+
+TEST(Parity, KnownColourBlocks) {
+  PALETTE_REQUIRE_GPU();
+  std::vector<ImagePoints> images;
+  CollectScratch scratch;
+  for (int v = 0; v < 6; ++v) {
+    std::vector<std::uint8_t> px;
+    const std::uint32_t colors[4] = {0xd62728, 0x1f77b4, 0x2ca02c, 0xff7f0e};
+    for (int c = 0; c < 4; ++c) {
+      for (int i = 0; i < (c + 1) * (v + 3) * 7; ++i) {
+        px.push_back(static_cast<std::uint8_t>(colors[c] >> 16));
+        px.push_back(static_cast<std::uint8_t>(colors[c] >> 8));
+        px.push_back(static_cast<std::uint8_t>(colors[c]));
+      }
+    }
+    ImagePoints p;
+    collect_points(PixelView{px.data(), static_cast<int>(px.size() / 3), 1, 3, px.size()}, 0,
+                   ColorSpace::kLab, p, scratch);
+    images.push_back(p);
+  }
+  for (int k : {2, 3, 4, 5, 8}) {
+    expect_parity(batch_of(images, ColorSpace::kLab), KMeansParams{k, 0, 100, 0.5},
+                  "blocks k=" + std::to_string(k));
+  }
+}
+
+TEST(Parity, RandomImagesEverySpaceAndK) {
+  PALETTE_REQUIRE_GPU();
+  std::mt19937 rng(11);
+  for (auto space : {ColorSpace::kLab, ColorSpace::kOklab, ColorSpace::kRgb}) {
+    std::vector<ImagePoints> images;
+    for (int i = 0; i < 40; ++i) {
+      images.push_back(random_image(rng, 100 + static_cast<int>(rng() % 6000),
+                                    1 + static_cast<int>(rng() % 10), 20, space));
+    }
+    const Batch batch = batch_of(images, space);
+    for (int k : {1, 2, 5, 8, 16, 64}) {
+      for (double tol : {0.0, 0.5}) {
+        expect_parity(batch, KMeansParams{k, rng(), 100, tol},
+                      std::string(to_string(space)) + " k=" + std::to_string(k) +
+                          " tol=" + std::to_string(tol));
+      }
+    }
+  }
+}
+
+// Point counts around the warp (32) and block (256) sizes, and k above the colour count.
+TEST(Parity, TailsAndFewColours) {
+  PALETTE_REQUIRE_GPU();
+  std::mt19937 rng(5);
+  std::vector<ImagePoints> images;
+  for (int n : {1, 2, 5, 8, 9, 31, 32, 33, 63, 64, 65, 255, 256, 257, 511, 512, 513, 1025}) {
+    images.push_back(distinct_image(rng, n, 1 + n % 7, ColorSpace::kLab));
+  }
+  const Batch batch = batch_of(images, ColorSpace::kLab);
+  for (int k : {1, 5, 8, 32, 64}) {
+    expect_parity(batch, KMeansParams{k, 3, 100, 0.5}, "tails k=" + std::to_string(k));
+  }
+}
+
+TEST(Parity, EmptyClustersAndTies) {
+  PALETTE_REQUIRE_GPU();
+  // Heavy colours and many near-duplicates: Lloyd empties clusters, weights tie.
+  std::vector<ImagePoints> images;
+  CollectScratch scratch;
+  for (int extra = 1; extra <= 6; ++extra) {
+    std::vector<std::uint8_t> px;
+    for (int i = 0; i < 10 + extra; ++i) {
+      const int reps = i < 3 ? 1000 : 1 + i % 2;
+      for (int r = 0; r < reps; ++r) {
+        px.push_back(static_cast<std::uint8_t>(i < 3 ? 250 - i : 10 + i));
+        px.push_back(40);
+        px.push_back(40);
+      }
+    }
+    ImagePoints p;
+    collect_points(PixelView{px.data(), static_cast<int>(px.size() / 3), 1, 3, px.size()}, 0,
+                   ColorSpace::kRgb, p, scratch);
+    images.push_back(p);
+  }
+  const Batch batch = batch_of(images, ColorSpace::kRgb);
+  for (std::uint64_t seed = 0; seed < 8; ++seed) {
+    expect_parity(batch, KMeansParams{10, seed, 100, 0.0}, "empties seed " + std::to_string(seed));
+  }
+}
+
+TEST(Parity, OneImageAndFiveThousandImages) {
+  PALETTE_REQUIRE_GPU();
+  std::mt19937 rng(9);
+  expect_parity(batch_of({random_image(rng, 40000, 8, 30, ColorSpace::kLab)}, ColorSpace::kLab),
+                KMeansParams{8, 1, 100, 0.5}, "one image");
+  std::vector<ImagePoints> images;
+  for (int i = 0; i < 5000; ++i) {
+    images.push_back(i % 97 == 0
+                         ? ImagePoints{}
+                         : random_image(rng, 50 + static_cast<int>(rng() % 400),
+                                        1 + static_cast<int>(rng() % 6), 25, ColorSpace::kLab));
+  }
+  expect_parity(batch_of(images, ColorSpace::kLab), KMeansParams{5, 2, 100, 0.5}, "5000 images");
+}
+
+TEST(Parity, FirstIterationOnly) {
+  PALETTE_REQUIRE_GPU();
+  std::mt19937 rng(13);
+  std::vector<ImagePoints> images;
+  for (int i = 0; i < 20; ++i) images.push_back(random_image(rng, 3000, 6, 40, ColorSpace::kLab));
+  expect_parity(batch_of(images, ColorSpace::kLab), KMeansParams{6, 4, 1, 0.5}, "max_iter 1");
+}
+
+// Through the asynchronous interface with two batches in flight, as the pipeline uses it.
+TEST(Parity, TwoBatchesInFlight) {
+  PALETTE_REQUIRE_GPU();
+#ifdef PALETTE_WITH_CUDA
+  std::mt19937 rng(17);
+  std::vector<Batch> batches;
+  for (int b = 0; b < 5; ++b) {
+    std::vector<ImagePoints> images;
+    for (int i = 0; i < 50 + b * 10; ++i) {
+      images.push_back(random_image(rng, 2000, 5, 30, ColorSpace::kLab));
+    }
+    batches.push_back(batch_of(images, ColorSpace::kLab));
+  }
+  const KMeansParams params{5, 7, 100, 0.5};
+  auto gpu = make_cuda_backend(0, 1);
+  ASSERT_GE(gpu->max_in_flight(), 2);
+  std::vector<BatchResult> results(batches.size());
+  gpu->submit(batches[0], params, results[0]);
+  for (std::size_t b = 1; b < batches.size(); ++b) {
+    gpu->submit(batches[b], params, results[b]);
+    gpu->finish();  // batch b-1
+  }
+  gpu->finish();
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    BatchResult cpu;
+    make_cpu_backend(2)->fit(batches[b], params, cpu);
+    for (std::size_t i = 0; i < batches[b].images(); ++i) {
+      EXPECT_EQ(make_palette(batches[b], i, cpu).colors,
+                make_palette(batches[b], i, results[b]).colors)
+          << "batch " << b << " image " << i;
+    }
+    EXPECT_GT(results[b].device_seconds, 0.0);
+  }
+#endif
+}
+
+}  // namespace
+}  // namespace palette
