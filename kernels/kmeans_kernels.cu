@@ -144,21 +144,26 @@ __global__ void __launch_bounds__(kThreads)
     return;
   }
 
-  // ---- Greedy k-means++ seeding on exact integer distances (seed_kmeanspp on the CPU).
+  // ---- Greedy k-means++ seeding on exact integer distances (kmeanspp_seeds on the CPU), over
+  // the evenly spread subsample of at most math::kSeedSample points; `closest` is indexed by
+  // subsample position j, point i = seed_sample_index(j, n).
+  const std::uint32_t m = n < math::kSeedSample ? n : math::kSeedSample;
+  auto at = [n](std::uint32_t j) { return math::seed_sample_index(j, n); };
   u64 total = 0;
-  for (std::uint32_t i = tid; i < n; i += kThreads) total += W[i];
+  for (std::uint32_t j = tid; j < m; j += kThreads) total += W[at(j)];
   total = block_sum(sh, total);
   if (tid == 0) sh.target[0] = math::uniform_below(math::random_u64(seed, 0), total);
   __syncthreads();
-  sample_points(sh, n, 1, [&](std::uint32_t i) { return static_cast<u64>(W[i]); });
-  int centre = sh.cand[0];
+  sample_points(sh, m, 1, [&](std::uint32_t j) { return static_cast<u64>(W[at(j)]); });
+  int centre = static_cast<int>(at(static_cast<std::uint32_t>(sh.cand[0])));
   if (tid == 0) sh.centre[0] = centre;
   u64 pot = 0;
   {
     const int ax = X[centre], ay = Y[centre], az = Z[centre];
-    for (std::uint32_t i = tid; i < n; i += kThreads) {
+    for (std::uint32_t j = tid; j < m; j += kThreads) {
+      const std::uint32_t i = at(j);
       const std::uint32_t d = math::dist2_exact(X[i], Y[i], Z[i], ax, ay, az);
-      closest[i] = d;
+      closest[j] = d;
       pot += static_cast<u64>(W[i]) * d;
     }
   }
@@ -170,21 +175,23 @@ __global__ void __launch_bounds__(kThreads)
           math::uniform_below(math::random_u64(seed, static_cast<std::uint64_t>(c) * 8 + tid), pot);
     }
     __syncthreads();
-    sample_points(sh, n, trials,
-                  [&](std::uint32_t i) { return static_cast<u64>(W[i]) * closest[i]; });
+    sample_points(sh, m, trials,
+                  [&](std::uint32_t j) { return static_cast<u64>(W[at(j)]) * closest[j]; });
     int cand[kMaxTrials], cx[kMaxTrials], cy[kMaxTrials], cz[kMaxTrials];
     u64 acc[kMaxTrials];
 #pragma unroll
     for (int t = 0; t < kMaxTrials; ++t) {
-      cand[t] = t < trials ? sh.cand[t] : sh.cand[0];
+      cand[t] =
+          static_cast<int>(at(static_cast<std::uint32_t>(t < trials ? sh.cand[t] : sh.cand[0])));
       cx[t] = X[cand[t]];
       cy[t] = Y[cand[t]];
       cz[t] = Z[cand[t]];
       acc[t] = 0;
     }
-    for (std::uint32_t i = tid; i < n; i += kThreads) {
+    for (std::uint32_t j = tid; j < m; j += kThreads) {
+      const std::uint32_t i = at(j);
       const int px = X[i], py = Y[i], pz = Z[i];
-      const std::uint32_t cl = closest[i];
+      const std::uint32_t cl = closest[j];
       const u64 w = W[i];
 #pragma unroll
       for (int t = 0; t < kMaxTrials; ++t) {
@@ -213,9 +220,10 @@ __global__ void __launch_bounds__(kThreads)
     if (tid == 0) sh.centre[c] = centre;
     pot = best_pot;
     const int ax = X[centre], ay = Y[centre], az = Z[centre];
-    for (std::uint32_t i = tid; i < n; i += kThreads) {
+    for (std::uint32_t j = tid; j < m; j += kThreads) {
+      const std::uint32_t i = at(j);
       const std::uint32_t d = math::dist2_exact(X[i], Y[i], Z[i], ax, ay, az);
-      if (d < closest[i]) closest[i] = d;
+      if (d < closest[j]) closest[j] = d;
     }
   }
   __syncthreads();

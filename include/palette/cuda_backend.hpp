@@ -16,7 +16,7 @@ struct CudaDeviceInfo {
   int index = 0;
   std::string name;
   std::size_t total_memory = 0, free_memory = 0;  ///< bytes
-  int cc_major = 0, cc_minor = 0;                  ///< compute capability
+  int cc_major = 0, cc_minor = 0;                 ///< compute capability
   int multiprocessors = 0;
   bool usable = false;  ///< this build has kernels for it (compute capability 8.0 or newer)
 };

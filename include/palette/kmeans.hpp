@@ -62,12 +62,16 @@ struct KMeansScratch {
   std::vector<float> px, py, pz, best;
   std::vector<std::int32_t> label, next;
   std::vector<std::uint32_t> changed;
+  struct {
+    std::vector<std::int16_t> x, y, z;
+    std::vector<std::uint32_t> weight;
+  } sample;  // the seeding subsample of large images
   std::vector<std::uint32_t> closest;
   std::vector<std::uint64_t> cum;
 };
 
-/// Greedy k-means++ seeding alone (as kmeans_image does it): writes k point indices to
-/// `centers`. Needs points.n > k.
+/// Greedy k-means++ seeding alone (as kmeans_image does it, on at most math::kSeedSample
+/// points): writes k point indices to `centers`. Needs points.n > k.
 void kmeanspp_seeds(const PointsView& points, int k, std::uint64_t seed, KMeansScratch& scratch,
                     int* centers);
 

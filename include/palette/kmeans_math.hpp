@@ -62,6 +62,19 @@ PALETTE_HD float centroid_coord(std::int64_t sum, std::uint64_t weight) {
   return static_cast<float>(static_cast<double>(sum) / static_cast<double>(weight));
 }
 
+/// k-means++ seeding looks at no more than this many points: images with more distinct colours
+/// seed on an evenly spread subsample (points are sorted by colour, so a stride covers the
+/// whole gamut of the image) and Lloyd's iterations then use every point. It bounds the cost of
+/// seeding, which would otherwise grow with k times the point count.
+inline constexpr std::uint32_t kSeedSample = 4096;
+
+/// Index (within the image) of subsample point j when seeding an image of n points
+/// (j < min(n, kSeedSample)): spread evenly, j itself when n <= kSeedSample.
+PALETTE_HD std::uint32_t seed_sample_index(std::uint32_t j, std::uint32_t n) {
+  const std::uint32_t s = n < kSeedSample ? n : kSeedSample;
+  return static_cast<std::uint32_t>(static_cast<std::uint64_t>(j) * n / s);
+}
+
 /// Number of candidates greedy k-means++ tries per centre (as scikit-learn: 2 + floor(ln k)).
 PALETTE_HD int kmeanspp_trials(int k) {
   int t = 2;

@@ -175,7 +175,31 @@ PALETTE_SIMD_CLONES std::size_t assign(std::size_t n, const float* px, const flo
 
 void kmeanspp_seeds(const PointsView& points, int k, std::uint64_t seed, KMeansScratch& scratch,
                     int* centers) {
-  seed_kmeanspp(points, k, seed, scratch, centers);
+  const auto n = static_cast<std::uint32_t>(points.n);
+  if (n <= math::kSeedSample) {
+    seed_kmeanspp(points, k, seed, scratch, centers);
+    return;
+  }
+  // Seed on the evenly spread subsample, then map the chosen points back.
+  auto& sub = scratch.sample;
+  sub.x.resize(math::kSeedSample);
+  sub.y.resize(math::kSeedSample);
+  sub.z.resize(math::kSeedSample);
+  sub.weight.resize(math::kSeedSample);
+  for (std::uint32_t j = 0; j < math::kSeedSample; ++j) {
+    const std::uint32_t i = math::seed_sample_index(j, n);
+    sub.x[j] = points.x[i];
+    sub.y[j] = points.y[i];
+    sub.z[j] = points.z[i];
+    sub.weight[j] = points.weight[i];
+  }
+  const PointsView view{sub.x.data(), sub.y.data(), sub.z.data(), sub.weight.data(),
+                        math::kSeedSample};
+  seed_kmeanspp(view, k, seed, scratch, centers);
+  for (int c = 0; c < k; ++c) {
+    centers[c] =
+        static_cast<int>(math::seed_sample_index(static_cast<std::uint32_t>(centers[c]), n));
+  }
 }
 
 int kmeans_image(const PointsView& p, const KMeansParams& params, float limit2, ClusterStats* out,
@@ -197,7 +221,7 @@ int kmeans_image(const PointsView& p, const KMeansParams& params, float limit2, 
   }
 
   std::array<int, kMaxColors> seeds{};
-  seed_kmeanspp(p, k, params.seed, s, seeds.data());
+  kmeanspp_seeds(p, k, params.seed, s, seeds.data());
 
   s.px.resize(n);
   s.py.resize(n);

@@ -235,9 +235,12 @@ class Pipeline {
   void flush() {
     if (current_.pending.empty()) return;
     const double wall0 = wall_seconds();
-    InFlight job = std::move(current_);
+    // The backend keeps pointers to the batch and its result until finish(): they live in the
+    // deque from here on (push_back and pop_front keep other elements where they are).
+    in_flight_.push_back(std::move(current_));
     current_ = InFlight{};
     current_.batch.space = options_.space;
+    InFlight& job = in_flight_.back();
     if (job.batch.points() > 0 && !options_.skip_cluster) {
       try {
         backend_.submit(job.batch, options_.kmeans, job.result);
@@ -247,7 +250,6 @@ class Pipeline {
       }
     }
     stats_.cluster.wall += wall_seconds() - wall0;
-    in_flight_.push_back(std::move(job));
     while (static_cast<int>(in_flight_.size()) >= std::max(1, backend_.max_in_flight())) {
       complete_oldest();
     }
@@ -255,8 +257,7 @@ class Pipeline {
 
   // Waits for the oldest batch in flight, builds its rows and writes them.
   void complete_oldest() {
-    InFlight job = std::move(in_flight_.front());
-    in_flight_.pop_front();
+    InFlight& job = in_flight_.front();
     std::vector<Row> rows(job.pending.size());
     {
       // The backend reports its own CPU time (its threads, not this one); palette
@@ -301,6 +302,7 @@ class Pipeline {
       progress_->failed += failed;
       progress_->done += rows.size();
     }
+    in_flight_.pop_front();
   }
 
   // Keeps batch offsets within 32 bits with a wide margin.

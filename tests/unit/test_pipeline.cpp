@@ -168,6 +168,61 @@ TEST(Pipeline, CancellingWhileWaitingForInputsReturns) {
   EXPECT_LE(sink.rows.size(), 1u);
 }
 
+// A backend that works like the CUDA one: batches are submitted, results arrive only at
+// finish(), two batches in flight. It keeps pointers to the batch and result it was given.
+class DeferredBackend final : public Backend {
+ public:
+  std::string name() const override { return "deferred"; }
+  std::string device() const override { return "test"; }
+  std::size_t preferred_batch_images() const override { return 7; }
+  bool low_latency() const override { return false; }
+  int max_in_flight() const override { return 2; }
+  void fit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {
+    cpu_->fit(batch, params, out);
+  }
+  void submit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {
+    ASSERT_LT(queue_.size(), 2u);
+    queue_.push_back({&batch, params, &out, batch.points()});
+  }
+  void finish() override {
+    ASSERT_FALSE(queue_.empty());
+    const Job j = queue_.front();
+    queue_.erase(queue_.begin());
+    ASSERT_EQ(j.batch->points(), j.points);  // the batch stayed alive and untouched
+    cpu_->fit(*j.batch, j.params, *j.out);
+  }
+
+ private:
+  struct Job {
+    const Batch* batch;
+    KMeansParams params;
+    BatchResult* out;
+    std::size_t points;
+  };
+  std::vector<Job> queue_;
+  std::unique_ptr<Backend> cpu_ = make_cpu_backend(1);
+};
+
+TEST(Pipeline, AsynchronousBackendsGetTheSameRows) {
+  const auto items = make_items(50);
+  const auto expected = run_items(items, 2, 0);
+  InputQueue q;
+  for (const auto& it : items) q.push(it);
+  q.close();
+  PipelineOptions o;
+  o.threads = 2;
+  o.kmeans.k = 3;
+  DeferredBackend backend;
+  VectorSink sink;
+  run_pipeline(q, backend, o, sink);
+  ASSERT_EQ(sink.rows.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(sink.rows[i].file, expected[i].file);
+    EXPECT_EQ(sink.rows[i].error, expected[i].error);
+    EXPECT_EQ(sink.rows[i].palette.colors, expected[i].palette.colors);
+  }
+}
+
 TEST(Pipeline, DecodeOnlyRunsSkipClustering) {
   const auto items = make_items(6);
   InputQueue q;
