@@ -10,9 +10,12 @@ set -euo pipefail
 profile=${1:-run}
 run_pkgs=(build-essential cmake ninja-build pkg-config
           libopencv-core-dev libopencv-imgproc-dev libjpeg-dev libpng-dev libtiff-dev libwebp-dev
-          libspdlog-dev libcli11-dev)
+          libspdlog-dev libcli11-dev libcpp-httplib-dev nlohmann-json3-dev)
 test_pkgs=(libgtest-dev libopencv-imgcodecs-dev nlohmann-json3-dev libbenchmark-dev
-           python3 python3-pandas)
+           python3 python3-pandas chromium)
+# Node.js for the browser test: the distribution's, unless one is already there.
+command -v node >/dev/null || test_pkgs+=(nodejs)
+command -v npm >/dev/null || test_pkgs+=(npm)
 bench_pkgs=(python3-sklearn python3-pil python3-numpy)
 
 case "$profile" in

@@ -21,5 +21,6 @@ struct UsageError : std::runtime_error {
 std::function<int()> add_extract(CLI::App& app);
 std::function<int()> add_info(CLI::App& app);
 std::function<int()> add_bench(CLI::App& app);
+std::function<int()> add_serve(CLI::App& app);
 
 }  // namespace palette::cli

@@ -17,6 +17,7 @@
 
 #include "commands.hpp"
 #include "console.hpp"
+#include "options.hpp"
 #include "palette/backend.hpp"
 #include "palette/error.hpp"
 #include "palette/image_io.hpp"
@@ -29,23 +30,11 @@
 namespace palette::cli {
 namespace {
 
-struct ExtractOptions {
+struct ExtractOptions : ClusterOptions {
   std::vector<std::string> inputs;
-  int k = 5;
-  int size = 256;
-  std::uint64_t seed = 0;
-  int max_iter = KMeansParams{}.max_iter;
-  double tol = KMeansParams{}.tol;
-  std::string space = "lab";
-  int alpha_threshold = 128;
-  std::uint64_t max_pixels = DecodeOptions{}.max_pixels;
-  int threads = 0;
   std::string output = "-";
   std::string format;
   std::string progress = "auto";
-  std::string backend = "auto";
-  int device = 0;
-  std::size_t batch = 0;
   int verbose = 0;
   bool quiet = false;
   bool timings = false;
@@ -133,8 +122,6 @@ void print_timings(const PipelineStats& s, int threads) {
 
 int run(ExtractOptions& o) {
   setup_logging(o.quiet ? -1 : o.verbose);
-  const auto space = parse_color_space(o.space);
-  const auto backend_kind = parse_backend_kind(o.backend);
   std::optional<OutputFormat> format;
   if (!o.format.empty()) {
     format = parse_output_format(o.format);
@@ -142,32 +129,13 @@ int run(ExtractOptions& o) {
     const bool jsonl = o.output.ends_with(".jsonl") || o.output.ends_with(".ndjson");
     format = jsonl ? OutputFormat::kJsonl : OutputFormat::kCsv;
   }
-  if (!space || !backend_kind || !format) throw UsageError("invalid option value");
-  const int threads = o.threads > 0 ? o.threads : available_cpus();
-
-  PipelineOptions options;
-  options.decode.size = o.size;
-  options.decode.alpha_threshold = o.alpha_threshold;
-  options.decode.max_pixels = o.max_pixels;
-  options.space = *space;
-  options.kmeans = KMeansParams{o.k, o.seed, o.max_iter, o.tol};
-  options.threads = threads;
-  options.batch_images = o.batch;
-  try {
-    validate(options.kmeans);
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
+  if (!format) throw UsageError("invalid --format");
+  const PipelineOptions options = pipeline_options(o);
+  const int threads = options.threads;
 
   init_image_io();
   StderrCapture capture;  // libraries must not write to the user's terminal on their own
-
-  std::unique_ptr<Backend> backend;
-  try {
-    backend = make_backend(*backend_kind, threads, o.device);
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
+  const std::unique_ptr<Backend> backend = make_backend(o);
 
   // The enumerator owns copies of what it uses, so it can be left behind (blocked on stdin, say)
   // when the run ends early.
@@ -206,7 +174,7 @@ int run(ExtractOptions& o) {
   const auto formatter = make_formatter(*format, o.k);
   FileSink sink(out, *formatter);
 
-  if (*backend_kind == BackendKind::kAuto) {
+  if (o.backend == "auto") {
     spdlog::info("using the {} backend: {}", backend->name(), backend->device());
   } else {
     spdlog::debug("using the {} backend: {}", backend->name(), backend->device());
@@ -246,33 +214,7 @@ std::function<int()> add_extract(CLI::App& app) {
                   "Image files, directories (recursive), @list.txt (one path per line), or - "
                   "(paths on stdin)")
       ->required();
-  cmd->add_option("-k,--colors", o->k, "Colours per image")
-      ->check(CLI::Range(1, kMaxColors))
-      ->capture_default_str();
-  cmd->add_option("--size", o->size, "Long side in pixels after shrinking")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Random seed (same seed, same output)")->capture_default_str();
-  cmd->add_option("--max-iter", o->max_iter, "Lloyd iterations at most")
-      ->check(CLI::Range(1, 10000))
-      ->capture_default_str();
-  cmd->add_option("--tol", o->tol,
-                  "Stop when no centroid moves more than this, in 1/255 of the colour range")
-      ->check(CLI::Range(0.0, 1e6))
-      ->capture_default_str();
-  cmd->add_option("--space", o->space, "Colour space to cluster in")
-      ->check(CLI::IsMember({"lab", "oklab", "rgb"}))
-      ->capture_default_str();
-  cmd->add_option("--alpha-threshold", o->alpha_threshold,
-                  "Pixels with alpha below this are not counted (0 counts all)")
-      ->check(CLI::Range(0, 255))
-      ->capture_default_str();
-  cmd->add_option("--max-pixels", o->max_pixels,
-                  "Refuse images with more pixels than this, before decoding")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
-      ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "Worker threads (default: all CPUs)")
-      ->check(CLI::Range(1, 4096));
+  add_cluster_options(cmd, *o);
   cmd->add_option("-o,--output", o->output, "Output file, - for stdout")->capture_default_str();
   cmd->add_option("--format", o->format,
                   "Output format (default: jsonl for *.jsonl/*.ndjson outputs, else csv)")
@@ -280,12 +222,6 @@ std::function<int()> add_extract(CLI::App& app) {
   cmd->add_option("--progress", o->progress, "Progress bar on stderr (auto: when a terminal)")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
-  cmd->add_option("--backend", o->backend, "Compute backend (auto: CUDA when a GPU is usable)")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
-      ->capture_default_str();
-  cmd->add_option("--device", o->device, "CUDA device index")->check(CLI::Range(0, 1024));
-  cmd->add_option("--batch", o->batch, "Images per batch (default: what the backend prefers)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
   cmd->add_flag("--hidden", o->hidden, "Include names starting with '.' in directories");
   cmd->add_flag("--timings", o->timings, "Print per-stage wall and CPU times at the end");
   cmd->add_flag("-v,--verbose", o->verbose, "More log output (debug)");

@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   commands.back().first = app.get_subcommand("info");
   commands.emplace_back(nullptr, add_bench(app));
   commands.back().first = app.get_subcommand("bench");
+  commands.emplace_back(nullptr, add_serve(app));
+  commands.back().first = app.get_subcommand("serve");
 
   try {
     app.parse(argc, argv);

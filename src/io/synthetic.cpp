@@ -49,7 +49,9 @@ std::vector<std::uint8_t> synthetic_jpeg(int width, int height, unsigned seed, i
         state ^= state << 5;
         v += static_cast<double>(state % 25) - 12.0;
         rgb[(static_cast<std::size_t>(y) * width + x) * 3 + c] =
-            static_cast<std::uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+            static_cast<std::uint8_t>(v < 0     ? 0
+                                      : v > 255 ? 255
+                                                : v);
       }
     }
   }

@@ -1,0 +1,76 @@
+#include "options.hpp"
+
+#include "commands.hpp"
+#include "palette/error.hpp"
+#include "palette/thread_pool.hpp"
+
+namespace palette::cli {
+
+void add_cluster_options(CLI::App* cmd, ClusterOptions& o) {
+  cmd->add_option("-k,--colors", o.k, "Colours per image")
+      ->check(CLI::Range(1, kMaxColors))
+      ->capture_default_str();
+  cmd->add_option("--size", o.size, "Long side in pixels after shrinking")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Random seed (same seed, same output)")->capture_default_str();
+  cmd->add_option("--max-iter", o.max_iter, "Lloyd iterations at most")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  cmd->add_option("--tol", o.tol,
+                  "Stop when no centroid moves more than this, in 1/255 of the colour range")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  cmd->add_option("--space", o.space, "Colour space to cluster in")
+      ->check(CLI::IsMember({"lab", "oklab", "rgb"}))
+      ->capture_default_str();
+  cmd->add_option("--alpha-threshold", o.alpha_threshold,
+                  "Pixels with alpha below this are not counted (0 counts all)")
+      ->check(CLI::Range(0, 255))
+      ->capture_default_str();
+  cmd->add_option("--max-pixels", o.max_pixels,
+                  "Refuse images with more pixels than this, before decoding")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
+      ->capture_default_str();
+  cmd->add_option("--threads", o.threads, "Worker threads (default: all CPUs)")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--backend", o.backend, "Compute backend (auto: CUDA when a GPU is usable)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  cmd->add_option("--device", o.device, "CUDA device index")->check(CLI::Range(0, 1024));
+  cmd->add_option("--batch", o.batch, "Images per batch (default: what the backend prefers)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+}
+
+int thread_count(const ClusterOptions& o) { return o.threads > 0 ? o.threads : available_cpus(); }
+
+PipelineOptions pipeline_options(const ClusterOptions& o) {
+  const auto space = parse_color_space(o.space);
+  if (!space) throw UsageError("invalid --space");
+  PipelineOptions options;
+  options.decode.size = o.size;
+  options.decode.alpha_threshold = o.alpha_threshold;
+  options.decode.max_pixels = o.max_pixels;
+  options.space = *space;
+  options.kmeans = KMeansParams{o.k, o.seed, o.max_iter, o.tol};
+  options.threads = thread_count(o);
+  options.batch_images = o.batch;
+  try {
+    validate(options.kmeans);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  return options;
+}
+
+std::unique_ptr<Backend> make_backend(const ClusterOptions& o) {
+  const auto kind = parse_backend_kind(o.backend);
+  if (!kind) throw UsageError("invalid --backend");
+  try {
+    return palette::make_backend(*kind, thread_count(o), o.device);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+}
+
+}  // namespace palette::cli
