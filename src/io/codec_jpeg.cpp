@@ -113,7 +113,7 @@ cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc)
   frame_size(bytes, width, height);
   if (fast_dc && width > 0 && pick_scale_num(width, height, size) == 1) {
     try {
-      cv::Mat dc = decode_jpeg_dc(bytes);
+      cv::Mat dc = decode_jpeg_dc(bytes, size);
       if (!dc.empty()) return dc;
     } catch (const Error&) {
       // A damaged file: let libjpeg decide what it can recover and how to report it.

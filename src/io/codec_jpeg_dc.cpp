@@ -16,6 +16,7 @@
 #include <bit>
 #include <cstring>
 #include <string>
+#include <opencv2/imgproc.hpp>
 #include <vector>
 
 #include "codecs.hpp"
@@ -443,7 +444,7 @@ std::vector<std::uint8_t> chroma_at_luma_blocks(const Component& c,
 
 }  // namespace
 
-cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b) {
+cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b, int size) {
   const std::size_t n = b.size();
   if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) corrupt("not a JPEG");
   Frame f;
@@ -627,6 +628,46 @@ cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b) {
     for (std::size_t i = 0; i < p.size(); ++i) p[i] = clamp8(((c.dc[i] * q + 4) >> 3) + 128);
     planes.push_back(std::move(p));
   }
+  // Shrinking on the way: each plane is area-averaged to the wanted size on its own (chroma
+  // straight from its own, coarser grid) and only the small result is converted to RGB. The
+  // conversion is affine up to clamping, so this is what shrinking the RGB image would give,
+  // for a tenth of the work, and chroma needs no upsampling at all.
+  const cv::Size want = size > 0 ? target_size(out_w, out_h, size) : cv::Size(out_w, out_h);
+  if (want != cv::Size(out_w, out_h) && (f.comps.size() == 1 || f.max_h / f.comps[0].h == 1)) {
+    auto shrink = [&](std::size_t c, int w, int h) {
+      const cv::Mat plane(h, w, CV_8U, planes[c].data(),
+                          static_cast<std::size_t>(f.comps[c].plane_w) * 1);
+      cv::Mat small;
+      cv::resize(plane, small, want, 0, 0, cv::INTER_AREA);
+      return small;
+    };
+    const cv::Mat y = shrink(0, out_w, out_h);
+    cv::Mat out(want, CV_8UC3);
+    if (f.comps.size() == 1) {
+      cv::cvtColor(y, out, cv::COLOR_GRAY2RGB);
+      return out;
+    }
+    auto chroma = [&](std::size_t c) {
+      const int rh = f.max_h / f.comps[c].h, rv = f.max_v / f.comps[c].v;
+      return shrink(c, (out_w + rh - 1) / rh, (out_h + rv - 1) / rv);
+    };
+    const cv::Mat cb = chroma(1), cr = chroma(2);
+    static const YccTables t;
+    for (int r = 0; r < want.height; ++r) {
+      const std::uint8_t* py = y.ptr<std::uint8_t>(r);
+      const std::uint8_t* pb = cb.ptr<std::uint8_t>(r);
+      const std::uint8_t* pr = cr.ptr<std::uint8_t>(r);
+      std::uint8_t* d = out.ptr<std::uint8_t>(r);
+      for (int x = 0; x < want.width; ++x, d += 3) {
+        const int Y = py[x], Cb = pb[x], Cr = pr[x];
+        d[0] = clamp8(Y + t.cr_r[Cr]);
+        d[1] = clamp8(Y + ((t.cb_g[Cb] + t.cr_g[Cr]) >> 16));
+        d[2] = clamp8(Y + t.cb_b[Cb]);
+      }
+    }
+    return out;
+  }
+
   cv::Mat out(out_h, out_w, CV_8UC3);
   if (f.comps.size() == 1) {
     const auto& c = f.comps[0];

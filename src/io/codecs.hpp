@@ -20,9 +20,10 @@ namespace palette::codec {
 /// `fast_dc`: at 1/8 scale, use decode_jpeg_dc when it handles the file (false: always libjpeg;
 /// tests compare the two).
 cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc = true);
-/// The image at exactly 1/8 scale from DC coefficients alone (codec_jpeg_dc.cpp); an empty Mat
-/// for files it leaves to libjpeg.
-cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> bytes);
+/// The image at exactly 1/8 scale from DC coefficients alone (codec_jpeg_dc.cpp), shrunk
+/// further to long side `size` when that is smaller (0: not shrunk); an empty Mat for files it
+/// leaves to libjpeg.
+cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> bytes, int size = 0);
 cv::Mat decode_png(std::span<const std::uint8_t> bytes);
 cv::Mat decode_webp(std::span<const std::uint8_t> bytes, int size);
 cv::Mat decode_tiff(std::span<const std::uint8_t> bytes);
