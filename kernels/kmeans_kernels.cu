@@ -91,16 +91,22 @@ __device__ void sample_points(Shared& sh, std::uint32_t n, int targets, Value va
   }
 }
 
+// Weights up to this keep a warp's sums of weight * coordinate (|coordinate| < 2^15) within
+// 32 bits: 32 * 2047 * 32768 < 2^31.
+constexpr std::uint32_t kNarrowWeight = 2047;
+
 // Adds each point's weight and weighted coordinates to its cluster. Lanes of a warp with the
-// same cluster first sum among themselves (64-bit values split into two exact 32-bit sums),
-// so one lane per cluster touches shared memory.
-__device__ void accumulate(Shared& sh, int label, std::uint32_t w, long long wx, long long wy,
-                           long long wz) {
+// same cluster first sum among themselves, so one lane per cluster touches shared memory. The
+// sums are exact: 32-bit when the image's weights are small (`narrow`), else each 64-bit value
+// split into two 32-bit sums.
+__device__ void accumulate(Shared& sh, bool narrow, int label, std::uint32_t w, long long wx,
+                           long long wy, long long wz) {
   constexpr unsigned kAll = 0xffffffffu;
   const unsigned peers = __match_any_sync(kAll, label);
   if (label < 0) return;
   const unsigned ws = __reduce_add_sync(peers, w);
-  auto sum64 = [peers](long long v) {
+  auto sum64 = [peers, narrow](long long v) {
+    if (narrow) return static_cast<long long>(__reduce_add_sync(peers, static_cast<int>(v)));
     const unsigned lo = __reduce_add_sync(peers, static_cast<unsigned>(v & 0xFFFF));
     const int hi = __reduce_add_sync(peers, static_cast<int>(v >> 16));
     return static_cast<long long>(hi) * 65536 + static_cast<long long>(lo);
@@ -243,6 +249,9 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   // ---- Lloyd iterations (kmeans_image on the CPU).
+  u64 heaviest = 0;
+  for (std::uint32_t i = tid; i < n; i += kThreads) heaviest = W[i] > heaviest ? W[i] : heaviest;
+  const bool narrow = block_max(sh, heaviest) <= kNarrowWeight;
   int iterations = 0;
   for (int it = 1; it <= max_iter; ++it) {
     iterations = it;
@@ -280,7 +289,7 @@ __global__ void __launch_bounds__(kThreads)
         wy = static_cast<long long>(w) * Y[i];
         wz = static_cast<long long>(w) * Z[i];
       }
-      accumulate(sh, l, w, wx, wy, wz);
+      accumulate(sh, narrow, l, w, wx, wy, wz);
     }
     __syncthreads();
     if (tid < k && sh.members[tid] == 0) sh.any_empty = 1;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "palette/backend.hpp"
@@ -156,6 +157,46 @@ TEST(Parity, EmptyClustersAndTies) {
   const Batch batch = batch_of(images, ColorSpace::kRgb);
   for (std::uint64_t seed = 0; seed < 8; ++seed) {
     expect_parity(batch, KMeansParams{10, seed, 100, 0.0}, "empties seed " + std::to_string(seed));
+  }
+}
+
+// Colours covering thousands of pixels each (flat areas): the kernel's wide sums.
+TEST(Parity, HeavyWeights) {
+  PALETTE_REQUIRE_GPU();
+  std::mt19937 rng(31);
+  std::vector<ImagePoints> images;
+  CollectScratch scratch;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<std::uint8_t> px;
+    for (int c = 0; c < 6; ++c) {
+      const std::uint32_t color = rng() & 0xFFFFFF;
+      const int reps =
+          c < 2 ? 3000 + static_cast<int>(rng() % 60000) : 1 + static_cast<int>(rng() % 50);
+      for (int r = 0; r < reps; ++r) {
+        px.push_back(static_cast<std::uint8_t>(color >> 16));
+        px.push_back(static_cast<std::uint8_t>(color >> 8));
+        px.push_back(static_cast<std::uint8_t>(color));
+      }
+    }
+    const ImagePoints p = random_image(rng, 3000, 4, 30, ColorSpace::kLab);
+    // The flat colours plus a noisy image's pixels, collected together.
+    std::vector<std::uint8_t> all = px;
+    for (std::size_t j = 0; j < p.size(); ++j) {
+      for (std::uint32_t w = 0; w < p.weight[j]; ++w) {
+        all.push_back(static_cast<std::uint8_t>(p.rgb[j] >> 16));
+        all.push_back(static_cast<std::uint8_t>(p.rgb[j] >> 8));
+        all.push_back(static_cast<std::uint8_t>(p.rgb[j]));
+      }
+    }
+    ImagePoints merged;
+    collect_points(PixelView{all.data(), static_cast<int>(all.size() / 3), 1, 3, all.size()}, 0,
+                   ColorSpace::kLab, merged, scratch);
+    ASSERT_GT(*std::max_element(merged.weight.begin(), merged.weight.end()), 2047u);
+    images.push_back(merged);
+  }
+  for (int k : {3, 5, 8}) {
+    expect_parity(batch_of(images, ColorSpace::kLab), KMeansParams{k, 6, 100, 0.5},
+                  "heavy k=" + std::to_string(k));
   }
 }
 
