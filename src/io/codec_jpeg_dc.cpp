@@ -15,8 +15,8 @@
 #include <array>
 #include <bit>
 #include <cstring>
-#include <string>
 #include <opencv2/imgproc.hpp>
+#include <string>
 #include <vector>
 
 #include "codecs.hpp"
