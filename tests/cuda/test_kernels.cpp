@@ -17,15 +17,9 @@
 namespace palette {
 namespace {
 
+using test::batch_of;
 using test::distinct_image;
 using test::random_image;
-
-Batch batch_of(const std::vector<ImagePoints>& images, ColorSpace space) {
-  Batch b;
-  b.space = space;
-  for (const auto& p : images) b.add(p);
-  return b;
-}
 
 PointsView view(const Batch& b, std::size_t i) {
   const std::size_t o = b.offsets[i];

@@ -17,6 +17,7 @@
 namespace palette {
 namespace {
 
+using test::batch_of;
 using test::distinct_image;
 using test::random_image;
 
@@ -60,19 +61,6 @@ void expect_parity(const Batch& batch, const KMeansParams& params, const std::st
   (void)params;
   (void)what;
 #endif
-}
-
-Batch batch_of(const std::vector<ImagePoints>& images, ColorSpace space) {
-  Batch b;
-  b.space = space;
-  for (const auto& p : images) {
-    if (p.size() == 0) {
-      b.add_empty();
-    } else {
-      b.add(p);
-    }
-  }
-  return b;
 }
 
 TEST(Parity, KnownColourBlocks) {

@@ -72,4 +72,12 @@ inline ImagePoints distinct_image(std::mt19937& rng, int n, int max_weight, Colo
   return out;
 }
 
+/// `images` packed into one batch in `space`.
+inline Batch batch_of(const std::vector<ImagePoints>& images, ColorSpace space) {
+  Batch b;
+  b.space = space;
+  for (const auto& p : images) b.add(p);
+  return b;
+}
+
 }  // namespace palette::test
