@@ -75,6 +75,11 @@ struct KMeansScratch {
 void kmeanspp_seeds(const PointsView& points, int k, std::uint64_t seed, KMeansScratch& scratch,
                     int* centers);
 
+/// Lloyd iterations (with kmeans_image's empty-cluster rule) from the centroids at points
+/// seeds[0..k) of an image with points.n > k; writes k clusters to `out`.
+void lloyd_image(const PointsView& points, const KMeansParams& params, float shift_limit2,
+                 const int* seeds, ClusterStats* out, int& iterations, KMeansScratch& scratch);
+
 /// Runs greedy k-means++ seeding and Lloyd iterations on one image's points. Writes
 /// min(k, n) clusters to `out` and returns how many; `iterations` receives the Lloyd count.
 int kmeans_image(const PointsView& points, const KMeansParams& params, float shift_limit2,

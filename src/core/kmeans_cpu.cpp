@@ -222,7 +222,15 @@ int kmeans_image(const PointsView& p, const KMeansParams& params, float limit2, 
 
   std::array<int, kMaxColors> seeds{};
   kmeanspp_seeds(p, k, params.seed, s, seeds.data());
+  lloyd_image(p, params, limit2, seeds.data(), out, iterations, s);
+  return k;
+}
 
+void lloyd_image(const PointsView& p, const KMeansParams& params, float limit2, const int* seeds,
+                 ClusterStats* out, int& iterations, KMeansScratch& s) {
+  const std::size_t n = p.n;
+  const int k = params.k;
+  iterations = 0;
   s.px.resize(n);
   s.py.resize(n);
   s.pz.resize(n);
@@ -316,7 +324,6 @@ int kmeans_image(const PointsView& p, const KMeansParams& params, float limit2, 
       out[l].mode = static_cast<std::uint32_t>(i);
     }
   }
-  return k;
 }
 
 namespace {
