@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -96,7 +97,7 @@ struct Slot {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int device) : device_(device) {
+  explicit CudaBackend(int device) : device_(device), lloyd_(cuda_lloyd_from_env()) {
     const int n = raw_device_count();
     if (device < 0 || device >= n) {
       throw Error(n == 0 ? std::string("no CUDA device (or no driver) on this machine")
@@ -131,7 +132,7 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
   std::string device() const override {
     return name_ + " (device " + std::to_string(device_) + ", " + std::to_string(multiprocessors_) +
-           " SMs)";
+           " SMs" + (lloyd_ == CudaLloyd::kColumns ? ", column sums" : "") + ")";
   }
   std::size_t preferred_batch_images() const override { return 1024; }
   bool low_latency() const override { return false; }
@@ -221,7 +222,8 @@ class CudaBackend final : public Backend {
                                 s.dw.data(), s.doff.data(), static_cast<std::uint32_t>(count)};
     const cuda::DeviceScratch scratch{s.closest.data(), s.label.data()};
     const cuda::DeviceResults res{s.dclusters.data(), s.dcount.data(), s.diter.data()};
-    cuda::launch_kmeans_batch(dp, scratch, params, shift_limit2(params, batch.space), res, st);
+    cuda::launch_kmeans_batch(dp, scratch, params, shift_limit2(params, batch.space), res, st,
+                              cuda::KernelMode::kFull, lloyd_);
     const std::size_t clusters = count * static_cast<std::size_t>(params.k);
     PALETTE_CUDA_TRY(cudaMemcpyAsync(s.hclusters.data(), s.dclusters.data(),
                                      clusters * sizeof(ClusterStats), cudaMemcpyDeviceToHost, st));
@@ -265,6 +267,7 @@ class CudaBackend final : public Backend {
   }
 
   int device_;
+  CudaLloyd lloyd_;
   std::string name_;
   int multiprocessors_ = 0;
   std::size_t max_points_ = 0;
@@ -318,6 +321,13 @@ std::string cuda_versions() {
   auto text = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
   return "CUDA runtime " + text(runtime) + " (static), driver " +
          (has_driver ? text(driver) : std::string("none"));
+}
+
+CudaLloyd cuda_lloyd_from_env() {
+  const char* v = std::getenv("PALETTE_CUDA_LLOYD");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "warp") == 0) return CudaLloyd::kWarp;
+  if (std::strcmp(v, "columns") == 0) return CudaLloyd::kColumns;
+  throw Error(std::string("PALETTE_CUDA_LLOYD must be \"warp\" or \"columns\", not \"") + v + "\"");
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device, int /*host_threads*/) {

@@ -13,6 +13,7 @@
 
 #include "cuda_check.cuh"
 #include "kmeans_kernels.cuh"
+#include "lloyd_columns.hpp"
 #include "palette/kmeans_math.hpp"
 
 namespace palette::cuda {
@@ -122,6 +123,18 @@ __device__ void accumulate(Shared& sh, bool narrow, int label, std::uint32_t w, 
   }
 }
 
+// The Block interface of lloyd_columns.hpp for a CUDA thread block.
+struct DeviceBlock {
+  __device__ int tid() const { return static_cast<int>(threadIdx.x); }
+  __device__ void sync() const { __syncthreads(); }
+};
+
+using ColumnsShared = columns::Shared<kThreads>;
+
+// KP = 0: Lloyd with warp sums only. KP > 0: the columns variant for k <= KP (centroids padded
+// to KP in registers), in dynamic shared memory (ColumnsShared, then the columns), falling back
+// to warp sums for images whose weights do not fit 32-bit columns.
+template <int KP>
 __global__ void __launch_bounds__(kThreads)
     kmeans_batch_kernel(DevicePoints P, DeviceScratch S, int k, std::uint64_t seed, int max_iter,
                         float limit2, DeviceResults R, KernelMode mode) {
@@ -251,7 +264,39 @@ __global__ void __launch_bounds__(kThreads)
   // ---- Lloyd iterations (kmeans_image on the CPU).
   u64 heaviest = 0;
   for (std::uint32_t i = tid; i < n; i += kThreads) heaviest = W[i] > heaviest ? W[i] : heaviest;
-  const bool narrow = block_max(sh, heaviest) <= kNarrowWeight;
+  heaviest = block_max(sh, heaviest);
+  if constexpr (KP > 0) {
+    // Whether 32-bit columns hold this image's sums (lloyd_columns.hpp), and how often they
+    // must be folded.
+    u64 total = 0, max_abs = 0, zero = 0;
+    for (std::uint32_t i = tid; i < n; i += kThreads) {
+      total += W[i];
+      zero |= W[i] == 0;
+      for (const int v : {X[i], Y[i], Z[i]}) {
+        const u64 a = static_cast<u64>(v < 0 ? -v : v);
+        max_abs = a > max_abs ? a : max_abs;
+      }
+    }
+    total = block_sum(sh, total);
+    max_abs = block_max(sh, max_abs);
+    zero = block_max(sh, zero);
+    const std::uint32_t every =
+        columns::flush_tiles(heaviest, total, static_cast<std::uint32_t>(max_abs), zero != 0);
+    if (every != 0) {
+      extern __shared__ __align__(16) unsigned char dynamic_shared[];
+      auto& cs = *reinterpret_cast<ColumnsShared*>(dynamic_shared);
+      auto* col = reinterpret_cast<std::int32_t*>(dynamic_shared + sizeof(ColumnsShared));
+      const columns::ImageRef ref{X, Y, Z, W, n};
+      const int iterations = columns::lloyd<kThreads, KP>(DeviceBlock{}, cs, col, ref, sh.centre, k,
+                                                          max_iter, limit2, every, out);
+      if (tid == 0) {
+        R.count[img] = static_cast<std::uint16_t>(k);
+        R.iterations[img] = static_cast<std::uint16_t>(iterations);
+      }
+      return;
+    }
+  }
+  const bool narrow = heaviest <= kNarrowWeight;
   int iterations = 0;
   for (int it = 1; it <= max_iter; ++it) {
     iterations = it;
@@ -363,15 +408,42 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+template <int KP>
+void launch(const DevicePoints& points, const DeviceScratch& scratch, const KMeansParams& params,
+            float shift_limit2, const DeviceResults& out, cudaStream_t stream, KernelMode mode) {
+  std::size_t dynamic = 0;
+  if constexpr (KP > 0) {
+    dynamic = sizeof(ColumnsShared) + columns::column_bytes(params.k, kThreads);
+    PALETTE_CUDA_TRY(cudaFuncSetAttribute(kmeans_batch_kernel<KP>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(dynamic)));
+  }
+  kmeans_batch_kernel<KP><<<points.images, kThreads, dynamic, stream>>>(
+      points, scratch, params.k, params.seed, params.max_iter, shift_limit2, out, mode);
+  PALETTE_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace
 
 void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratch,
                          const KMeansParams& params, float shift_limit2, const DeviceResults& out,
-                         cudaStream_t stream, KernelMode mode) {
+                         cudaStream_t stream, KernelMode mode, CudaLloyd lloyd) {
   if (points.images == 0) return;
-  kmeans_batch_kernel<<<points.images, kThreads, 0, stream>>>(
-      points, scratch, params.k, params.seed, params.max_iter, shift_limit2, out, mode);
-  PALETTE_CUDA_CHECK_LAUNCH();
+  const bool columns = lloyd == CudaLloyd::kColumns && params.k <= columns::kMaxK;
+  switch (columns ? columns::padded_k(params.k) : 0) {
+    case 0:
+      return launch<0>(points, scratch, params, shift_limit2, out, stream, mode);
+    case 4:
+      return launch<4>(points, scratch, params, shift_limit2, out, stream, mode);
+    case 6:
+      return launch<6>(points, scratch, params, shift_limit2, out, stream, mode);
+    case 8:
+      return launch<8>(points, scratch, params, shift_limit2, out, stream, mode);
+    case 12:
+      return launch<12>(points, scratch, params, shift_limit2, out, stream, mode);
+    default:
+      return launch<16>(points, scratch, params, shift_limit2, out, stream, mode);
+  }
 }
 
 }  // namespace palette::cuda

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "palette/cuda_backend.hpp"
 #include "palette/kmeans.hpp"
 
 namespace palette::cuda {
@@ -40,8 +41,11 @@ struct DeviceResults {
 enum class KernelMode { kFull, kSeedOnly };
 
 /// Launches k-means for every image of the batch on `stream` (asynchronous; checks the launch).
+/// `lloyd` picks how the Lloyd iterations sum clusters (see CudaLloyd); both give the same
+/// results.
 void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratch,
                          const KMeansParams& params, float shift_limit2, const DeviceResults& out,
-                         cudaStream_t stream, KernelMode mode = KernelMode::kFull);
+                         cudaStream_t stream, KernelMode mode = KernelMode::kFull,
+                         CudaLloyd lloyd = CudaLloyd::kWarp);
 
 }  // namespace palette::cuda

@@ -1,0 +1,394 @@
+#pragma once
+// Lloyd iterations of one image by one thread block, "columns" variant: every thread adds its
+// points into its own column of 32-bit sums in shared memory (one row per cluster and value:
+// weight, weight*x, weight*y, weight*z), and the block folds the columns into exact 64-bit
+// totals once per pass (or every few tiles when the image's weights could overflow 32 bits).
+// Per point that is a fixed handful of conflict-free shared-memory operations, whatever k is;
+// no warp vote, reduction or atomic. Points are not labelled in memory: the rare steps that
+// need a point's cluster (empty-cluster refill, heaviest member) recompute it from the
+// centroids of that pass, which gives the same answer bit for bit.
+//
+// The code is written against a two-function Block interface (tid(), sync()), so the same
+// source runs on the device (one CUDA block, __syncthreads) and on the host in the unit tests
+// (one std::thread per thread of the block, a std::barrier): machines without a GPU still check
+// this exact code against the CPU backend. Everything that crosses threads goes through shared
+// state between two sync() calls; there are no atomics and no warp-synchronous steps.
+//
+// Results are identical to kmeans_image (src/core/kmeans_cpu.cpp): the same float arithmetic
+// (kmeans_math.hpp), integer sums, lowest-index tie breaks, the same empty-cluster rule.
+
+#include <bit>
+#include <cstdint>
+#include <limits>
+
+#include "palette/hd.hpp"
+#include "palette/kmeans.hpp"
+#include "palette/kmeans_math.hpp"
+
+#if defined(__CUDACC__)
+#define PALETTE_BLOCK_FN __device__ __forceinline__
+#else
+#define PALETTE_BLOCK_FN inline
+#endif
+#if defined(__CUDACC__)
+#define PALETTE_UNROLL _Pragma("unroll")
+#else
+#define PALETTE_UNROLL _Pragma("GCC unroll 16")
+#endif
+
+namespace palette::columns {
+
+/// Largest k this variant runs (larger k use the warp-sum path).
+inline constexpr int kMaxK = 16;
+/// Columns are folded in segments of this many threads (one bank each).
+inline constexpr int kSegment = 32;
+
+/// Centroids are kept in registers, padded to a compile-time count (unused ones at +inf, never
+/// nearest): the smallest of these at least k.
+PALETTE_HD int padded_k(int k) { return k <= 4 ? 4 : k <= 6 ? 6 : k <= 8 ? 8 : k <= 12 ? 12 : 16; }
+
+/// Shared-memory bytes of the columns of `threads` threads at k colours.
+PALETTE_HD std::uint32_t column_bytes(int k, int threads) {
+  return static_cast<std::uint32_t>(4 * k * threads) * sizeof(std::int32_t);
+}
+
+/// Tiles (of one point per thread) a thread's 32-bit column sums may take before they must be
+/// folded, for an image whose heaviest point weighs `max_weight`, whose weights sum to
+/// `total_weight` and whose largest coordinate magnitude is `max_abs`: every column sum stays
+/// within 2^31 - 1. 0xFFFFFFFF: fold once per pass. 0: the weights are too large (or zero) for
+/// 32-bit columns; use the warp-sum path.
+PALETTE_HD std::uint32_t flush_tiles(std::uint64_t max_weight, std::uint64_t total_weight,
+                                     std::uint32_t max_abs, bool zero_weight) {
+  if (zero_weight) return 0;  // an empty cluster is found by its zero weight
+  // Weight that keeps sum(weight * |coordinate|) and sum(weight) within 2^31 - 1.
+  const std::uint64_t budget = 0x7FFFFFFFull / (max_abs > 0 ? max_abs : 1);
+  if (total_weight <= budget) return 0xFFFFFFFFu;
+  if (max_weight > budget) return 0;
+  return static_cast<std::uint32_t>(budget / max_weight);
+}
+
+/// One image's points.
+struct ImageRef {
+  const std::int16_t* x;
+  const std::int16_t* y;
+  const std::int16_t* z;
+  const std::uint32_t* w;
+  std::uint32_t n;
+};
+
+/// The block's shared state besides the columns.
+template <int T>
+struct Shared {
+  long long tot[4 * kMaxK];  ///< row l*4 + c: weight (c = 0), weighted x, y, z sums
+  long long part[T / kSegment][4 * kMaxK];
+  unsigned long long red[T];
+  long long members[kMaxK];
+  float cx[kMaxK], cy[kMaxK], cz[kMaxK];
+  float px[kMaxK], py[kMaxK], pz[kMaxK];  ///< centroids of the latest assignment
+  float shift[kMaxK];
+  std::uint32_t moved_point[kMaxK];  ///< points moved into empty clusters this pass
+  int moved_to[kMaxK];
+  int moved;
+  int refills;  ///< empty clusters refilled, over the whole run (tests look at it)
+};
+
+PALETTE_HD float infinity_f() {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(0x7f800000);
+#else
+  return std::numeric_limits<float>::infinity();
+#endif
+}
+
+PALETTE_HD std::uint32_t float_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  return std::bit_cast<std::uint32_t>(f);
+#endif
+}
+
+/// An int16 coordinate as float, exactly (on the device without the slow conversion unit:
+/// 1.5 * 2^23 + v is exact in the mantissa for |v| < 2^22).
+PALETTE_HD float exact_float(int v) {
+#if defined(__CUDA_ARCH__)
+  return __fsub_rn(__int_as_float(0x4B400000 + v), 12582912.0f);
+#else
+  return static_cast<float>(v);
+#endif
+}
+
+/// Nearest of the KP padded centroids (lowest index on ties), as the CPU's assign().
+template <int KP>
+PALETTE_HD int nearest(const float* cx, const float* cy, const float* cz, float x, float y, float z,
+                       float& best) {
+  float b = math::dist2(x, y, z, cx[0], cy[0], cz[0]);
+  int l = 0;
+  PALETTE_UNROLL
+  for (int j = 1; j < KP; ++j) {
+    const float d = math::dist2(x, y, z, cx[j], cy[j], cz[j]);
+    if (d < b) {
+      b = d;
+      l = j;
+    }
+  }
+  best = b;
+  return l;
+}
+
+/// Adds rows [0, rows) of the 32-bit columns into dst[row] (64-bit) and zeroes the caller's own
+/// column entries. Starts and ends with every thread past a sync().
+template <int T, class Block>
+PALETTE_BLOCK_FN void fold_sum(const Block& b, Shared<T>& sh, std::int32_t* col, int rows,
+                               long long* dst) {
+  const int tid = b.tid();
+  constexpr int segments = T / kSegment;
+  b.sync();
+  for (int item = tid; item < rows * segments; item += T) {
+    const int r = item % rows, s = item / rows;
+    const std::int32_t* seg = col + r * T + s * kSegment;
+    long long sum = 0;
+    // Rotated by the item, so the threads of a warp read different banks.
+    for (int c = 0; c < kSegment; ++c) sum += seg[(c + item) & (kSegment - 1)];
+    sh.part[s][r] = sum;
+  }
+  b.sync();
+  if (tid < rows) {
+    long long v = dst[tid];
+    for (int s = 0; s < segments; ++s) v += sh.part[s][tid];
+    dst[tid] = v;
+  }
+  for (int r = 0; r < rows; ++r) col[r * T + tid] = 0;
+  b.sync();
+}
+
+/// Maximum of v over the block; every thread gets it.
+template <int T, class Block>
+PALETTE_BLOCK_FN unsigned long long block_max(const Block& b, Shared<T>& sh, unsigned long long v) {
+  const int tid = b.tid();
+  sh.red[tid] = v;
+  b.sync();
+  for (int s = T / 2; s > 0; s /= 2) {
+    if (tid < s && sh.red[tid + s] > sh.red[tid]) sh.red[tid] = sh.red[tid + s];
+    b.sync();
+  }
+  const unsigned long long m = sh.red[0];
+  b.sync();
+  return m;
+}
+
+template <int KP>
+struct Centroids {
+  float x[KP], y[KP], z[KP];
+
+  PALETTE_HD void load(const float* sx, const float* sy, const float* sz, int k) {
+    PALETTE_UNROLL
+    for (int j = 0; j < KP; ++j) {
+      x[j] = j < k ? sx[j] : infinity_f();
+      y[j] = j < k ? sy[j] : infinity_f();
+      z[j] = j < k ? sz[j] : infinity_f();
+    }
+  }
+  PALETTE_HD int nearest_of(const ImageRef& p, std::uint32_t i, float& best) const {
+    return columns::nearest<KP>(x, y, z, exact_float(p.x[i]), exact_float(p.y[i]),
+                                exact_float(p.z[i]), best);
+  }
+};
+
+/// The cluster point i was moved into this pass, or -1.
+template <int T>
+PALETTE_HD int moved_to(const Shared<T>& sh, std::uint32_t i) {
+  for (int m = 0; m < sh.moved; ++m) {
+    if (sh.moved_point[m] == i) return sh.moved_to[m];
+  }
+  return -1;
+}
+
+/// Empty clusters take the point farthest from its centroid among clusters with at least two
+/// members, lowest index on ties; a point moves at most once per pass (kmeans_image's rule).
+/// Called with sh.tot holding this pass's totals, every thread past a sync().
+template <int T, int KP, class Block>
+PALETTE_BLOCK_FN void refill(const Block& b, Shared<T>& sh, std::int32_t* col, const ImageRef& p,
+                             int k, const Centroids<KP>& c) {
+  const int tid = b.tid();
+  const std::uint32_t tiles = (p.n + T - 1) / T;
+  if (tid < k) sh.members[tid] = 0;
+  for (std::uint32_t t = 0; t < tiles; ++t) {
+    const std::uint32_t i = t * T + static_cast<std::uint32_t>(tid);
+    if (i < p.n) {
+      float d;
+      col[c.nearest_of(p, i, d) * T + tid] += 1;
+    }
+  }
+  fold_sum(b, sh, col, k, sh.members);
+  for (int e = 0; e < k; ++e) {
+    if (sh.members[e] != 0) continue;  // shared and synchronised: the same in every thread
+    unsigned long long key = 0;
+    for (std::uint32_t t = 0; t < tiles; ++t) {
+      const std::uint32_t i = t * T + static_cast<std::uint32_t>(tid);
+      if (i < p.n && moved_to(sh, i) < 0) {
+        float d;
+        const int l = c.nearest_of(p, i, d);
+        if (sh.members[l] >= 2) {
+          const unsigned long long kk =
+              (static_cast<unsigned long long>(float_bits(d)) << 32) | (0xFFFFFFFFu - i);
+          if (kk > key) key = kk;
+        }
+      }
+    }
+    key = block_max(b, sh, key);
+    if (tid == 0 && key != 0) {
+      const std::uint32_t far = 0xFFFFFFFFu - static_cast<std::uint32_t>(key);
+      float d;
+      const int from = c.nearest_of(p, far, d);
+      const long long w = p.w[far];
+      const long long v[4] = {w, w * p.x[far], w * p.y[far], w * p.z[far]};
+      for (int q = 0; q < 4; ++q) {
+        sh.tot[from * 4 + q] -= v[q];
+        sh.tot[e * 4 + q] = v[q];
+      }
+      --sh.members[from];
+      sh.members[e] = 1;
+      sh.moved_point[sh.moved] = far;
+      sh.moved_to[sh.moved] = e;
+      ++sh.moved;
+      ++sh.refills;
+    }
+    b.sync();
+  }
+}
+
+/// Lloyd iterations for one image with n > k points, from the centroids at points
+/// seeds[0..k) (in shared memory or otherwise visible to every thread). `col` is this block's
+/// column area, column_bytes(k, T) bytes. Threads j < k write out[j]; returns the iterations
+/// run (the same in every thread).
+template <int T, int KP, class Block>
+PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, const ImageRef& p,
+                           const int* seeds, int k, int max_iter, float limit2,
+                           std::uint32_t flush_every, ClusterStats* out) {
+  static_assert(T % kSegment == 0 && (T & (T - 1)) == 0, "T: a power of two, whole segments");
+  const int tid = b.tid();
+  const int rows = 4 * k;
+  if (tid < k) {
+    sh.cx[tid] = p.x[seeds[tid]];
+    sh.cy[tid] = p.y[seeds[tid]];
+    sh.cz[tid] = p.z[seeds[tid]];
+  }
+  if (tid == 0) sh.refills = 0;
+  for (int r = 0; r < rows; ++r) col[r * T + tid] = 0;
+  const std::uint32_t tiles = (p.n + T - 1) / T;
+  int iterations = 0;
+  for (int it = 1; it <= max_iter; ++it) {
+    iterations = it;
+    b.sync();  // centroids of the previous pass written, its totals read
+    Centroids<KP> c;
+    c.load(sh.cx, sh.cy, sh.cz, k);
+    if (tid < rows) sh.tot[tid] = 0;
+    if (tid == 0) sh.moved = 0;
+    std::uint32_t since = 0;
+    for (std::uint32_t t = 0; t < tiles; ++t) {
+      const std::uint32_t i = t * T + static_cast<std::uint32_t>(tid);
+      if (i < p.n) {
+        float d;
+        const int l = c.nearest_of(p, i, d);
+        const auto w = static_cast<std::int32_t>(p.w[i]);
+        std::int32_t* s = col + l * 4 * T + tid;
+        s[0] += w;
+        s[T] += w * p.x[i];
+        s[2 * T] += w * p.y[i];
+        s[3 * T] += w * p.z[i];
+      }
+      if (++since == flush_every || t + 1 == tiles) {  // the same in every thread
+        fold_sum(b, sh, col, rows, sh.tot);
+        since = 0;
+      }
+    }
+    bool empty = false;
+    for (int j = 0; j < k; ++j) empty = empty || sh.tot[j * 4] == 0;  // weights are >= 1
+    if (empty) refill(b, sh, col, p, k, c);
+    if (tid < k) {
+      const long long* t = sh.tot + tid * 4;
+      const auto w = static_cast<std::uint64_t>(t[0]);
+      const float nx = math::centroid_coord(t[1], w);
+      const float ny = math::centroid_coord(t[2], w);
+      const float nz = math::centroid_coord(t[3], w);
+      sh.shift[tid] = math::dist2(nx, ny, nz, sh.cx[tid], sh.cy[tid], sh.cz[tid]);
+      sh.px[tid] = sh.cx[tid];
+      sh.py[tid] = sh.cy[tid];
+      sh.pz[tid] = sh.cz[tid];
+      sh.cx[tid] = nx;
+      sh.cy[tid] = ny;
+      sh.cz[tid] = nz;
+    }
+    b.sync();
+    float shift = 0.0f;
+    for (int j = 0; j < k; ++j) shift = shift < sh.shift[j] ? sh.shift[j] : shift;
+    if (shift <= limit2) break;
+  }
+
+  // Heaviest member of each final cluster (lowest index on ties): labels of the last pass,
+  // recomputed from its centroids, with its moves. Keys go in 64-bit columns.
+  Centroids<KP> c;
+  c.load(sh.px, sh.py, sh.pz, k);
+  auto* heavy = reinterpret_cast<unsigned long long*>(col);
+  for (int l = 0; l < k; ++l) heavy[l * T + tid] = 0;
+  for (std::uint32_t t = 0; t < tiles; ++t) {
+    const std::uint32_t i = t * T + static_cast<std::uint32_t>(tid);
+    if (i < p.n) {
+      float d;
+      const int m = moved_to(sh, i);
+      const int l = m >= 0 ? m : c.nearest_of(p, i, d);
+      const unsigned long long key =
+          (static_cast<unsigned long long>(p.w[i]) << 32) | (0xFFFFFFFFu - i);
+      unsigned long long& h = heavy[l * T + tid];
+      if (key > h) h = key;
+    }
+  }
+  b.sync();
+  constexpr int segments = T / kSegment;
+  for (int item = tid; item < k * segments; item += T) {
+    const int l = item % k, s = item / k;
+    unsigned long long m = 0;
+    for (int q = 0; q < kSegment; ++q) {
+      const unsigned long long v = heavy[l * T + s * kSegment + ((q + item) & (kSegment - 1))];
+      m = v > m ? v : m;
+    }
+    sh.part[s][l] = static_cast<long long>(m);
+  }
+  b.sync();
+  if (tid < k) {
+    unsigned long long m = 0;
+    for (int s = 0; s < segments; ++s) {
+      const auto v = static_cast<unsigned long long>(sh.part[s][tid]);
+      m = v > m ? v : m;
+    }
+    const long long* t = sh.tot + tid * 4;
+    out[tid] = ClusterStats{{t[1], t[2], t[3]},
+                            static_cast<std::uint64_t>(t[0]),
+                            0xFFFFFFFFu - static_cast<std::uint32_t>(m),
+                            0};
+  }
+  b.sync();
+  return iterations;
+}
+
+/// lloyd() with the register padding for k (k <= kMaxK).
+template <int T, class Block>
+PALETTE_BLOCK_FN int lloyd_any(const Block& b, Shared<T>& sh, std::int32_t* col, const ImageRef& p,
+                               const int* seeds, int k, int max_iter, float limit2,
+                               std::uint32_t flush_every, ClusterStats* out) {
+  switch (padded_k(k)) {
+    case 4:
+      return lloyd<T, 4>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
+    case 6:
+      return lloyd<T, 6>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
+    case 8:
+      return lloyd<T, 8>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
+    case 12:
+      return lloyd<T, 12>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
+    default:
+      return lloyd<T, 16>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
+  }
+}
+
+}  // namespace palette::columns

@@ -1,0 +1,263 @@
+// The CUDA kernel's "columns" Lloyd code (kernels/lloyd_columns.hpp) run on the host: one
+// std::thread per thread of a 256-thread block, std::barrier for __syncthreads. The same source
+// the device compiles, checked against the CPU backend on every machine, GPU or not. (What this
+// cannot check is device-specific: code generation, the launch, memory placement. The GPU and
+// parity suites do that where a device is present.)
+
+#include <gtest/gtest.h>
+
+#include <barrier>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "lloyd_columns.hpp"
+#include "palette/kmeans.hpp"
+#include "support/gpu.hpp"
+
+namespace palette {
+namespace {
+
+using test::distinct_image;
+using test::random_image;
+
+constexpr int kThreads = 256;  // as the kernel
+
+struct HostBlock {
+  int t;
+  std::barrier<>* bar;
+  int tid() const { return t; }
+  void sync() const { bar->arrive_and_wait(); }
+};
+
+struct Weights {
+  std::uint64_t max = 0, total = 0;
+  std::uint32_t max_abs = 0;
+  bool zero = false;
+};
+
+Weights weights_of(const ImagePoints& p) {
+  Weights w;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    w.max = std::max<std::uint64_t>(w.max, p.weight[i]);
+    w.total += p.weight[i];
+    w.zero = w.zero || p.weight[i] == 0;
+    for (int v : {p.x[i], p.y[i], p.z[i]}) {
+      w.max_abs = std::max<std::uint32_t>(w.max_abs, static_cast<std::uint32_t>(std::abs(v)));
+    }
+  }
+  return w;
+}
+
+PointsView view_of(const ImagePoints& p) {
+  return {p.x.data(), p.y.data(), p.z.data(), p.weight.data(), p.size()};
+}
+
+struct BlockRun {
+  std::vector<ClusterStats> out;
+  int iterations = 0;
+  int refills = 0;
+};
+
+// One block's Lloyd run on `p` from the centroids at points `seeds`. flush_every 0: what the
+// kernel would choose for this image.
+BlockRun run_block(const ImagePoints& p, const KMeansParams& params, ColorSpace space,
+                   const std::vector<int>& seeds, std::uint32_t flush_every) {
+  const int k = params.k;
+  if (flush_every == 0) {
+    const Weights w = weights_of(p);
+    flush_every = columns::flush_tiles(w.max, w.total, w.max_abs, w.zero);
+  }
+  auto sh = std::make_unique<columns::Shared<kThreads>>();
+  // Garbage where the kernel would find garbage: shared memory is not initialised.
+  std::memset(static_cast<void*>(sh.get()), 0xA5, sizeof *sh);
+  std::vector<std::uint64_t> area(columns::column_bytes(k, kThreads) / 8, 0xA5A5A5A5A5A5A5A5ull);
+  auto* col = reinterpret_cast<std::int32_t*>(area.data());
+  const columns::ImageRef ref{p.x.data(), p.y.data(), p.z.data(), p.weight.data(),
+                              static_cast<std::uint32_t>(p.size())};
+  BlockRun r;
+  r.out.assign(static_cast<std::size_t>(k), ClusterStats{});
+  std::vector<int> iterations(kThreads, -1);
+  std::barrier<> bar(kThreads);
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        const HostBlock b{t, &bar};
+        iterations[static_cast<std::size_t>(t)] =
+            columns::lloyd_any<kThreads>(b, *sh, col, ref, seeds.data(), k, params.max_iter,
+                                         shift_limit2(params, space), flush_every, r.out.data());
+      });
+    }
+  }
+  for (int v : iterations) EXPECT_EQ(v, iterations[0]) << "threads disagree on the iterations";
+  r.iterations = iterations[0];
+  r.refills = sh->refills;
+  return r;
+}
+
+// Runs the block and the CPU backend's Lloyd iterations on `p` from the same seeds (k-means++
+// as kmeans_image picks them, unless given) and compares everything; returns the refills.
+int expect_same(const ImagePoints& p, const KMeansParams& params, ColorSpace space,
+                const std::string& what, std::uint32_t flush_every = 0,
+                std::vector<int> seeds = {}) {
+  EXPECT_GT(p.size(), static_cast<std::size_t>(params.k)) << what;
+  KMeansScratch scratch;
+  if (seeds.empty()) {
+    seeds.resize(static_cast<std::size_t>(params.k));
+    kmeanspp_seeds(view_of(p), params.k, params.seed, scratch, seeds.data());
+  }
+  const BlockRun dev = run_block(p, params, space, seeds, flush_every);
+  std::vector<ClusterStats> host(static_cast<std::size_t>(params.k));
+  int iterations = 0;
+  lloyd_image(view_of(p), params, shift_limit2(params, space), seeds.data(), host.data(),
+              iterations, scratch);
+  EXPECT_EQ(dev.iterations, iterations) << what;
+  for (int j = 0; j < params.k; ++j) {
+    const ClusterStats& a = host[static_cast<std::size_t>(j)];
+    const ClusterStats& b = dev.out[static_cast<std::size_t>(j)];
+    EXPECT_TRUE(a.sum[0] == b.sum[0] && a.sum[1] == b.sum[1] && a.sum[2] == b.sum[2] &&
+                a.weight == b.weight && a.mode == b.mode && b.reserved == 0)
+        << what << ", cluster " << j << ": weight " << a.weight << " vs " << b.weight << ", mode "
+        << a.mode << " vs " << b.mode << ", x " << a.sum[0] << " vs " << b.sum[0];
+  }
+  return dev.refills;
+}
+
+ImagePoints from_pixels(const std::vector<std::uint8_t>& px, ColorSpace space) {
+  ImagePoints p;
+  CollectScratch scratch;
+  collect_points(PixelView{px.data(), static_cast<int>(px.size() / 3), 1, 3, px.size()}, 0, space,
+                 p, scratch);
+  return p;
+}
+
+void add_pixels(std::vector<std::uint8_t>& px, std::uint32_t rgb, int count) {
+  for (int i = 0; i < count; ++i) {
+    px.push_back(static_cast<std::uint8_t>(rgb >> 16));
+    px.push_back(static_cast<std::uint8_t>(rgb >> 8));
+    px.push_back(static_cast<std::uint8_t>(rgb));
+  }
+}
+
+TEST(ColumnsFlush, BudgetFromWeightsAndCoordinates) {
+  // 2^31 - 1 over the largest coordinate: the weight one column may hold.
+  const std::uint64_t budget = 0x7FFFFFFFull / 16320;                    // RGB's largest coordinate
+  EXPECT_EQ(columns::flush_tiles(1, 65536, 16320, false), 0xFFFFFFFFu);  // 256 x 256 default
+  EXPECT_EQ(columns::flush_tiles(1, 65536, 32640, false), 0xFFFFFFFFu);  // Oklab's largest
+  EXPECT_EQ(columns::flush_tiles(4000, budget, 16320, false), 0xFFFFFFFFu);
+  EXPECT_EQ(columns::flush_tiles(4000, budget + 1, 16320, false), budget / 4000);
+  EXPECT_EQ(columns::flush_tiles(budget, 1u << 30, 16320, false), 1u);
+  EXPECT_EQ(columns::flush_tiles(budget + 1, 1u << 30, 16320, false), 0u);
+  EXPECT_EQ(columns::flush_tiles(1, 100, 16320, true), 0u);  // zero weights: warp path
+  EXPECT_EQ(columns::flush_tiles(1, 100, 0, false), 0xFFFFFFFFu);
+}
+
+TEST(ColumnsBlock, RandomImagesEverySpaceAndK) {
+  std::mt19937 rng(41);
+  int images = 0;
+  for (auto space : {ColorSpace::kLab, ColorSpace::kOklab, ColorSpace::kRgb}) {
+    for (int k : {1, 2, 3, 5, 6, 7, 8, 11, 12, 16}) {
+      const ImagePoints p = random_image(rng, 300 + static_cast<int>(rng() % 4000),
+                                         1 + static_cast<int>(rng() % 10), 20, space);
+      if (p.size() <= static_cast<std::size_t>(k)) continue;
+      const double tol = k % 2 ? 0.0 : 0.5;
+      expect_same(p, KMeansParams{k, rng(), 100, tol}, space,
+                  std::string(to_string(space)) + " k=" + std::to_string(k));
+      ++images;
+    }
+  }
+  EXPECT_GE(images, 25);
+}
+
+// Point counts around the segment (32) and block (256) sizes.
+TEST(ColumnsBlock, Tails) {
+  std::mt19937 rng(42);
+  for (int n : {9, 17, 31, 32, 33, 255, 256, 257, 1025}) {
+    const ImagePoints p = distinct_image(rng, n, 1 + n % 7, ColorSpace::kLab);
+    for (int k : {1, 5, 8, 16}) {
+      if (n <= k) continue;
+      expect_same(p, KMeansParams{k, 3, 100, 0.5}, ColorSpace::kLab,
+                  "n=" + std::to_string(n) + " k=" + std::to_string(k));
+    }
+  }
+}
+
+TEST(ColumnsBlock, FirstIterationOnly) {
+  std::mt19937 rng(43);
+  const ImagePoints p = random_image(rng, 3000, 6, 40, ColorSpace::kLab);
+  expect_same(p, KMeansParams{6, 4, 1, 0.5}, ColorSpace::kLab, "max_iter 1");
+}
+
+// Clusters that go empty: every seed on one point (k - 1 empty clusters in the first pass,
+// refilled one after another, a point moving at most once), seeds in pairs, and heavy colours
+// with near-duplicates from k-means++ seeds. The refill must match the CPU's and must happen.
+TEST(ColumnsBlock, EmptyClustersAreRefilledAsOnTheCpu) {
+  std::mt19937 rng(46);
+  int refills = 0, duplicates = 0;
+  for (int k : {2, 5, 8, 13, 16}) {
+    duplicates += (k - 1) + k / 2;  // seeds that share a point with an earlier seed
+    const ImagePoints p = random_image(rng, 2000, 5, 30, ColorSpace::kLab);
+    const int n = static_cast<int>(p.size());
+    refills += expect_same(p, KMeansParams{k, 1, 100, 0.5}, ColorSpace::kLab,
+                           "one seed k=" + std::to_string(k), 0,
+                           std::vector<int>(static_cast<std::size_t>(k), n / 3));
+    std::vector<int> pairs;
+    for (int j = 0; j < k; ++j) pairs.push_back((j / 2) * (n / k));
+    refills += expect_same(p, KMeansParams{k, 1, 100, 0.0}, ColorSpace::kLab,
+                           "paired seeds k=" + std::to_string(k), 0, pairs);
+  }
+  // At least every duplicate seed's cluster was empty after the first pass.
+  EXPECT_GE(refills, duplicates) << "the refill path was not exercised enough";
+  for (int extra = 1; extra <= 6; ++extra) {
+    std::vector<std::uint8_t> px;
+    for (int i = 0; i < 10 + extra; ++i) {
+      const int reps = i < 3 ? 1000 : 1 + i % 2;
+      const auto red = static_cast<std::uint32_t>(i < 3 ? 250 - i : 10 + i);
+      add_pixels(px, (red << 16) | (40u << 8) | 40u, reps);
+    }
+    const ImagePoints p = from_pixels(px, ColorSpace::kRgb);
+    for (std::uint64_t seed = 0; seed < 4; ++seed) {
+      expect_same(p, KMeansParams{10, seed, 100, 0.0}, ColorSpace::kRgb,
+                  "extra " + std::to_string(extra) + " seed " + std::to_string(seed));
+    }
+  }
+}
+
+// Weights summing past what one 32-bit column may hold: the columns are folded every few tiles.
+TEST(ColumnsBlock, HeavyImagesFoldEveryFewTiles) {
+  std::mt19937 rng(44);
+  for (int i = 0; i < 4; ++i) {
+    std::vector<std::uint8_t> px;
+    for (int c = 0; c < 60; ++c) {
+      add_pixels(px, rng() & 0xFFFFFF, 2000 + static_cast<int>(rng() % 3000));
+    }
+    const ImagePoints noise = random_image(rng, 4000, 4, 30, ColorSpace::kLab);
+    for (std::size_t j = 0; j < noise.size(); ++j) {
+      add_pixels(px, noise.rgb[j], static_cast<int>(noise.weight[j]));
+    }
+    const ImagePoints p = from_pixels(px, ColorSpace::kLab);
+    const Weights w = weights_of(p);
+    const std::uint32_t f = columns::flush_tiles(w.max, w.total, w.max_abs, w.zero);
+    ASSERT_GT(f, 0u);
+    ASSERT_LT(f, 0xFFFFFFFFu) << "total weight " << w.total << " should need folds in a pass";
+    for (int k : {3, 8, 16}) {
+      expect_same(p, KMeansParams{k, 6, 100, 0.5}, ColorSpace::kLab,
+                  "heavy " + std::to_string(i) + " k=" + std::to_string(k));
+    }
+  }
+}
+
+// Folding after every tile (or every third) gives the same sums as folding once per pass.
+TEST(ColumnsBlock, FoldCadenceDoesNotChangeResults) {
+  std::mt19937 rng(45);
+  const ImagePoints p = random_image(rng, 6000, 7, 25, ColorSpace::kOklab);
+  for (std::uint32_t f : {1u, 3u, 0xFFFFFFFFu}) {
+    expect_same(p, KMeansParams{7, 9, 100, 0.5}, ColorSpace::kOklab,
+                "fold every " + std::to_string(f), f);
+  }
+}
+
+}  // namespace
+}  // namespace palette
