@@ -1,9 +1,11 @@
 // The CUDA kernel alone, timed with CUDA events: k-means for many images at once (default
 // 10,000 images of 256x256 random pixels, 20 iterations, k = 5, 8, 16), images/s, and the time
-// against the memory floor (bytes the kernel must read at least once / measured bandwidth).
+// against the memory floor (bytes the kernel must read at least once / measured bandwidth),
+// for each Lloyd variant (warp sums, column sums; see CudaLloyd), side by side in one run.
 // Not a test: it measures and prints.
 //
-//   build/bench/bench_cuda_kmeans [--images N] [--pixels P] [--iterations I] [--reps R] [k...]
+//   build/bench/bench_cuda_kmeans [--images N] [--pixels P] [--iterations I] [--reps R]
+//                                 [--lloyd warp|columns|both] [k...]
 
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +26,7 @@ int main(int argc, char** argv) {
   std::size_t images = 10000, pixels = 65536;
   int iterations = 20, reps = 5;
   std::vector<int> ks;
+  std::vector<CudaLloyd> variants = {CudaLloyd::kWarp, CudaLloyd::kColumns};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 10) : 0ull; };
@@ -35,6 +38,16 @@ int main(int argc, char** argv) {
       iterations = static_cast<int>(next());
     } else if (a == "--reps") {
       reps = static_cast<int>(next());
+    } else if (a == "--lloyd" && i + 1 < argc) {
+      const std::string v = argv[++i];
+      if (v == "warp") {
+        variants = {CudaLloyd::kWarp};
+      } else if (v == "columns") {
+        variants = {CudaLloyd::kColumns};
+      } else if (v != "both") {
+        std::fprintf(stderr, "bench_cuda_kmeans: --lloyd takes warp, columns or both\n");
+        return 2;
+      }
     } else {
       ks.push_back(std::atoi(a.c_str()));
     }
@@ -72,15 +85,39 @@ int main(int argc, char** argv) {
   std::printf("batch: %zu images, %zu pixels each, %zu distinct colours in all (%.0f per image)\n",
               batch.images(), pixels, batch.points(),
               static_cast<double>(batch.points()) / static_cast<double>(batch.images()));
-  std::printf("%4s %10s %14s %12s %14s %12s %10s\n", "k", "iters/img", "GPU ms median",
+  std::printf("%4s %8s %10s %14s %12s %14s %12s %10s\n", "k", "lloyd", "iters/img", "GPU ms median",
               "GPU ms min", "images/s", "floor ms", "x floor");
   for (int k : ks) {
     const KMeansParams params{k, 0, iterations, 0.0};
-    const auto t = cuda_testing::time_kernel(batch, params, 0, reps);
-    const double floor_ms = 1000.0 * bytes / bandwidth;
-    std::printf("%4d %10.1f %14.2f %12.2f %14.0f %12.2f %10.1f\n", k, t.mean_iterations,
-                t.median_ms, t.min_ms, 1000.0 * static_cast<double>(batch.images()) / t.median_ms,
-                floor_ms, t.median_ms / floor_ms);
+    for (const CudaLloyd lloyd : variants) {
+      const auto t = cuda_testing::time_kernel(batch, params, 0, reps, lloyd);
+      const double floor_ms = 1000.0 * bytes / bandwidth;
+      std::printf("%4d %8s %10.1f %14.2f %12.2f %14.0f %12.2f %10.1f\n", k,
+                  lloyd == CudaLloyd::kWarp ? "warp" : "columns", t.mean_iterations, t.median_ms,
+                  t.min_ms, 1000.0 * static_cast<double>(batch.images()) / t.median_ms, floor_ms,
+                  t.median_ms / floor_ms);
+    }
+  }
+  // The variants must agree on this batch too, image for image (the tests check smaller ones).
+  if (variants.size() == 2) {
+    for (int k : ks) {
+      const KMeansParams params{k, 0, iterations, 0.0};
+      const BatchResult a = cuda_testing::run(batch, params, 0, CudaLloyd::kWarp);
+      const BatchResult b = cuda_testing::run(batch, params, 0, CudaLloyd::kColumns);
+      std::size_t differ = 0;
+      for (std::size_t i = 0; i < a.images(); ++i) {
+        bool same = a.count[i] == b.count[i] && a.iterations[i] == b.iterations[i];
+        for (int j = 0; same && j < a.count[i]; ++j) {
+          const ClusterStats &x = a.clusters[i * k + j], &y = b.clusters[i * k + j];
+          same = x.sum[0] == y.sum[0] && x.sum[1] == y.sum[1] && x.sum[2] == y.sum[2] &&
+                 x.weight == y.weight && x.mode == y.mode;
+        }
+        differ += same ? 0 : 1;
+      }
+      std::printf("k=%d: column sums %s warp sums (%zu of %zu images differ)\n", k,
+                  differ == 0 ? "identical to" : "DIFFER FROM", differ, a.images());
+      if (differ != 0) return 1;
+    }
   }
   return 0;
 }

@@ -40,7 +40,7 @@ void upload_all(Uploaded& u, const Batch& batch, const KMeansParams& params) {
 }
 
 BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
-                   cuda::KernelMode mode) {
+                   cuda::KernelMode mode, CudaLloyd lloyd) {
   validate(params);
   PALETTE_CUDA_TRY(cudaSetDevice(device));
   Uploaded u;
@@ -50,7 +50,7 @@ BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
                               u.w.data(), u.off.data(), static_cast<std::uint32_t>(images)};
   cuda::launch_kmeans_batch(
       dp, {u.closest.data(), u.label.data()}, params, shift_limit2(params, batch.space),
-      {u.clusters.data(), u.count.data(), u.iterations.data()}, nullptr, mode);
+      {u.clusters.data(), u.count.data(), u.iterations.data()}, nullptr, mode, lloyd);
   PALETTE_CUDA_TRY(cudaDeviceSynchronize());
   BatchResult r;
   r.reset(images, params.k);
@@ -67,7 +67,8 @@ BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
 
 }  // namespace
 
-KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int device, int reps) {
+KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int device, int reps,
+                         CudaLloyd lloyd) {
   validate(params);
   PALETTE_CUDA_TRY(cudaSetDevice(device));
   Uploaded u;
@@ -82,7 +83,8 @@ KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int dev
   std::vector<double> ms;
   for (int r = 0; r <= reps; ++r) {  // r == 0: warm-up
     PALETTE_CUDA_TRY(cudaEventRecord(start.get(), stream.get()));
-    cuda::launch_kmeans_batch(dp, scratch, params, limit2, res, stream.get());
+    cuda::launch_kmeans_batch(dp, scratch, params, limit2, res, stream.get(),
+                              cuda::KernelMode::kFull, lloyd);
     PALETTE_CUDA_TRY(cudaEventRecord(stop.get(), stream.get()));
     PALETTE_CUDA_TRY(cudaEventSynchronize(stop.get()));
     float t = 0;
@@ -124,7 +126,8 @@ double copy_bandwidth(int device, std::size_t bytes) {
 }
 
 std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& params, int device) {
-  const BatchResult r = launch(batch, params, device, cuda::KernelMode::kSeedOnly);
+  const BatchResult r =
+      launch(batch, params, device, cuda::KernelMode::kSeedOnly, CudaLloyd::kWarp);
   std::vector<std::vector<int>> out(batch.images());
   for (std::size_t i = 0; i < batch.images(); ++i) {
     if (batch.points_of(i) <= static_cast<std::size_t>(params.k)) continue;
@@ -135,8 +138,8 @@ std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& para
   return out;
 }
 
-BatchResult run(const Batch& batch, const KMeansParams& params, int device) {
-  return launch(batch, params, device, cuda::KernelMode::kFull);
+BatchResult run(const Batch& batch, const KMeansParams& params, int device, CudaLloyd lloyd) {
+  return launch(batch, params, device, cuda::KernelMode::kFull, lloyd);
 }
 
 }  // namespace palette::cuda_testing

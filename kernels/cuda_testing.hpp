@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "palette/cuda_backend.hpp"
 #include "palette/kmeans.hpp"
 #include "palette/points.hpp"
 
@@ -15,7 +16,8 @@ namespace palette::cuda_testing {
 std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& params, int device);
 
 /// The whole kernel on `batch` through one synchronous launch (no backend, no streams).
-BatchResult run(const Batch& batch, const KMeansParams& params, int device);
+BatchResult run(const Batch& batch, const KMeansParams& params, int device,
+                CudaLloyd lloyd = CudaLloyd::kWarp);
 
 /// GPU time of the kernel on `batch` (uploaded once), timed with CUDA events over `reps`
 /// launches after one warm-up: median and fastest, in milliseconds; and the iterations it ran.
@@ -23,7 +25,8 @@ struct KernelTiming {
   double median_ms = 0, min_ms = 0;
   double mean_iterations = 0;
 };
-KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int device, int reps);
+KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int device, int reps,
+                         CudaLloyd lloyd = CudaLloyd::kWarp);
 
 /// Device memory bandwidth measured by a device-to-device copy of `bytes` (bytes read plus bytes
 /// written, per second).

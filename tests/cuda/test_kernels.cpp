@@ -12,6 +12,7 @@
 
 #ifdef PALETTE_WITH_CUDA
 #include "cuda_testing.hpp"
+#include "lloyd_columns.hpp"
 #endif
 
 namespace palette {
@@ -50,6 +51,37 @@ TEST(GpuKernel, SeedsMatchTheHost) {
 #endif
 }
 
+#ifdef PALETTE_WITH_CUDA
+// Every image of `dev` (the kernel's results on `batch`) against kmeans_image on the host.
+void expect_matches_host(const Batch& batch, const KMeansParams& params, const BatchResult& dev,
+                         const std::string& what) {
+  KMeansScratch scratch;
+  int mismatches = 0;
+  for (std::size_t i = 0; i < batch.images() && mismatches < 5; ++i) {
+    std::vector<ClusterStats> host(params.k);
+    int iterations = 0;
+    const int count = kmeans_image(view(batch, i), params, shift_limit2(params, batch.space),
+                                   host.data(), iterations, scratch);
+    ASSERT_EQ(dev.count[i], count) << what << ", image " << i;
+    EXPECT_EQ(dev.iterations[i], iterations) << what << ", image " << i;
+    for (int j = 0; j < count; ++j) {
+      const ClusterStats& d = dev.clusters[i * params.k + j];
+      const bool same = d.sum[0] == host[j].sum[0] && d.sum[1] == host[j].sum[1] &&
+                        d.sum[2] == host[j].sum[2] && d.weight == host[j].weight &&
+                        d.mode == host[j].mode;
+      EXPECT_TRUE(same) << what << ", image " << i << " cluster " << j << ": weight " << d.weight
+                        << " vs " << host[j].weight << ", mode " << d.mode << " vs "
+                        << host[j].mode;
+      if (!same) {
+        ++mismatches;
+        break;
+      }
+    }
+  }
+}
+#endif
+
+// With the Lloyd variant PALETTE_CUDA_LLOYD names (gpu-check.sh runs this suite with each).
 TEST(GpuKernel, FullRunMatchesTheHostPerImage) {
   PALETTE_REQUIRE_GPU();
 #ifdef PALETTE_WITH_CUDA
@@ -64,23 +96,79 @@ TEST(GpuKernel, FullRunMatchesTheHostPerImage) {
     for (std::size_t i = space; i < images.size(); i += 3) same.push_back(images[i]);
     const Batch batch = batch_of(same, static_cast<ColorSpace>(space));
     const KMeansParams params{7, 5, 100, 0.0};
-    const BatchResult dev = cuda_testing::run(batch, params, 0);
-    KMeansScratch scratch;
-    for (std::size_t i = 0; i < batch.images(); ++i) {
-      std::vector<ClusterStats> host(params.k);
-      int iterations = 0;
-      const int count = kmeans_image(view(batch, i), params, shift_limit2(params, batch.space),
-                                     host.data(), iterations, scratch);
-      ASSERT_EQ(dev.count[i], count) << i;
-      EXPECT_EQ(dev.iterations[i], iterations) << i;
-      for (int j = 0; j < count; ++j) {
-        const ClusterStats& d = dev.clusters[i * params.k + j];
-        EXPECT_EQ(d.sum[0], host[j].sum[0]) << i << "/" << j;
-        EXPECT_EQ(d.sum[1], host[j].sum[1]) << i << "/" << j;
-        EXPECT_EQ(d.sum[2], host[j].sum[2]) << i << "/" << j;
-        EXPECT_EQ(d.weight, host[j].weight) << i << "/" << j;
-        EXPECT_EQ(d.mode, host[j].mode) << i << "/" << j;
+    expect_matches_host(batch, params, cuda_testing::run(batch, params, 0, cuda_lloyd_from_env()),
+                        "space " + std::to_string(space));
+  }
+#endif
+}
+
+// Both Lloyd variants on one batch that has every kind of image: light and heavy weights
+// (columns folded once per pass, every few tiles, or not usable: warp sums), tails, fewer
+// colours than k, empty images; k on both sides of every register padding and above 16.
+TEST(GpuKernel, BothLloydVariantsMatchTheHost) {
+  PALETTE_REQUIRE_GPU();
+#ifdef PALETTE_WITH_CUDA
+  std::mt19937 rng(24);
+  Batch batch;
+  batch.space = ColorSpace::kLab;
+  // Adds an image of `colors` flat colours (min_reps + up to spread pixels each) over noise;
+  // checks that the columns variant treats it as `expect` says (lloyd_columns.hpp).
+  enum Fold { kOncePerPass, kEveryFewTiles, kWarpSums };
+  auto heavy = [&](int colors, int min_reps, int spread, Fold expect) {
+    std::vector<std::uint8_t> px;
+    for (int c = 0; c < colors; ++c) {
+      const std::uint32_t rgb = rng() & 0xFFFFFF;
+      for (int r = min_reps + static_cast<int>(rng() % spread); r > 0; --r) {
+        px.push_back(static_cast<std::uint8_t>(rgb >> 16));
+        px.push_back(static_cast<std::uint8_t>(rgb >> 8));
+        px.push_back(static_cast<std::uint8_t>(rgb));
       }
+    }
+    const ImagePoints noise = random_image(rng, 3000, 5, 30, ColorSpace::kLab);
+    for (std::size_t j = 0; j < noise.size(); ++j) {
+      for (std::uint32_t w = 0; w < noise.weight[j]; ++w) {
+        px.push_back(static_cast<std::uint8_t>(noise.rgb[j] >> 16));
+        px.push_back(static_cast<std::uint8_t>(noise.rgb[j] >> 8));
+        px.push_back(static_cast<std::uint8_t>(noise.rgb[j]));
+      }
+    }
+    ImagePoints p;
+    CollectScratch scratch;
+    collect_points(PixelView{px.data(), static_cast<int>(px.size() / 3), 1, 3, px.size()}, 0,
+                   ColorSpace::kLab, p, scratch);
+    std::uint64_t max = 0, total = 0;
+    std::uint32_t max_abs = 0;
+    for (std::size_t j = 0; j < p.size(); ++j) {
+      max = std::max<std::uint64_t>(max, p.weight[j]);
+      total += p.weight[j];
+      for (int v : {p.x[j], p.y[j], p.z[j]}) {
+        max_abs = std::max<std::uint32_t>(max_abs, static_cast<std::uint32_t>(std::abs(v)));
+      }
+    }
+    const std::uint32_t every = columns::flush_tiles(max, total, max_abs, false);
+    EXPECT_GT(max, 2047u);
+    EXPECT_EQ(expect, every == 0xFFFFFFFFu ? kOncePerPass
+                      : every == 0         ? kWarpSums
+                                           : kEveryFewTiles);
+    batch.add(p);
+  };
+  for (int i = 0; i < 6; ++i) {
+    batch.add(random_image(rng, 200 + static_cast<int>(rng() % 30000),
+                           1 + static_cast<int>(rng() % 9), 25, ColorSpace::kLab));
+  }
+  for (int n : {1, 7, 17, 31, 33, 255, 257, 1025}) {
+    batch.add(distinct_image(rng, n, 1 + n % 5, ColorSpace::kLab));
+  }
+  batch.add_empty();
+  heavy(3, 2100, 8000, kOncePerPass);
+  heavy(60, 2000, 3000, kEveryFewTiles);
+  heavy(2, 400000, 1000, kWarpSums);
+  for (int k : {1, 3, 4, 5, 6, 7, 8, 9, 12, 13, 16, 20}) {
+    const KMeansParams params{k, 100 + static_cast<std::uint64_t>(k), 100, k % 2 ? 0.0 : 0.5};
+    for (const CudaLloyd lloyd : {CudaLloyd::kWarp, CudaLloyd::kColumns}) {
+      expect_matches_host(
+          batch, params, cuda_testing::run(batch, params, 0, lloyd),
+          std::string(lloyd == CudaLloyd::kWarp ? "warp" : "columns") + " k=" + std::to_string(k));
     }
   }
 #endif
@@ -97,7 +185,8 @@ TEST(GpuKernel, FewPointsAndEmptyImages) {
   batch.add(distinct_image(rng, 4, 3, ColorSpace::kLab));
   batch.add_empty();
   batch.add(distinct_image(rng, 5, 3, ColorSpace::kLab));
-  const BatchResult dev = cuda_testing::run(batch, KMeansParams{5, 0, 100, 0.5}, 0);
+  const BatchResult dev =
+      cuda_testing::run(batch, KMeansParams{5, 0, 100, 0.5}, 0, cuda_lloyd_from_env());
   EXPECT_EQ(dev.count[0], 0);
   EXPECT_EQ(dev.count[1], 1);
   EXPECT_EQ(dev.count[2], 4);
@@ -130,7 +219,7 @@ TEST(GpuKernel, HeaviestMemberBreaksTiesTowardsTheLowestIndex) {
     add(pack_rgb(200 + i / 2, 240, 10 + i), i % 7 == 3 ? 9 : 2);
   const Batch batch = batch_of({p}, ColorSpace::kRgb);
   const KMeansParams params{2, 8, 100, 0.0};
-  const BatchResult dev = cuda_testing::run(batch, params, 0);
+  const BatchResult dev = cuda_testing::run(batch, params, 0, cuda_lloyd_from_env());
   std::vector<ClusterStats> host(2);
   KMeansScratch scratch;
   int iterations = 0;
