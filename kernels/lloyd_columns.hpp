@@ -479,12 +479,15 @@ PALETTE_HD float skip_slack(float drift_a, float max_drift) {
 /// point was last measured, gap = (l_s - u_s) + D_a(s) + M(s), where D_j is the sum of centroid
 /// j's drifts and M the sum of each pass's largest drift; at pass t its current gap is
 /// gap - D_a(t) - M(t) = (l_s - (M(t) - M(s))) - (u_s + D_a(t) - D_a(s)), Hamerly's l - u.
-/// `recomputed` (tests; may be null) receives each thread's count of distance computations.
+/// `recomputed` (tests; may be null) receives each thread's count of distance computations;
+/// `trace` (benchmarks; may be null, n entries) gets bit it - 1 of point i set when pass it
+/// (<= 32) computed its distances.
 template <int T, int KP, class Block>
 PALETTE_BLOCK_FN int lloyd_bounds(const Block& b, Shared<T>& sh, std::int32_t* col,
                                   const ImageRef& p, PointState st, const int* seeds, int k,
                                   int max_iter, float limit2, std::uint32_t flush_every,
-                                  ClusterStats* out, std::uint32_t* recomputed = nullptr) {
+                                  ClusterStats* out, std::uint32_t* recomputed = nullptr,
+                                  std::uint32_t* trace = nullptr) {
   static_assert(T % kSegment == 0 && (T & (T - 1)) == 0, "T: a power of two, whole segments");
   static_assert(kMaxK <= 16, "clusters are stored in 4 bits");
   const int tid = b.tid();
@@ -527,6 +530,7 @@ PALETTE_BLOCK_FN int lloyd_bounds(const Block& b, Shared<T>& sh, std::int32_t* c
         }
         if (!skip) {
           ++computed;
+          if (trace != nullptr && it <= 32) trace[i] |= 1u << (it - 1);
           float best, second;
           const int l = c.nearest2_of(p, i, best, second);
           if (l != a) {
@@ -619,23 +623,24 @@ template <int T, class Block>
 PALETTE_BLOCK_FN int lloyd_bounds_any(const Block& b, Shared<T>& sh, std::int32_t* col,
                                       const ImageRef& p, PointState st, const int* seeds, int k,
                                       int max_iter, float limit2, std::uint32_t flush_every,
-                                      ClusterStats* out, std::uint32_t* recomputed = nullptr) {
+                                      ClusterStats* out, std::uint32_t* recomputed = nullptr,
+                                      std::uint32_t* trace = nullptr) {
   switch (padded_k(k)) {
     case 4:
       return lloyd_bounds<T, 4>(b, sh, col, p, st, seeds, k, max_iter, limit2, flush_every, out,
-                                recomputed);
+                                recomputed, trace);
     case 6:
       return lloyd_bounds<T, 6>(b, sh, col, p, st, seeds, k, max_iter, limit2, flush_every, out,
-                                recomputed);
+                                recomputed, trace);
     case 8:
       return lloyd_bounds<T, 8>(b, sh, col, p, st, seeds, k, max_iter, limit2, flush_every, out,
-                                recomputed);
+                                recomputed, trace);
     case 12:
       return lloyd_bounds<T, 12>(b, sh, col, p, st, seeds, k, max_iter, limit2, flush_every, out,
-                                 recomputed);
+                                 recomputed, trace);
     default:
       return lloyd_bounds<T, 16>(b, sh, col, p, st, seeds, k, max_iter, limit2, flush_every, out,
-                                 recomputed);
+                                 recomputed, trace);
   }
 }
 
