@@ -28,8 +28,8 @@ using cuda::Stream;
 
 constexpr int kMinMajor = 8;  // kernels are built for compute capability 8.0 and newer
 
-// Device bytes per point: coordinates, weight, k-means++ distance, label, Hamerly state.
-constexpr std::size_t kBytesPerPoint = 3 * sizeof(std::int16_t) + 3 * sizeof(std::uint32_t) + 1;
+// Device bytes per point: coordinates, weight, k-means++ distance, label.
+constexpr std::size_t kBytesPerPoint = 3 * sizeof(std::int16_t) + 2 * sizeof(std::uint32_t) + 1;
 
 int raw_device_count() {
   int n = 0;
@@ -52,7 +52,6 @@ struct Slot {
   DeviceBuffer<std::int16_t> dx, dy, dz;
   DeviceBuffer<std::uint32_t> dw, doff, closest;
   DeviceBuffer<std::uint8_t> label;
-  DeviceBuffer<std::uint32_t> bounds;
   DeviceBuffer<ClusterStats> dclusters;
   DeviceBuffer<std::uint16_t> dcount, diter;
   // The batch this slot works on.
@@ -77,7 +76,6 @@ struct Slot {
     dw.reserve(points);
     closest.reserve(points);
     label.reserve(points);
-    bounds.reserve(points);
     doff.reserve(image_count + 1);
     dclusters.reserve(clusters);
     dcount.reserve(image_count);
@@ -90,7 +88,6 @@ struct Slot {
     dw = {};
     closest = {};
     label = {};
-    bounds = {};
     doff = {};
     dclusters = {};
     dcount = {};
@@ -135,8 +132,7 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
   std::string device() const override {
     return name_ + " (device " + std::to_string(device_) + ", " + std::to_string(multiprocessors_) +
-           " SMs" +
-           (lloyd_ == CudaLloyd::kWarp ? "" : std::string(", Lloyd: ") + to_string(lloyd_)) + ")";
+           " SMs" + (lloyd_ == CudaLloyd::kColumns ? ", column sums" : "") + ")";
   }
   std::size_t preferred_batch_images() const override { return 1024; }
   bool low_latency() const override { return false; }
@@ -224,7 +220,7 @@ class CudaBackend final : public Backend {
     h2d(s.doff.data(), s.hoff.data(), (count + 1) * sizeof(std::uint32_t));
     const cuda::DevicePoints dp{s.dx.data(), s.dy.data(),   s.dz.data(),
                                 s.dw.data(), s.doff.data(), static_cast<std::uint32_t>(count)};
-    const cuda::DeviceScratch scratch{s.closest.data(), s.label.data(), s.bounds.data()};
+    const cuda::DeviceScratch scratch{s.closest.data(), s.label.data()};
     const cuda::DeviceResults res{s.dclusters.data(), s.dcount.data(), s.diter.data()};
     cuda::launch_kmeans_batch(dp, scratch, params, shift_limit2(params, batch.space), res, st,
                               cuda::KernelMode::kFull, lloyd_);
@@ -327,26 +323,11 @@ std::string cuda_versions() {
          (has_driver ? text(driver) : std::string("none"));
 }
 
-const char* to_string(CudaLloyd lloyd) {
-  switch (lloyd) {
-    case CudaLloyd::kColumns:
-      return "columns";
-    case CudaLloyd::kBounds:
-      return "bounds";
-    default:
-      return "warp";
-  }
-}
-
 CudaLloyd cuda_lloyd_from_env() {
   const char* v = std::getenv("PALETTE_CUDA_LLOYD");
-  if (v == nullptr || *v == '\0') return CudaLloyd::kWarp;
-  for (const auto lloyd : {CudaLloyd::kWarp, CudaLloyd::kColumns, CudaLloyd::kBounds}) {
-    if (std::strcmp(v, to_string(lloyd)) == 0) return lloyd;
-  }
-  throw Error(
-      std::string("PALETTE_CUDA_LLOYD must be \"warp\", \"columns\" or \"bounds\", not \"") + v +
-      "\"");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "warp") == 0) return CudaLloyd::kWarp;
+  if (std::strcmp(v, "columns") == 0) return CudaLloyd::kColumns;
+  throw Error(std::string("PALETTE_CUDA_LLOYD must be \"warp\" or \"columns\", not \"") + v + "\"");
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device, int /*host_threads*/) {

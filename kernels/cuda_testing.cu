@@ -12,7 +12,6 @@ struct Uploaded {
   cuda::DeviceBuffer<std::int16_t> x, y, z;
   cuda::DeviceBuffer<std::uint32_t> w, off, closest;
   cuda::DeviceBuffer<std::uint8_t> label;
-  cuda::DeviceBuffer<std::uint32_t> bounds;
   cuda::DeviceBuffer<ClusterStats> clusters;
   cuda::DeviceBuffer<std::uint16_t> count, iterations;
 };
@@ -34,7 +33,6 @@ void upload_all(Uploaded& u, const Batch& batch, const KMeansParams& params) {
   const std::size_t n = std::max<std::size_t>(batch.points(), 1);
   u.closest.reserve(n);
   u.label.reserve(n);
-  u.bounds.reserve(n);
   const std::size_t images = batch.images();
   u.clusters.reserve(std::max<std::size_t>(images * params.k, 1));
   u.count.reserve(std::max<std::size_t>(images, 1));
@@ -50,10 +48,9 @@ BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
   const std::size_t images = batch.images();
   const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
                               u.w.data(), u.off.data(), static_cast<std::uint32_t>(images)};
-  cuda::launch_kmeans_batch(dp, {u.closest.data(), u.label.data(), u.bounds.data()}, params,
-                            shift_limit2(params, batch.space),
-                            {u.clusters.data(), u.count.data(), u.iterations.data()}, nullptr, mode,
-                            lloyd);
+  cuda::launch_kmeans_batch(
+      dp, {u.closest.data(), u.label.data()}, params, shift_limit2(params, batch.space),
+      {u.clusters.data(), u.count.data(), u.iterations.data()}, nullptr, mode, lloyd);
   PALETTE_CUDA_TRY(cudaDeviceSynchronize());
   BatchResult r;
   r.reset(images, params.k);
@@ -78,7 +75,7 @@ KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int dev
   upload_all(u, batch, params);
   const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
                               u.w.data(), u.off.data(), static_cast<std::uint32_t>(batch.images())};
-  const cuda::DeviceScratch scratch{u.closest.data(), u.label.data(), u.bounds.data()};
+  const cuda::DeviceScratch scratch{u.closest.data(), u.label.data()};
   const cuda::DeviceResults res{u.clusters.data(), u.count.data(), u.iterations.data()};
   const float limit2 = shift_limit2(params, batch.space);
   cuda::Stream stream;

@@ -131,11 +131,10 @@ struct DeviceBlock {
 
 using ColumnsShared = columns::Shared<kThreads>;
 
-// KP = 0: Lloyd with warp sums only. KP > 0: the columns variant (Bounds: with Hamerly's
-// bounds) for k <= KP (centroids padded to KP in registers), in dynamic shared memory
-// (ColumnsShared, then the columns), falling back to warp sums for images whose weights do not
-// fit 32-bit columns.
-template <int KP, bool Bounds>
+// KP = 0: Lloyd with warp sums only. KP > 0: the columns variant for k <= KP (centroids padded
+// to KP in registers), in dynamic shared memory (ColumnsShared, then the columns), falling back
+// to warp sums for images whose weights do not fit 32-bit columns.
+template <int KP>
 __global__ void __launch_bounds__(kThreads)
     kmeans_batch_kernel(DevicePoints P, DeviceScratch S, int k, std::uint64_t seed, int max_iter,
                         float limit2, DeviceResults R, KernelMode mode) {
@@ -288,15 +287,8 @@ __global__ void __launch_bounds__(kThreads)
       auto& cs = *reinterpret_cast<ColumnsShared*>(dynamic_shared);
       auto* col = reinterpret_cast<std::int32_t*>(dynamic_shared + sizeof(ColumnsShared));
       const columns::ImageRef ref{X, Y, Z, W, n};
-      int iterations = 0;
-      if constexpr (Bounds) {
-        const columns::PointState state{S.bounds + off};
-        iterations = columns::lloyd_bounds<kThreads, KP>(
-            DeviceBlock{}, cs, col, ref, state, sh.centre, k, max_iter, limit2, every, out);
-      } else {
-        iterations = columns::lloyd<kThreads, KP>(DeviceBlock{}, cs, col, ref, sh.centre, k,
-                                                  max_iter, limit2, every, out);
-      }
+      const int iterations = columns::lloyd<kThreads, KP>(DeviceBlock{}, cs, col, ref, sh.centre, k,
+                                                          max_iter, limit2, every, out);
       if (tid == 0) {
         R.count[img] = static_cast<std::uint16_t>(k);
         R.iterations[img] = static_cast<std::uint16_t>(iterations);
@@ -416,37 +408,19 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <int KP, bool Bounds>
+template <int KP>
 void launch(const DevicePoints& points, const DeviceScratch& scratch, const KMeansParams& params,
             float shift_limit2, const DeviceResults& out, cudaStream_t stream, KernelMode mode) {
   std::size_t dynamic = 0;
   if constexpr (KP > 0) {
     dynamic = sizeof(ColumnsShared) + columns::column_bytes(params.k, kThreads);
-    PALETTE_CUDA_TRY(cudaFuncSetAttribute(kmeans_batch_kernel<KP, Bounds>,
+    PALETTE_CUDA_TRY(cudaFuncSetAttribute(kmeans_batch_kernel<KP>,
                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(dynamic)));
   }
-  kmeans_batch_kernel<KP, Bounds><<<points.images, kThreads, dynamic, stream>>>(
+  kmeans_batch_kernel<KP><<<points.images, kThreads, dynamic, stream>>>(
       points, scratch, params.k, params.seed, params.max_iter, shift_limit2, out, mode);
   PALETTE_CUDA_CHECK_LAUNCH();
-}
-
-template <bool Bounds>
-void launch_padded(const DevicePoints& points, const DeviceScratch& scratch,
-                   const KMeansParams& params, float shift_limit2, const DeviceResults& out,
-                   cudaStream_t stream, KernelMode mode) {
-  switch (columns::padded_k(params.k)) {
-    case 4:
-      return launch<4, Bounds>(points, scratch, params, shift_limit2, out, stream, mode);
-    case 6:
-      return launch<6, Bounds>(points, scratch, params, shift_limit2, out, stream, mode);
-    case 8:
-      return launch<8, Bounds>(points, scratch, params, shift_limit2, out, stream, mode);
-    case 12:
-      return launch<12, Bounds>(points, scratch, params, shift_limit2, out, stream, mode);
-    default:
-      return launch<16, Bounds>(points, scratch, params, shift_limit2, out, stream, mode);
-  }
 }
 
 }  // namespace
@@ -455,12 +429,20 @@ void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratc
                          const KMeansParams& params, float shift_limit2, const DeviceResults& out,
                          cudaStream_t stream, KernelMode mode, CudaLloyd lloyd) {
   if (points.images == 0) return;
-  if (lloyd == CudaLloyd::kWarp || params.k > columns::kMaxK) {
-    launch<0, false>(points, scratch, params, shift_limit2, out, stream, mode);
-  } else if (lloyd == CudaLloyd::kColumns) {
-    launch_padded<false>(points, scratch, params, shift_limit2, out, stream, mode);
-  } else {
-    launch_padded<true>(points, scratch, params, shift_limit2, out, stream, mode);
+  const bool columns = lloyd == CudaLloyd::kColumns && params.k <= columns::kMaxK;
+  switch (columns ? columns::padded_k(params.k) : 0) {
+    case 0:
+      return launch<0>(points, scratch, params, shift_limit2, out, stream, mode);
+    case 4:
+      return launch<4>(points, scratch, params, shift_limit2, out, stream, mode);
+    case 6:
+      return launch<6>(points, scratch, params, shift_limit2, out, stream, mode);
+    case 8:
+      return launch<8>(points, scratch, params, shift_limit2, out, stream, mode);
+    case 12:
+      return launch<12>(points, scratch, params, shift_limit2, out, stream, mode);
+    default:
+      return launch<16>(points, scratch, params, shift_limit2, out, stream, mode);
   }
 }
 

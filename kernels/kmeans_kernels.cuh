@@ -27,7 +27,6 @@ struct DevicePoints {
 struct DeviceScratch {
   std::uint32_t* closest;  ///< k-means++: squared distance to the nearest centre so far
   std::uint8_t* label;     ///< cluster of each point (bit 7: moved into an empty cluster)
-  std::uint32_t* bounds;   ///< CudaLloyd::kBounds: each point's gap and cluster, packed
 };
 
 /// Where results go: `clusters` holds images * k entries.

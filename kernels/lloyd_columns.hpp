@@ -1,29 +1,23 @@
 #pragma once
-// Lloyd iterations of one image by one thread block, two variants of the CUDA kernel (see
-// CudaLloyd and docs/gpu-notes.md):
-//
-// - lloyd(), "columns": every thread adds its points into its own column of 32-bit sums in
-//   shared memory (one row per cluster and value: weight, weight*x, weight*y, weight*z), and the
-//   block folds the columns into exact 64-bit totals once per pass (or every few tiles when the
-//   image's weights could overflow 32 bits). Per point that is a fixed handful of conflict-free
-//   shared-memory operations, whatever k is; no warp vote, reduction or atomic. Points are not
-//   labelled in memory: the rare steps that need a point's cluster (empty-cluster refill,
-//   heaviest member) recompute it from the centroids of that pass, bit for bit the same answer.
-// - lloyd_bounds(), "bounds": the same sums, kept across passes and updated only by points that
-//   change cluster, and Hamerly's bounds, so that a point that cannot change cluster is skipped
-//   without reading its coordinates.
+// Lloyd iterations of one image by one thread block, "columns" variant: every thread adds its
+// points into its own column of 32-bit sums in shared memory (one row per cluster and value:
+// weight, weight*x, weight*y, weight*z), and the block folds the columns into exact 64-bit
+// totals once per pass (or every few tiles when the image's weights could overflow 32 bits).
+// Per point that is a fixed handful of conflict-free shared-memory operations, whatever k is;
+// no warp vote, reduction or atomic. Points are not labelled in memory: the rare steps that
+// need a point's cluster (empty-cluster refill, heaviest member) recompute it from the
+// centroids of that pass, which gives the same answer bit for bit.
 //
 // The code is written against a two-function Block interface (tid(), sync()), so the same
 // source runs on the device (one CUDA block, __syncthreads) and on the host in the unit tests
 // (one std::thread per thread of the block, a std::barrier): machines without a GPU still check
 // this exact code against the CPU backend. Everything that crosses threads goes through shared
-// or global state between two sync() calls; there are no atomics and no warp-synchronous steps.
+// state between two sync() calls; there are no atomics and no warp-synchronous steps.
 //
-// Results are identical to lloyd_image (src/core/kmeans_cpu.cpp): the same float arithmetic
+// Results are identical to kmeans_image (src/core/kmeans_cpu.cpp): the same float arithmetic
 // (kmeans_math.hpp), integer sums, lowest-index tie breaks, the same empty-cluster rule.
 
 #include <bit>
-#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -44,7 +38,7 @@
 
 namespace palette::columns {
 
-/// Largest k these variants run (larger k use the warp-sum path).
+/// Largest k this variant runs (larger k use the warp-sum path).
 inline constexpr int kMaxK = 16;
 /// Columns are folded in segments of this many threads (one bank each).
 inline constexpr int kSegment = 32;
@@ -96,12 +90,6 @@ struct Shared {
   int moved_to[kMaxK];
   int moved;
   int refills;  ///< empty clusters refilled, over the whole run (tests look at it)
-  // Bounds variant: how far each centroid, and the farthest-moving one, have moved in all.
-  double drift_sum[kMaxK];
-  double max_drift_sum;
-  float drift_sum_f[kMaxK];
-  float max_drift_sum_f;
-  float drift[kMaxK];
 };
 
 PALETTE_HD float infinity_f() {
@@ -145,29 +133,6 @@ PALETTE_HD int nearest(const float* cx, const float* cy, const float* cz, float 
     }
   }
   best = b;
-  return l;
-}
-
-/// nearest(), also giving the smallest distance to any other centroid (+inf when KP == 1).
-template <int KP>
-PALETTE_HD int nearest2(const float* cx, const float* cy, const float* cz, float x, float y,
-                        float z, float& best, float& second) {
-  float b = math::dist2(x, y, z, cx[0], cy[0], cz[0]);
-  float b2 = infinity_f();
-  int l = 0;
-  PALETTE_UNROLL
-  for (int j = 1; j < KP; ++j) {
-    const float d = math::dist2(x, y, z, cx[j], cy[j], cz[j]);
-    if (d < b) {
-      b2 = b;
-      b = d;
-      l = j;
-    } else if (d < b2) {
-      b2 = d;
-    }
-  }
-  best = b;
-  second = b2;
   return l;
 }
 
@@ -227,10 +192,6 @@ struct Centroids {
   PALETTE_HD int nearest_of(const ImageRef& p, std::uint32_t i, float& best) const {
     return columns::nearest<KP>(x, y, z, exact_float(p.x[i]), exact_float(p.y[i]),
                                 exact_float(p.z[i]), best);
-  }
-  PALETTE_HD int nearest2_of(const ImageRef& p, std::uint32_t i, float& best, float& second) const {
-    return columns::nearest2<KP>(x, y, z, exact_float(p.x[i]), exact_float(p.y[i]),
-                                 exact_float(p.z[i]), best, second);
   }
 };
 
@@ -295,53 +256,6 @@ PALETTE_BLOCK_FN void refill(const Block& b, Shared<T>& sh, std::int32_t* col, c
     }
     b.sync();
   }
-}
-
-/// Writes out[0..k): the totals, and each cluster's heaviest member (lowest index on ties)
-/// given every point's final cluster label_of(i). Keys go in 64-bit columns. Called with every
-/// thread past a sync() and the columns free; ends with a sync().
-template <int T, class Block, class LabelOf>
-PALETTE_BLOCK_FN void finish(const Block& b, Shared<T>& sh, std::int32_t* col, const ImageRef& p,
-                             int k, ClusterStats* out, LabelOf label_of) {
-  const int tid = b.tid();
-  const std::uint32_t tiles = (p.n + T - 1) / T;
-  auto* heavy = reinterpret_cast<unsigned long long*>(col);
-  for (int l = 0; l < k; ++l) heavy[l * T + tid] = 0;
-  for (std::uint32_t t = 0; t < tiles; ++t) {
-    const std::uint32_t i = t * T + static_cast<std::uint32_t>(tid);
-    if (i < p.n) {
-      const int l = label_of(i);
-      const unsigned long long key =
-          (static_cast<unsigned long long>(p.w[i]) << 32) | (0xFFFFFFFFu - i);
-      unsigned long long& h = heavy[l * T + tid];
-      if (key > h) h = key;
-    }
-  }
-  b.sync();
-  constexpr int segments = T / kSegment;
-  for (int item = tid; item < k * segments; item += T) {
-    const int l = item % k, s = item / k;
-    unsigned long long m = 0;
-    for (int q = 0; q < kSegment; ++q) {
-      const unsigned long long v = heavy[l * T + s * kSegment + ((q + item) & (kSegment - 1))];
-      m = v > m ? v : m;
-    }
-    sh.part[s][l] = static_cast<long long>(m);
-  }
-  b.sync();
-  if (tid < k) {
-    unsigned long long m = 0;
-    for (int s = 0; s < segments; ++s) {
-      const auto v = static_cast<unsigned long long>(sh.part[s][tid]);
-      m = v > m ? v : m;
-    }
-    const long long* t = sh.tot + tid * 4;
-    out[tid] = ClusterStats{{t[1], t[2], t[3]},
-                            static_cast<std::uint64_t>(t[0]),
-                            0xFFFFFFFFu - static_cast<std::uint32_t>(m),
-                            0};
-  }
-  b.sync();
 }
 
 /// Lloyd iterations for one image with n > k points, from the centroids at points
@@ -412,190 +326,49 @@ PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, con
     if (shift <= limit2) break;
   }
 
-  // Heaviest member of each final cluster: labels of the last pass, recomputed from its
-  // centroids, with its moves.
+  // Heaviest member of each final cluster (lowest index on ties): labels of the last pass,
+  // recomputed from its centroids, with its moves. Keys go in 64-bit columns.
   Centroids<KP> c;
   c.load(sh.px, sh.py, sh.pz, k);
-  finish(b, sh, col, p, k, out, [&](std::uint32_t i) {
-    float d;
-    const int m = moved_to(sh, i);
-    return m >= 0 ? m : c.nearest_of(p, i, d);
-  });
-  return iterations;
-}
-
-/// Per-point state of the bounds variant, one 32-bit word per point in global memory: the
-/// point's Hamerly gap (stored relative to the drift sums, see lloyd_bounds) as a float whose
-/// low 4 mantissa bits are replaced by the point's cluster. Clearing those bits rounds a
-/// non-negative gap down (by at most 16 ulps), which keeps it a valid lower bound; gaps below
-/// zero are stored as zero (such points are measured again anyway).
-struct PointState {
-  std::uint32_t* word;
-};
-
-PALETTE_HD float bits_float(std::uint32_t v) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(v);
-#else
-  return std::bit_cast<float>(v);
-#endif
-}
-
-PALETTE_HD std::uint32_t pack_state(float gap, int cluster) {
-  const float g = gap > 0.0f ? gap : 0.0f;  // also NaN and -inf: measure again
-  return (float_bits(g) & ~0xFu) | static_cast<std::uint32_t>(cluster);
-}
-PALETTE_HD int state_cluster(std::uint32_t v) { return static_cast<int>(v & 0xFu); }
-PALETTE_HD float state_gap(std::uint32_t v) { return bits_float(v & ~0xFu); }
-
-/// Upper and lower bounds of an exact distance from a rounded squared one: dist2's result is
-/// within 5 * 2^-24 of the exact square (every term is non-negative) and sqrtf is correctly
-/// rounded, so sqrt(d) is within 4 * 2^-24 of the exact distance; these factors are 16 ulps.
-inline constexpr float kUp = 1.000002f;
-inline constexpr float kDown = 0.999998f;
-
-/// The gap a point must keep to skip its distances, in coordinate units. Distances are below
-/// 2^17 (coordinates are below 2^15 in magnitude). Two parts: (1) float rounding of the stored
-/// gap and of its drift adjustment, about six half-ulps of values below 2^17 + the drift sums,
-/// so under 0.05 + 4e-7 x the drift sums; (2) strictness: exact distances with
-/// d_j - d_a > 5 * 2^-24 * d_a (under 0.04) keep dist2(a) < dist2(j) after dist2's rounding
-/// (relative error at most 5 * 2^-24, every term being non-negative). 0.25 and 1e-5 leave a
-/// wide margin over both.
-PALETTE_HD float skip_slack(float drift_a, float max_drift) {
-  return 0.25f + 1e-5f * (drift_a + max_drift);
-}
-
-/// Lloyd iterations as lloyd(), with Hamerly's bounds (Hamerly 2010) so that most points skip
-/// their distance computations once clusters settle: a point whose distance to its own centroid
-/// (upper bound) is below its distance to every other centroid (lower bound) keeps its cluster,
-/// and its data is not even read. The sums are kept as totals across passes and only points
-/// that change cluster move weight between them (as the CPU does), so a skipped point costs
-/// one 4-byte read per pass (its PointState word).
-///
-/// The bounds are conservative for exact distances (kUp/kDown, drifts rounded up) and the skip
-/// needs a margin (skip_slack) that also keeps the rounded comparison strict: a skipped point is
-/// exactly the point dist2 would have assigned to the same cluster, so results are those of
-/// lloyd() and of the CPU, bit for bit. One float per point holds both bounds: at the pass s a
-/// point was last measured, gap = (l_s - u_s) + D_a(s) + M(s), where D_j is the sum of centroid
-/// j's drifts and M the sum of each pass's largest drift; at pass t its current gap is
-/// gap - D_a(t) - M(t) = (l_s - (M(t) - M(s))) - (u_s + D_a(t) - D_a(s)), Hamerly's l - u.
-/// `recomputed` (tests; may be null) receives each thread's count of distance computations;
-/// `trace` (benchmarks; may be null, n entries) gets bit it - 1 of point i set when pass it
-/// (<= 32) computed its distances.
-template <int T, int KP, class Block>
-PALETTE_BLOCK_FN int lloyd_bounds(const Block& b, Shared<T>& sh, std::int32_t* col,
-                                  const ImageRef& p, PointState st, const int* seeds, int k,
-                                  int max_iter, float limit2, std::uint32_t flush_every,
-                                  ClusterStats* out, std::uint32_t* recomputed = nullptr,
-                                  std::uint32_t* trace = nullptr) {
-  static_assert(T % kSegment == 0 && (T & (T - 1)) == 0, "T: a power of two, whole segments");
-  static_assert(kMaxK <= 16, "clusters are stored in 4 bits");
-  const int tid = b.tid();
-  const int rows = 4 * k;
-  if (tid < k) {
-    sh.cx[tid] = p.x[seeds[tid]];
-    sh.cy[tid] = p.y[seeds[tid]];
-    sh.cz[tid] = p.z[seeds[tid]];
-    sh.drift_sum[tid] = 0;
-    sh.drift_sum_f[tid] = 0;
-  }
-  if (tid < rows) sh.tot[tid] = 0;
-  if (tid == 0) {
-    sh.refills = 0;
-    sh.max_drift_sum = 0;
-    sh.max_drift_sum_f = 0;
-  }
-  for (int r = 0; r < rows; ++r) col[r * T + tid] = 0;
-  const std::uint32_t tiles = (p.n + T - 1) / T;
-  std::uint32_t computed = 0;
-  int iterations = 0;
-  for (int it = 1; it <= max_iter; ++it) {
-    iterations = it;
-    b.sync();  // centroids and drift sums of the previous pass written
-    Centroids<KP> c;
-    c.load(sh.cx, sh.cy, sh.cz, k);
-    const float max_drift = sh.max_drift_sum_f;
-    if (tid == 0) sh.moved = 0;
-    std::uint32_t since = 0;
-    for (std::uint32_t t = 0; t < tiles; ++t) {
-      const std::uint32_t i = t * T + static_cast<std::uint32_t>(tid);
-      if (i < p.n) {
-        int a = -1;  // no cluster before the first pass
-        bool skip = false;
-        if (it > 1) {
-          const std::uint32_t word = st.word[i];
-          a = state_cluster(word);
-          const float da = sh.drift_sum_f[a];
-          skip = k == 1 || (state_gap(word) - da) - max_drift > skip_slack(da, max_drift);
-        }
-        if (!skip) {
-          ++computed;
-          if (trace != nullptr && it <= 32) trace[i] |= 1u << (it - 1);
-          float best, second;
-          const int l = c.nearest2_of(p, i, best, second);
-          if (l != a) {
-            const auto w = static_cast<std::int32_t>(p.w[i]);
-            const std::int32_t v[4] = {w, w * p.x[i], w * p.y[i], w * p.z[i]};
-            std::int32_t* to = col + l * 4 * T + tid;
-            for (int q = 0; q < 4; ++q) to[q * T] += v[q];
-            if (a >= 0) {
-              std::int32_t* from = col + a * 4 * T + tid;
-              for (int q = 0; q < 4; ++q) from[q * T] -= v[q];
-            }
-          }
-          const float u = std::sqrt(best) * kUp, lower = std::sqrt(second) * kDown;
-          st.word[i] = pack_state((lower - u) + (sh.drift_sum_f[l] + max_drift), l);
-        }
-      }
-      if (++since == flush_every || t + 1 == tiles) {  // the same in every thread
-        fold_sum(b, sh, col, rows, sh.tot);
-        since = 0;
-      }
-    }
-    bool empty = false;
-    for (int j = 0; j < k; ++j) empty = empty || sh.tot[j * 4] == 0;  // weights are >= 1
-    if (empty) {
-      refill(b, sh, col, p, k, c);
-      if (tid == 0) {
-        for (int m = 0; m < sh.moved; ++m) {
-          // Gap 0: measured again next pass.
-          st.word[sh.moved_point[m]] = pack_state(0.0f, sh.moved_to[m]);
-        }
-      }
-    }
-    if (tid < k) {
-      const long long* t = sh.tot + tid * 4;
-      const auto w = static_cast<std::uint64_t>(t[0]);
-      const float nx = math::centroid_coord(t[1], w);
-      const float ny = math::centroid_coord(t[2], w);
-      const float nz = math::centroid_coord(t[3], w);
-      const float shift = math::dist2(nx, ny, nz, sh.cx[tid], sh.cy[tid], sh.cz[tid]);
-      sh.shift[tid] = shift;
-      sh.drift[tid] = std::sqrt(shift) * kUp;
-      sh.drift_sum[tid] += static_cast<double>(sh.drift[tid]);
-      sh.drift_sum_f[tid] = static_cast<float>(sh.drift_sum[tid]);
-      sh.px[tid] = sh.cx[tid];
-      sh.py[tid] = sh.cy[tid];
-      sh.pz[tid] = sh.cz[tid];
-      sh.cx[tid] = nx;
-      sh.cy[tid] = ny;
-      sh.cz[tid] = nz;
-    }
-    b.sync();
-    float shift = 0.0f;
-    for (int j = 0; j < k; ++j) shift = shift < sh.shift[j] ? sh.shift[j] : shift;
-    if (shift <= limit2) break;
-    if (tid == 0) {
-      float m = 0.0f;
-      for (int j = 0; j < k; ++j) m = m < sh.drift[j] ? sh.drift[j] : m;
-      sh.max_drift_sum += static_cast<double>(m);
-      sh.max_drift_sum_f = static_cast<float>(sh.max_drift_sum);
+  auto* heavy = reinterpret_cast<unsigned long long*>(col);
+  for (int l = 0; l < k; ++l) heavy[l * T + tid] = 0;
+  for (std::uint32_t t = 0; t < tiles; ++t) {
+    const std::uint32_t i = t * T + static_cast<std::uint32_t>(tid);
+    if (i < p.n) {
+      float d;
+      const int m = moved_to(sh, i);
+      const int l = m >= 0 ? m : c.nearest_of(p, i, d);
+      const unsigned long long key =
+          (static_cast<unsigned long long>(p.w[i]) << 32) | (0xFFFFFFFFu - i);
+      unsigned long long& h = heavy[l * T + tid];
+      if (key > h) h = key;
     }
   }
-  if (recomputed != nullptr) recomputed[tid] = computed;
-  // The stored labels are the last pass's, its moves included.
   b.sync();
-  finish(b, sh, col, p, k, out, [&](std::uint32_t i) { return state_cluster(st.word[i]); });
+  constexpr int segments = T / kSegment;
+  for (int item = tid; item < k * segments; item += T) {
+    const int l = item % k, s = item / k;
+    unsigned long long m = 0;
+    for (int q = 0; q < kSegment; ++q) {
+      const unsigned long long v = heavy[l * T + s * kSegment + ((q + item) & (kSegment - 1))];
+      m = v > m ? v : m;
+    }
+    sh.part[s][l] = static_cast<long long>(m);
+  }
+  b.sync();
+  if (tid < k) {
+    unsigned long long m = 0;
+    for (int s = 0; s < segments; ++s) {
+      const auto v = static_cast<unsigned long long>(sh.part[s][tid]);
+      m = v > m ? v : m;
+    }
+    const long long* t = sh.tot + tid * 4;
+    out[tid] = ClusterStats{{t[1], t[2], t[3]},
+                            static_cast<std::uint64_t>(t[0]),
+                            0xFFFFFFFFu - static_cast<std::uint32_t>(m),
+                            0};
+  }
+  b.sync();
   return iterations;
 }
 
@@ -615,32 +388,6 @@ PALETTE_BLOCK_FN int lloyd_any(const Block& b, Shared<T>& sh, std::int32_t* col,
       return lloyd<T, 12>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
     default:
       return lloyd<T, 16>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
-  }
-}
-
-/// lloyd_bounds() with the register padding for k (k <= kMaxK).
-template <int T, class Block>
-PALETTE_BLOCK_FN int lloyd_bounds_any(const Block& b, Shared<T>& sh, std::int32_t* col,
-                                      const ImageRef& p, PointState st, const int* seeds, int k,
-                                      int max_iter, float limit2, std::uint32_t flush_every,
-                                      ClusterStats* out, std::uint32_t* recomputed = nullptr,
-                                      std::uint32_t* trace = nullptr) {
-  switch (padded_k(k)) {
-    case 4:
-      return lloyd_bounds<T, 4>(b, sh, col, p, st, seeds, k, max_iter, limit2, flush_every, out,
-                                recomputed, trace);
-    case 6:
-      return lloyd_bounds<T, 6>(b, sh, col, p, st, seeds, k, max_iter, limit2, flush_every, out,
-                                recomputed, trace);
-    case 8:
-      return lloyd_bounds<T, 8>(b, sh, col, p, st, seeds, k, max_iter, limit2, flush_every, out,
-                                recomputed, trace);
-    case 12:
-      return lloyd_bounds<T, 12>(b, sh, col, p, st, seeds, k, max_iter, limit2, flush_every, out,
-                                 recomputed, trace);
-    default:
-      return lloyd_bounds<T, 16>(b, sh, col, p, st, seeds, k, max_iter, limit2, flush_every, out,
-                                 recomputed, trace);
   }
 }
 

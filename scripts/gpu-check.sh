@@ -49,17 +49,15 @@ gpu=$(head -1 "$logs/nvidia-smi.log")
 timeout 30 bin/palette info >"$logs/info.log" 2>&1
 cat "$logs/info.log"
 
-# Every Lloyd variant of the kernel (PALETTE_CUDA_LLOYD: warp, the default; columns; bounds).
+# Both Lloyd variants of the kernel (PALETTE_CUDA_LLOYD: warp, the default, and columns).
 check gpu-tests 120 bin/palette_gpu_tests
 note "  gpu tests" "$(gtest_counts "$logs/gpu-tests.log")"
 check parity-tests 150 bin/palette_parity_tests
 note "  parity tests" "$(gtest_counts "$logs/parity-tests.log")"
-for lloyd in columns bounds; do
-  check gpu-tests-$lloyd 120 env PALETTE_CUDA_LLOYD=$lloyd bin/palette_gpu_tests
-  note "  gpu tests ($lloyd)" "$(gtest_counts "$logs/gpu-tests-$lloyd.log")"
-  check parity-tests-$lloyd 150 env PALETTE_CUDA_LLOYD=$lloyd bin/palette_parity_tests
-  note "  parity tests ($lloyd)" "$(gtest_counts "$logs/parity-tests-$lloyd.log")"
-done
+check gpu-tests-columns 120 env PALETTE_CUDA_LLOYD=columns bin/palette_gpu_tests
+note "  gpu tests (columns)" "$(gtest_counts "$logs/gpu-tests-columns.log")"
+check parity-tests-columns 150 env PALETTE_CUDA_LLOYD=columns bin/palette_parity_tests
+note "  parity tests (columns)" "$(gtest_counts "$logs/parity-tests-columns.log")"
 
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
 if [ -n "$sanitizer" ]; then
@@ -70,12 +68,10 @@ if [ -n "$sanitizer" ]; then
     --gtest_filter="$small"
   check synccheck 60 "$sanitizer" --tool synccheck --error-exitcode 3 bin/palette_gpu_tests \
     --gtest_filter="$small"
-  for lloyd in columns bounds; do
-    check memcheck-$lloyd 120 env PALETTE_CUDA_LLOYD=$lloyd "$sanitizer" --tool memcheck \
-      --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small"
-    check racecheck-$lloyd 90 env PALETTE_CUDA_LLOYD=$lloyd "$sanitizer" --tool racecheck \
-      --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small"
-  done
+  check memcheck-columns 120 env PALETTE_CUDA_LLOYD=columns "$sanitizer" --tool memcheck \
+    --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small"
+  check racecheck-columns 90 env PALETTE_CUDA_LLOYD=columns "$sanitizer" --tool racecheck \
+    --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small"
 else
   note "compute-sanitizer" "not installed: skipped"
 fi
@@ -84,11 +80,9 @@ fi
 timeout 30 bin/palette extract samples --backend cpu -q -o "$logs/samples-cpu.csv"
 timeout 30 bin/palette extract samples --backend cuda -q -o "$logs/samples-cuda.csv"
 check samples-csv-identical 10 cmp "$logs/samples-cpu.csv" "$logs/samples-cuda.csv"
-for lloyd in columns bounds; do
-  timeout 30 env PALETTE_CUDA_LLOYD=$lloyd bin/palette extract samples --backend cuda -q \
-    -o "$logs/samples-cuda-$lloyd.csv"
-  check samples-csv-identical-$lloyd 10 cmp "$logs/samples-cpu.csv" "$logs/samples-cuda-$lloyd.csv"
-done
+timeout 30 env PALETTE_CUDA_LLOYD=columns bin/palette extract samples --backend cuda -q \
+  -o "$logs/samples-cuda-columns.csv"
+check samples-csv-identical-columns 10 cmp "$logs/samples-cpu.csv" "$logs/samples-cuda-columns.csv"
 
 if [ $quick -eq 1 ]; then
   check kernel-bench 60 bin/bench_cuda_kmeans --images 1000 --reps 3 8

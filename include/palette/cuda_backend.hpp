@@ -30,22 +30,17 @@ int cuda_device_count();
 /// "CUDA runtime 13.0, driver 13.0" (driver "none" when there is no driver).
 std::string cuda_versions();
 
-/// How the CUDA kernel runs Lloyd's iterations. All give identical results (the CPU backend's).
-/// kWarp: lanes with the same cluster combine their sums through warp reductions, one shared
-/// atomic per cluster and warp; measured on an H100. kColumns: every thread adds into its own
-/// column of 32-bit sums in shared memory, folded once per pass. kBounds: column sums plus
-/// Hamerly's bounds, so that points that cannot change cluster skip their distances and are not
-/// read. kColumns and kBounds (kernels/lloyd_columns.hpp; k <= 16 and images whose weights fit,
-/// else kWarp) are checked against the CPU backend by running their source on the host, and not
-/// yet timed or checked on a GPU.
-enum class CudaLloyd { kWarp, kColumns, kBounds };
+/// How the CUDA kernel sums clusters in Lloyd's iterations. Both give identical results.
+/// kWarp: lanes with the same cluster combine through warp reductions, one shared atomic per
+/// cluster and warp (verified on an H100). kColumns: every thread adds into its own column of
+/// 32-bit sums in shared memory, folded once per pass (kernels/lloyd_columns.hpp; k <= 16 and
+/// images whose weights fit, else kWarp); checked against the CPU backend by running the same
+/// source on the host, not yet timed or checked on a GPU.
+enum class CudaLloyd { kWarp, kColumns };
 
-/// The variant PALETTE_CUDA_LLOYD names ("warp", "columns" or "bounds"; unset or empty: warp).
-/// Throws palette::Error for anything else.
+/// The variant PALETTE_CUDA_LLOYD names ("warp" or "columns"; unset or empty: warp). Throws
+/// palette::Error for anything else.
 CudaLloyd cuda_lloyd_from_env();
-
-/// "warp", "columns" or "bounds".
-const char* to_string(CudaLloyd lloyd);
 
 /// The CUDA backend on device `device`. Throws palette::Error when that device is missing or
 /// unusable. `host_threads` is unused for now (host work happens in the pipeline).

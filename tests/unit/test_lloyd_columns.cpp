@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <barrier>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -59,99 +58,71 @@ struct BlockRun {
   std::vector<ClusterStats> out;
   int iterations = 0;
   int refills = 0;
-  std::uint64_t computed = 0;  ///< bounds variant: points whose distances were computed
 };
 
-// Points whose distances the bounds variant computed, of all point-passes, over a test.
-struct SkipStats {
-  std::uint64_t computed = 0, point_passes = 0;
-  double skipped() const {
-    return point_passes ? 1.0 - static_cast<double>(computed) / point_passes : 0.0;
-  }
-};
-
-// One block's Lloyd run on `p` from the centroids at points `seeds`, in the columns or the
-// bounds variant. flush_every 0: what the kernel would choose for this image.
+// One block's Lloyd run on `p` from the centroids at points `seeds`. flush_every 0: what the
+// kernel would choose for this image.
 BlockRun run_block(const ImagePoints& p, const KMeansParams& params, ColorSpace space,
-                   const std::vector<int>& seeds, std::uint32_t flush_every, bool bounds) {
+                   const std::vector<int>& seeds, std::uint32_t flush_every) {
   const int k = params.k;
   if (flush_every == 0) {
     const Weights w = weights_of(p);
     flush_every = columns::flush_tiles(w.max, w.total, w.max_abs, w.zero);
   }
   auto sh = std::make_unique<columns::Shared<kThreads>>();
-  // Garbage where the kernel would find garbage: shared memory and scratch are not initialised.
+  // Garbage where the kernel would find garbage: shared memory is not initialised.
   std::memset(static_cast<void*>(sh.get()), 0xA5, sizeof *sh);
   std::vector<std::uint64_t> area(columns::column_bytes(k, kThreads) / 8, 0xA5A5A5A5A5A5A5A5ull);
   auto* col = reinterpret_cast<std::int32_t*>(area.data());
-  std::vector<std::uint32_t> words(p.size(), 0x4A5A5A5Au);
   const columns::ImageRef ref{p.x.data(), p.y.data(), p.z.data(), p.weight.data(),
                               static_cast<std::uint32_t>(p.size())};
-  const columns::PointState state{words.data()};
   BlockRun r;
   r.out.assign(static_cast<std::size_t>(k), ClusterStats{});
   std::vector<int> iterations(kThreads, -1);
-  std::vector<std::uint32_t> computed(kThreads, 0);
   std::barrier<> bar(kThreads);
-  const float limit2 = shift_limit2(params, space);
   {
     std::vector<std::jthread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
         const HostBlock b{t, &bar};
         iterations[static_cast<std::size_t>(t)] =
-            bounds
-                ? columns::lloyd_bounds_any<kThreads>(b, *sh, col, ref, state, seeds.data(), k,
-                                                      params.max_iter, limit2, flush_every,
-                                                      r.out.data(), computed.data())
-                : columns::lloyd_any<kThreads>(b, *sh, col, ref, seeds.data(), k, params.max_iter,
-                                               limit2, flush_every, r.out.data());
+            columns::lloyd_any<kThreads>(b, *sh, col, ref, seeds.data(), k, params.max_iter,
+                                         shift_limit2(params, space), flush_every, r.out.data());
       });
     }
   }
   for (int v : iterations) EXPECT_EQ(v, iterations[0]) << "threads disagree on the iterations";
   r.iterations = iterations[0];
   r.refills = sh->refills;
-  for (auto c : computed) r.computed += c;
   return r;
 }
 
-// Runs both variants and the CPU backend's Lloyd iterations on `p` from the same seeds
-// (k-means++ as kmeans_image picks them, unless given) and compares everything; returns the
-// refills. `stats` (optional) collects the bounds variant's skips.
+// Runs the block and the CPU backend's Lloyd iterations on `p` from the same seeds (k-means++
+// as kmeans_image picks them, unless given) and compares everything; returns the refills.
 int expect_same(const ImagePoints& p, const KMeansParams& params, ColorSpace space,
-                const std::string& what, std::uint32_t flush_every = 0, std::vector<int> seeds = {},
-                SkipStats* stats = nullptr) {
+                const std::string& what, std::uint32_t flush_every = 0,
+                std::vector<int> seeds = {}) {
   EXPECT_GT(p.size(), static_cast<std::size_t>(params.k)) << what;
   KMeansScratch scratch;
   if (seeds.empty()) {
     seeds.resize(static_cast<std::size_t>(params.k));
     kmeanspp_seeds(view_of(p), params.k, params.seed, scratch, seeds.data());
   }
+  const BlockRun dev = run_block(p, params, space, seeds, flush_every);
   std::vector<ClusterStats> host(static_cast<std::size_t>(params.k));
   int iterations = 0;
   lloyd_image(view_of(p), params, shift_limit2(params, space), seeds.data(), host.data(),
               iterations, scratch);
-  int refills = 0;
-  for (const bool bounds : {false, true}) {
-    const std::string variant = what + (bounds ? " [bounds]" : " [columns]");
-    const BlockRun dev = run_block(p, params, space, seeds, flush_every, bounds);
-    EXPECT_EQ(dev.iterations, iterations) << variant;
-    for (int j = 0; j < params.k; ++j) {
-      const ClusterStats& a = host[static_cast<std::size_t>(j)];
-      const ClusterStats& b = dev.out[static_cast<std::size_t>(j)];
-      EXPECT_TRUE(a.sum[0] == b.sum[0] && a.sum[1] == b.sum[1] && a.sum[2] == b.sum[2] &&
-                  a.weight == b.weight && a.mode == b.mode && b.reserved == 0)
-          << variant << ", cluster " << j << ": weight " << a.weight << " vs " << b.weight
-          << ", mode " << a.mode << " vs " << b.mode << ", x " << a.sum[0] << " vs " << b.sum[0];
-    }
-    if (bounds && stats != nullptr) {
-      stats->computed += dev.computed;
-      stats->point_passes += p.size() * static_cast<std::uint64_t>(dev.iterations);
-    }
-    if (!bounds) refills = dev.refills;
+  EXPECT_EQ(dev.iterations, iterations) << what;
+  for (int j = 0; j < params.k; ++j) {
+    const ClusterStats& a = host[static_cast<std::size_t>(j)];
+    const ClusterStats& b = dev.out[static_cast<std::size_t>(j)];
+    EXPECT_TRUE(a.sum[0] == b.sum[0] && a.sum[1] == b.sum[1] && a.sum[2] == b.sum[2] &&
+                a.weight == b.weight && a.mode == b.mode && b.reserved == 0)
+        << what << ", cluster " << j << ": weight " << a.weight << " vs " << b.weight << ", mode "
+        << a.mode << " vs " << b.mode << ", x " << a.sum[0] << " vs " << b.sum[0];
   }
-  return refills;
+  return dev.refills;
 }
 
 ImagePoints from_pixels(const std::vector<std::uint8_t>& px, ColorSpace space) {
@@ -186,7 +157,6 @@ TEST(ColumnsFlush, BudgetFromWeightsAndCoordinates) {
 TEST(ColumnsBlock, RandomImagesEverySpaceAndK) {
   std::mt19937 rng(41);
   int images = 0;
-  SkipStats stats;
   for (auto space : {ColorSpace::kLab, ColorSpace::kOklab, ColorSpace::kRgb}) {
     for (int k : {1, 2, 3, 5, 6, 7, 8, 11, 12, 16}) {
       const ImagePoints p = random_image(rng, 300 + static_cast<int>(rng() % 4000),
@@ -194,15 +164,11 @@ TEST(ColumnsBlock, RandomImagesEverySpaceAndK) {
       if (p.size() <= static_cast<std::size_t>(k)) continue;
       const double tol = k % 2 ? 0.0 : 0.5;
       expect_same(p, KMeansParams{k, rng(), 100, tol}, space,
-                  std::string(to_string(space)) + " k=" + std::to_string(k), 0, {}, &stats);
+                  std::string(to_string(space)) + " k=" + std::to_string(k));
       ++images;
     }
   }
   EXPECT_GE(images, 25);
-  // The bounds must actually spare work, or the comparison above proves little about them.
-  std::printf("bounds variant: %.1f%% of point-passes skipped their distances\n",
-              100.0 * stats.skipped());
-  EXPECT_GT(stats.skipped(), 0.5);
 }
 
 // Point counts around the segment (32) and block (256) sizes.
@@ -255,27 +221,6 @@ TEST(ColumnsBlock, EmptyClustersAreRefilledAsOnTheCpu) {
     for (std::uint64_t seed = 0; seed < 4; ++seed) {
       expect_same(p, KMeansParams{10, seed, 100, 0.0}, ColorSpace::kRgb,
                   "extra " + std::to_string(extra) + " seed " + std::to_string(seed));
-    }
-  }
-}
-
-// Points exactly halfway between two centroids: dist2 ties, the lowest index wins, and the
-// bounds variant must never skip such a point (its gap is 0).
-TEST(ColumnsBlock, TiesBetweenCentroids) {
-  for (int half : {3, 10, 40}) {
-    std::vector<std::uint8_t> px;
-    for (int r = 128 - half; r <= 128 + half; ++r) {
-      add_pixels(px, (static_cast<std::uint32_t>(r) << 16) | 0x2828u, 1 + (r - 128 + half) % 3);
-      add_pixels(px, (static_cast<std::uint32_t>(256 - r) << 16) | 0x2828u,
-                 1 + (r - 128 + half) % 3);
-    }
-    const ImagePoints p = from_pixels(px, ColorSpace::kRgb);
-    const int n = static_cast<int>(p.size());
-    for (int k : {2, 3, 4}) {
-      std::vector<int> seeds;
-      for (int j = 0; j < k; ++j) seeds.push_back(j * (n - 1) / (k - 1));
-      expect_same(p, KMeansParams{k, 0, 100, 0.0}, ColorSpace::kRgb,
-                  "ties half=" + std::to_string(half) + " k=" + std::to_string(k), 0, seeds);
     }
   }
 }
