@@ -225,6 +225,27 @@ TEST(ColumnsBlock, EmptyClustersAreRefilledAsOnTheCpu) {
   }
 }
 
+// Points halfway between two centroids (seeds placed symmetrically): near or exact dist2
+// ties, where the lowest index must win as on the CPU.
+TEST(ColumnsBlock, TiesBetweenCentroids) {
+  for (int half : {3, 10, 40}) {
+    std::vector<std::uint8_t> px;
+    for (int r = 128 - half; r <= 128 + half; ++r) {
+      add_pixels(px, (static_cast<std::uint32_t>(r) << 16) | 0x2828u, 1 + (r - 128 + half) % 3);
+      add_pixels(px, (static_cast<std::uint32_t>(256 - r) << 16) | 0x2828u,
+                 1 + (r - 128 + half) % 3);
+    }
+    const ImagePoints p = from_pixels(px, ColorSpace::kRgb);
+    const int n = static_cast<int>(p.size());
+    for (int k : {2, 3, 4}) {
+      std::vector<int> seeds;
+      for (int j = 0; j < k; ++j) seeds.push_back(j * (n - 1) / (k - 1));
+      expect_same(p, KMeansParams{k, 0, 100, 0.0}, ColorSpace::kRgb,
+                  "ties half=" + std::to_string(half) + " k=" + std::to_string(k), 0, seeds);
+    }
+  }
+}
+
 // Weights summing past what one 32-bit column may hold: the columns are folded every few tiles.
 TEST(ColumnsBlock, HeavyImagesFoldEveryFewTiles) {
   std::mt19937 rng(44);
