@@ -76,6 +76,24 @@ struct ImageRef {
   std::uint32_t n;
 };
 
+/// flush_tiles() for an image, its weights and coordinates scanned by one thread (the kernel
+/// does the same scan with the whole block; tests and tools use this).
+PALETTE_HD std::uint32_t flush_tiles_of(const ImageRef& p) {
+  std::uint64_t max_weight = 0, total = 0;
+  std::uint32_t max_abs = 0;
+  bool zero = false;
+  for (std::uint32_t i = 0; i < p.n; ++i) {
+    max_weight = p.w[i] > max_weight ? p.w[i] : max_weight;
+    total += p.w[i];
+    zero = zero || p.w[i] == 0;
+    for (const int v : {p.x[i], p.y[i], p.z[i]}) {
+      const auto a = static_cast<std::uint32_t>(v < 0 ? -v : v);
+      max_abs = a > max_abs ? a : max_abs;
+    }
+  }
+  return flush_tiles(max_weight, total, max_abs, zero);
+}
+
 /// The block's shared state besides the columns.
 template <int T>
 struct Shared {

@@ -117,36 +117,17 @@ TEST(GpuKernel, BothLloydVariantsMatchTheHost) {
   auto heavy = [&](int colors, int min_reps, int spread, Fold expect) {
     std::vector<std::uint8_t> px;
     for (int c = 0; c < colors; ++c) {
-      const std::uint32_t rgb = rng() & 0xFFFFFF;
-      for (int r = min_reps + static_cast<int>(rng() % spread); r > 0; --r) {
-        px.push_back(static_cast<std::uint8_t>(rgb >> 16));
-        px.push_back(static_cast<std::uint8_t>(rgb >> 8));
-        px.push_back(static_cast<std::uint8_t>(rgb));
-      }
+      test::add_pixels(px, rng() & 0xFFFFFF, min_reps + static_cast<int>(rng() % spread));
     }
     const ImagePoints noise = random_image(rng, 3000, 5, 30, ColorSpace::kLab);
     for (std::size_t j = 0; j < noise.size(); ++j) {
-      for (std::uint32_t w = 0; w < noise.weight[j]; ++w) {
-        px.push_back(static_cast<std::uint8_t>(noise.rgb[j] >> 16));
-        px.push_back(static_cast<std::uint8_t>(noise.rgb[j] >> 8));
-        px.push_back(static_cast<std::uint8_t>(noise.rgb[j]));
-      }
+      test::add_pixels(px, noise.rgb[j], static_cast<int>(noise.weight[j]));
     }
-    ImagePoints p;
-    CollectScratch scratch;
-    collect_points(PixelView{px.data(), static_cast<int>(px.size() / 3), 1, 3, px.size()}, 0,
-                   ColorSpace::kLab, p, scratch);
-    std::uint64_t max = 0, total = 0;
-    std::uint32_t max_abs = 0;
-    for (std::size_t j = 0; j < p.size(); ++j) {
-      max = std::max<std::uint64_t>(max, p.weight[j]);
-      total += p.weight[j];
-      for (int v : {p.x[j], p.y[j], p.z[j]}) {
-        max_abs = std::max<std::uint32_t>(max_abs, static_cast<std::uint32_t>(std::abs(v)));
-      }
-    }
-    const std::uint32_t every = columns::flush_tiles(max, total, max_abs, false);
-    EXPECT_GT(max, 2047u);
+    const ImagePoints p = test::from_pixels(px, ColorSpace::kLab);
+    const std::uint32_t every =
+        columns::flush_tiles_of({p.x.data(), p.y.data(), p.z.data(), p.weight.data(),
+                                 static_cast<std::uint32_t>(p.size())});
+    EXPECT_GT(*std::max_element(p.weight.begin(), p.weight.end()), 2047u);
     EXPECT_EQ(expect, every == 0xFFFFFFFFu ? kOncePerPass
                       : every == 0         ? kWarpSums
                                            : kEveryFewTiles);

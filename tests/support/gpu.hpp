@@ -72,6 +72,24 @@ inline ImagePoints distinct_image(std::mt19937& rng, int n, int max_weight, Colo
   return out;
 }
 
+/// Appends `count` pixels of colour `rgb` (0xRRGGBB) to an RGB pixel buffer.
+inline void add_pixels(std::vector<std::uint8_t>& px, std::uint32_t rgb, int count) {
+  for (int i = 0; i < count; ++i) {
+    px.push_back(static_cast<std::uint8_t>(rgb >> 16));
+    px.push_back(static_cast<std::uint8_t>(rgb >> 8));
+    px.push_back(static_cast<std::uint8_t>(rgb));
+  }
+}
+
+/// An RGB pixel buffer (one row) collected as the pipeline does.
+inline ImagePoints from_pixels(const std::vector<std::uint8_t>& px, ColorSpace space) {
+  ImagePoints p;
+  CollectScratch scratch;
+  collect_points(PixelView{px.data(), static_cast<int>(px.size() / 3), 1, 3, px.size()}, 0, space,
+                 p, scratch);
+  return p;
+}
+
 /// `images` packed into one batch in `space`.
 inline Batch batch_of(const std::vector<ImagePoints>& images, ColorSpace space) {
   Batch b;

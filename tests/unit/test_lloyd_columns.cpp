@@ -19,7 +19,9 @@
 namespace palette {
 namespace {
 
+using test::add_pixels;
 using test::distinct_image;
+using test::from_pixels;
 using test::random_image;
 
 constexpr int kThreads = 256;  // as the kernel
@@ -30,25 +32,6 @@ struct HostBlock {
   int tid() const { return t; }
   void sync() const { bar->arrive_and_wait(); }
 };
-
-struct Weights {
-  std::uint64_t max = 0, total = 0;
-  std::uint32_t max_abs = 0;
-  bool zero = false;
-};
-
-Weights weights_of(const ImagePoints& p) {
-  Weights w;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    w.max = std::max<std::uint64_t>(w.max, p.weight[i]);
-    w.total += p.weight[i];
-    w.zero = w.zero || p.weight[i] == 0;
-    for (int v : {p.x[i], p.y[i], p.z[i]}) {
-      w.max_abs = std::max<std::uint32_t>(w.max_abs, static_cast<std::uint32_t>(std::abs(v)));
-    }
-  }
-  return w;
-}
 
 PointsView view_of(const ImagePoints& p) {
   return {p.x.data(), p.y.data(), p.z.data(), p.weight.data(), p.size()};
@@ -65,17 +48,14 @@ struct BlockRun {
 BlockRun run_block(const ImagePoints& p, const KMeansParams& params, ColorSpace space,
                    const std::vector<int>& seeds, std::uint32_t flush_every) {
   const int k = params.k;
-  if (flush_every == 0) {
-    const Weights w = weights_of(p);
-    flush_every = columns::flush_tiles(w.max, w.total, w.max_abs, w.zero);
-  }
+  const columns::ImageRef ref{p.x.data(), p.y.data(), p.z.data(), p.weight.data(),
+                              static_cast<std::uint32_t>(p.size())};
+  if (flush_every == 0) flush_every = columns::flush_tiles_of(ref);
   auto sh = std::make_unique<columns::Shared<kThreads>>();
   // Garbage where the kernel would find garbage: shared memory is not initialised.
   std::memset(static_cast<void*>(sh.get()), 0xA5, sizeof *sh);
   std::vector<std::uint64_t> area(columns::column_bytes(k, kThreads) / 8, 0xA5A5A5A5A5A5A5A5ull);
   auto* col = reinterpret_cast<std::int32_t*>(area.data());
-  const columns::ImageRef ref{p.x.data(), p.y.data(), p.z.data(), p.weight.data(),
-                              static_cast<std::uint32_t>(p.size())};
   BlockRun r;
   r.out.assign(static_cast<std::size_t>(k), ClusterStats{});
   std::vector<int> iterations(kThreads, -1);
@@ -123,22 +103,6 @@ int expect_same(const ImagePoints& p, const KMeansParams& params, ColorSpace spa
         << a.mode << " vs " << b.mode << ", x " << a.sum[0] << " vs " << b.sum[0];
   }
   return dev.refills;
-}
-
-ImagePoints from_pixels(const std::vector<std::uint8_t>& px, ColorSpace space) {
-  ImagePoints p;
-  CollectScratch scratch;
-  collect_points(PixelView{px.data(), static_cast<int>(px.size() / 3), 1, 3, px.size()}, 0, space,
-                 p, scratch);
-  return p;
-}
-
-void add_pixels(std::vector<std::uint8_t>& px, std::uint32_t rgb, int count) {
-  for (int i = 0; i < count; ++i) {
-    px.push_back(static_cast<std::uint8_t>(rgb >> 16));
-    px.push_back(static_cast<std::uint8_t>(rgb >> 8));
-    px.push_back(static_cast<std::uint8_t>(rgb));
-  }
 }
 
 TEST(ColumnsFlush, BudgetFromWeightsAndCoordinates) {
@@ -259,10 +223,11 @@ TEST(ColumnsBlock, HeavyImagesFoldEveryFewTiles) {
       add_pixels(px, noise.rgb[j], static_cast<int>(noise.weight[j]));
     }
     const ImagePoints p = from_pixels(px, ColorSpace::kLab);
-    const Weights w = weights_of(p);
-    const std::uint32_t f = columns::flush_tiles(w.max, w.total, w.max_abs, w.zero);
+    const std::uint32_t f =
+        columns::flush_tiles_of({p.x.data(), p.y.data(), p.z.data(), p.weight.data(),
+                                 static_cast<std::uint32_t>(p.size())});
     ASSERT_GT(f, 0u);
-    ASSERT_LT(f, 0xFFFFFFFFu) << "total weight " << w.total << " should need folds in a pass";
+    ASSERT_LT(f, 0xFFFFFFFFu) << "total weight " << p.total_weight << " should need folds";
     for (int k : {3, 8, 16}) {
       expect_same(p, KMeansParams{k, 6, 100, 0.5}, ColorSpace::kLab,
                   "heavy " + std::to_string(i) + " k=" + std::to_string(k));
