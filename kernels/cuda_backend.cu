@@ -132,7 +132,7 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
   std::string device() const override {
     return name_ + " (device " + std::to_string(device_) + ", " + std::to_string(multiprocessors_) +
-           " SMs" + (lloyd_ == CudaLloyd::kColumns ? ", column sums" : "") + ")";
+           " SMs" + (lloyd_ == CudaLloyd::kWarp ? ", warp sums" : "") + ")";
   }
   std::size_t preferred_batch_images() const override { return 1024; }
   bool low_latency() const override { return false; }
@@ -325,9 +325,9 @@ std::string cuda_versions() {
 
 CudaLloyd cuda_lloyd_from_env() {
   const char* v = std::getenv("PALETTE_CUDA_LLOYD");
-  if (v == nullptr || *v == '\0' || std::strcmp(v, "warp") == 0) return CudaLloyd::kWarp;
-  if (std::strcmp(v, "columns") == 0) return CudaLloyd::kColumns;
-  throw Error(std::string("PALETTE_CUDA_LLOYD must be \"warp\" or \"columns\", not \"") + v + "\"");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "columns") == 0) return CudaLloyd::kColumns;
+  if (std::strcmp(v, "warp") == 0) return CudaLloyd::kWarp;
+  throw Error(std::string("PALETTE_CUDA_LLOYD must be \"columns\" or \"warp\", not \"") + v + "\"");
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device, int /*host_threads*/) {

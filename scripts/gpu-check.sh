@@ -49,15 +49,15 @@ gpu=$(head -1 "$logs/nvidia-smi.log")
 timeout 30 bin/palette info >"$logs/info.log" 2>&1
 cat "$logs/info.log"
 
-# Both Lloyd variants of the kernel (PALETTE_CUDA_LLOYD: warp, the default, and columns).
+# Both Lloyd variants of the kernel (PALETTE_CUDA_LLOYD: columns, the default, and warp).
 check gpu-tests 120 bin/palette_gpu_tests
 note "  gpu tests" "$(gtest_counts "$logs/gpu-tests.log")"
 check parity-tests 150 bin/palette_parity_tests
 note "  parity tests" "$(gtest_counts "$logs/parity-tests.log")"
-check gpu-tests-columns 120 env PALETTE_CUDA_LLOYD=columns bin/palette_gpu_tests
-note "  gpu tests (columns)" "$(gtest_counts "$logs/gpu-tests-columns.log")"
-check parity-tests-columns 150 env PALETTE_CUDA_LLOYD=columns bin/palette_parity_tests
-note "  parity tests (columns)" "$(gtest_counts "$logs/parity-tests-columns.log")"
+check gpu-tests-warp 120 env PALETTE_CUDA_LLOYD=warp bin/palette_gpu_tests
+note "  gpu tests (warp)" "$(gtest_counts "$logs/gpu-tests-warp.log")"
+check parity-tests-warp 150 env PALETTE_CUDA_LLOYD=warp bin/palette_parity_tests
+note "  parity tests (warp)" "$(gtest_counts "$logs/parity-tests-warp.log")"
 
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
 if [ -n "$sanitizer" ]; then
@@ -68,9 +68,9 @@ if [ -n "$sanitizer" ]; then
     --gtest_filter="$small"
   check synccheck 60 "$sanitizer" --tool synccheck --error-exitcode 3 bin/palette_gpu_tests \
     --gtest_filter="$small"
-  check memcheck-columns 120 env PALETTE_CUDA_LLOYD=columns "$sanitizer" --tool memcheck \
+  check memcheck-warp 120 env PALETTE_CUDA_LLOYD=warp "$sanitizer" --tool memcheck \
     --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small"
-  check racecheck-columns 90 env PALETTE_CUDA_LLOYD=columns "$sanitizer" --tool racecheck \
+  check racecheck-warp 90 env PALETTE_CUDA_LLOYD=warp "$sanitizer" --tool racecheck \
     --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small"
 else
   note "compute-sanitizer" "not installed: skipped"
@@ -80,9 +80,9 @@ fi
 timeout 30 bin/palette extract samples --backend cpu -q -o "$logs/samples-cpu.csv"
 timeout 30 bin/palette extract samples --backend cuda -q -o "$logs/samples-cuda.csv"
 check samples-csv-identical 10 cmp "$logs/samples-cpu.csv" "$logs/samples-cuda.csv"
-timeout 30 env PALETTE_CUDA_LLOYD=columns bin/palette extract samples --backend cuda -q \
-  -o "$logs/samples-cuda-columns.csv"
-check samples-csv-identical-columns 10 cmp "$logs/samples-cpu.csv" "$logs/samples-cuda-columns.csv"
+timeout 30 env PALETTE_CUDA_LLOYD=warp bin/palette extract samples --backend cuda -q \
+  -o "$logs/samples-cuda-warp.csv"
+check samples-csv-identical-warp 10 cmp "$logs/samples-cpu.csv" "$logs/samples-cuda-warp.csv"
 
 if [ $quick -eq 1 ]; then
   check kernel-bench 60 bin/bench_cuda_kmeans --images 1000 --reps 3 8
