@@ -1,7 +1,8 @@
 // The CUDA kernel alone, timed with CUDA events: k-means for many images at once (default
 // 10,000 images of 256x256 random pixels, 20 iterations, k = 5, 8, 16), images/s, and the time
 // against the memory floor (bytes the kernel must read at least once / measured bandwidth),
-// for each Lloyd variant (warp sums, column sums; see CudaLloyd), side by side in one run.
+// for each Lloyd variant (warp sums, column sums; see CudaLloyd), side by side in one run, and
+// the k-means++ seeding alone (the kernel stopped after it; part of every variant's time).
 // Not a test: it measures and prints.
 //
 //   build/bench/bench_cuda_kmeans [--images N] [--pixels P] [--iterations I] [--reps R]
@@ -89,6 +90,11 @@ int main(int argc, char** argv) {
               "GPU ms min", "images/s", "floor ms", "x floor");
   for (int k : ks) {
     const KMeansParams params{k, 0, iterations, 0.0};
+    const auto seeding = cuda_testing::time_kernel(batch, params, 0, reps, CudaLloyd::kColumns,
+                                                   /*seed_only=*/true);
+    std::printf("%4d %8s %10s %14.2f %12.2f %14.0f %12s %10s\n", k, "seeding", "-",
+                seeding.median_ms, seeding.min_ms,
+                1000.0 * static_cast<double>(batch.images()) / seeding.median_ms, "-", "-");
     for (const CudaLloyd lloyd : variants) {
       const auto t = cuda_testing::time_kernel(batch, params, 0, reps, lloyd);
       const double floor_ms = 1000.0 * bytes / bandwidth;

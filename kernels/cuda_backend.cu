@@ -28,8 +28,9 @@ using cuda::Stream;
 
 constexpr int kMinMajor = 8;  // kernels are built for compute capability 8.0 and newer
 
-// Device bytes per point: coordinates, weight, k-means++ distance, label.
-constexpr std::size_t kBytesPerPoint = 3 * sizeof(std::int16_t) + 2 * sizeof(std::uint32_t) + 1;
+// Device bytes per point: coordinates, weight, k-means++ sample entry, label.
+constexpr std::size_t kBytesPerPoint =
+    3 * sizeof(std::int16_t) + sizeof(std::uint32_t) + sizeof(cuda::SeedPoint) + 1;
 
 int raw_device_count() {
   int n = 0;
@@ -50,7 +51,8 @@ struct Slot {
   PinnedBuffer<ClusterStats> hclusters;
   PinnedBuffer<std::uint16_t> hcount, hiter;
   DeviceBuffer<std::int16_t> dx, dy, dz;
-  DeviceBuffer<std::uint32_t> dw, doff, closest;
+  DeviceBuffer<std::uint32_t> dw, doff;
+  DeviceBuffer<cuda::SeedPoint> sample;
   DeviceBuffer<std::uint8_t> label;
   DeviceBuffer<ClusterStats> dclusters;
   DeviceBuffer<std::uint16_t> dcount, diter;
@@ -70,11 +72,11 @@ struct Slot {
     hclusters.reserve(clusters);
     hcount.reserve(image_count);
     hiter.reserve(image_count);
-    dx.reserve(points);
-    dy.reserve(points);
-    dz.reserve(points);
-    dw.reserve(points);
-    closest.reserve(points);
+    dx.reserve(points + cuda::kPointPadding);
+    dy.reserve(points + cuda::kPointPadding);
+    dz.reserve(points + cuda::kPointPadding);
+    dw.reserve(points + cuda::kPointPadding);
+    sample.reserve(points);
     label.reserve(points);
     doff.reserve(image_count + 1);
     dclusters.reserve(clusters);
@@ -86,7 +88,7 @@ struct Slot {
     dy = {};
     dz = {};
     dw = {};
-    closest = {};
+    sample = {};
     label = {};
     doff = {};
     dclusters = {};
@@ -220,7 +222,7 @@ class CudaBackend final : public Backend {
     h2d(s.doff.data(), s.hoff.data(), (count + 1) * sizeof(std::uint32_t));
     const cuda::DevicePoints dp{s.dx.data(), s.dy.data(),   s.dz.data(),
                                 s.dw.data(), s.doff.data(), static_cast<std::uint32_t>(count)};
-    const cuda::DeviceScratch scratch{s.closest.data(), s.label.data()};
+    const cuda::DeviceScratch scratch{s.sample.data(), s.label.data()};
     const cuda::DeviceResults res{s.dclusters.data(), s.dcount.data(), s.diter.data()};
     cuda::launch_kmeans_batch(dp, scratch, params, shift_limit2(params, batch.space), res, st,
                               cuda::KernelMode::kFull, lloyd_);

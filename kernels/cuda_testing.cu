@@ -10,28 +10,29 @@ namespace {
 
 struct Uploaded {
   cuda::DeviceBuffer<std::int16_t> x, y, z;
-  cuda::DeviceBuffer<std::uint32_t> w, off, closest;
+  cuda::DeviceBuffer<std::uint32_t> w, off;
+  cuda::DeviceBuffer<cuda::SeedPoint> sample;
   cuda::DeviceBuffer<std::uint8_t> label;
   cuda::DeviceBuffer<ClusterStats> clusters;
   cuda::DeviceBuffer<std::uint16_t> count, iterations;
 };
 
 template <class T>
-void upload(cuda::DeviceBuffer<T>& d, const std::vector<T>& h) {
-  d.reserve(std::max<std::size_t>(h.size(), 1));
+void upload(cuda::DeviceBuffer<T>& d, const std::vector<T>& h, std::size_t padding = 0) {
+  d.reserve(std::max<std::size_t>(h.size() + padding, 1));
   if (!h.empty()) {
     PALETTE_CUDA_TRY(cudaMemcpy(d.data(), h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
   }
 }
 
 void upload_all(Uploaded& u, const Batch& batch, const KMeansParams& params) {
-  upload(u.x, batch.x);
-  upload(u.y, batch.y);
-  upload(u.z, batch.z);
-  upload(u.w, batch.weight);
+  upload(u.x, batch.x, cuda::kPointPadding);
+  upload(u.y, batch.y, cuda::kPointPadding);
+  upload(u.z, batch.z, cuda::kPointPadding);
+  upload(u.w, batch.weight, cuda::kPointPadding);
   upload(u.off, batch.offsets);
   const std::size_t n = std::max<std::size_t>(batch.points(), 1);
-  u.closest.reserve(n);
+  u.sample.reserve(n);
   u.label.reserve(n);
   const std::size_t images = batch.images();
   u.clusters.reserve(std::max<std::size_t>(images * params.k, 1));
@@ -49,7 +50,7 @@ BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
   const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
                               u.w.data(), u.off.data(), static_cast<std::uint32_t>(images)};
   cuda::launch_kmeans_batch(
-      dp, {u.closest.data(), u.label.data()}, params, shift_limit2(params, batch.space),
+      dp, {u.sample.data(), u.label.data()}, params, shift_limit2(params, batch.space),
       {u.clusters.data(), u.count.data(), u.iterations.data()}, nullptr, mode, lloyd);
   PALETTE_CUDA_TRY(cudaDeviceSynchronize());
   BatchResult r;
@@ -68,14 +69,14 @@ BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
 }  // namespace
 
 KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int device, int reps,
-                         CudaLloyd lloyd) {
+                         CudaLloyd lloyd, bool seed_only) {
   validate(params);
   PALETTE_CUDA_TRY(cudaSetDevice(device));
   Uploaded u;
   upload_all(u, batch, params);
   const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
                               u.w.data(), u.off.data(), static_cast<std::uint32_t>(batch.images())};
-  const cuda::DeviceScratch scratch{u.closest.data(), u.label.data()};
+  const cuda::DeviceScratch scratch{u.sample.data(), u.label.data()};
   const cuda::DeviceResults res{u.clusters.data(), u.count.data(), u.iterations.data()};
   const float limit2 = shift_limit2(params, batch.space);
   cuda::Stream stream;
@@ -84,7 +85,8 @@ KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int dev
   for (int r = 0; r <= reps; ++r) {  // r == 0: warm-up
     PALETTE_CUDA_TRY(cudaEventRecord(start.get(), stream.get()));
     cuda::launch_kmeans_batch(dp, scratch, params, limit2, res, stream.get(),
-                              cuda::KernelMode::kFull, lloyd);
+                              seed_only ? cuda::KernelMode::kSeedOnly : cuda::KernelMode::kFull,
+                              lloyd);
     PALETTE_CUDA_TRY(cudaEventRecord(stop.get(), stream.get()));
     PALETTE_CUDA_TRY(cudaEventSynchronize(stop.get()));
     float t = 0;

@@ -17,7 +17,7 @@ std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& para
 
 /// The whole kernel on `batch` through one synchronous launch (no backend, no streams).
 BatchResult run(const Batch& batch, const KMeansParams& params, int device,
-                CudaLloyd lloyd = CudaLloyd::kWarp);
+                CudaLloyd lloyd = CudaLloyd::kColumns);
 
 /// GPU time of the kernel on `batch` (uploaded once), timed with CUDA events over `reps`
 /// launches after one warm-up: median and fastest, in milliseconds; and the iterations it ran.
@@ -25,8 +25,9 @@ struct KernelTiming {
   double median_ms = 0, min_ms = 0;
   double mean_iterations = 0;
 };
+/// seed_only: the kernel stops after k-means++ seeding (what seeding alone costs).
 KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int device, int reps,
-                         CudaLloyd lloyd = CudaLloyd::kWarp);
+                         CudaLloyd lloyd = CudaLloyd::kColumns, bool seed_only = false);
 
 /// Device memory bandwidth measured by a device-to-device copy of `bytes` (bytes read plus bytes
 /// written, per second).

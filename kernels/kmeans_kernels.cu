@@ -92,6 +92,25 @@ __device__ void sample_points(Shared& sh, std::uint32_t n, int targets, Value va
   }
 }
 
+__device__ __forceinline__ void store_seed_point(SeedPoint* p, int x, int y, int z,
+                                                 std::uint32_t w) {
+  *reinterpret_cast<uint4*>(p) =
+      make_uint4((static_cast<std::uint32_t>(x) & 0xFFFFu) | (static_cast<std::uint32_t>(y) << 16),
+                 static_cast<std::uint32_t>(z) & 0xFFFFu, w, 0xFFFFFFFFu);
+}
+
+__device__ __forceinline__ SeedPoint load_seed_point(const SeedPoint* p) {
+  const uint4 v = *reinterpret_cast<const uint4*>(p);
+  SeedPoint s;
+  s.x = static_cast<std::int16_t>(v.x & 0xFFFFu);
+  s.y = static_cast<std::int16_t>(v.x >> 16);
+  s.z = static_cast<std::int16_t>(v.y & 0xFFFFu);
+  s.pad = 0;
+  s.w = v.z;
+  s.closest = v.w;
+  return s;
+}
+
 // Weights up to this keep a warp's sums of weight * coordinate (|coordinate| < 2^15) within
 // 32 bits: 32 * 2047 * 32768 < 2^31.
 constexpr std::uint32_t kNarrowWeight = 2047;
@@ -146,7 +165,7 @@ __global__ void __launch_bounds__(kThreads)
   const std::int16_t* Y = P.y + off;
   const std::int16_t* Z = P.z + off;
   const std::uint32_t* W = P.weight + off;
-  std::uint32_t* closest = S.closest + off;
+  SeedPoint* sample = S.sample + off;
   std::uint8_t* label = S.label + off;
   ClusterStats* out = R.clusters + static_cast<std::size_t>(img) * k;
   const int tid = static_cast<int>(threadIdx.x);
@@ -164,26 +183,32 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   // ---- Greedy k-means++ seeding on exact integer distances (kmeanspp_seeds on the CPU), over
-  // the evenly spread subsample of at most math::kSeedSample points; `closest` is indexed by
-  // subsample position j, point i = seed_sample_index(j, n).
+  // the evenly spread subsample of at most math::kSeedSample points, gathered first into
+  // `sample` (entry j: point i = seed_sample_index(j, n)) so that the k rounds of seeding read
+  // it contiguously, 16 bytes per point, instead of a 32-byte sector per coordinate.
   const std::uint32_t m = n < math::kSeedSample ? n : math::kSeedSample;
   auto at = [n](std::uint32_t j) { return math::seed_sample_index(j, n); };
   u64 total = 0;
-  for (std::uint32_t j = tid; j < m; j += kThreads) total += W[at(j)];
-  total = block_sum(sh, total);
+  for (std::uint32_t j = tid; j < m; j += kThreads) {
+    const std::uint32_t i = at(j);
+    const std::uint32_t w = W[i];
+    store_seed_point(sample + j, X[i], Y[i], Z[i], w);
+    total += w;
+  }
+  total = block_sum(sh, total);  // also makes the gathered sample visible to the block
   if (tid == 0) sh.target[0] = math::uniform_below(math::random_u64(seed, 0), total);
   __syncthreads();
-  sample_points(sh, m, 1, [&](std::uint32_t j) { return static_cast<u64>(W[at(j)]); });
+  sample_points(sh, m, 1, [&](std::uint32_t j) { return static_cast<u64>(sample[j].w); });
   int centre = static_cast<int>(at(static_cast<std::uint32_t>(sh.cand[0])));
   if (tid == 0) sh.centre[0] = centre;
   u64 pot = 0;
   {
     const int ax = X[centre], ay = Y[centre], az = Z[centre];
     for (std::uint32_t j = tid; j < m; j += kThreads) {
-      const std::uint32_t i = at(j);
-      const std::uint32_t d = math::dist2_exact(X[i], Y[i], Z[i], ax, ay, az);
-      closest[j] = d;
-      pot += static_cast<u64>(W[i]) * d;
+      const SeedPoint s = load_seed_point(sample + j);
+      const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, ax, ay, az);
+      sample[j].closest = d;
+      pot += static_cast<u64>(s.w) * d;
     }
   }
   pot = block_sum(sh, pot);
@@ -194,29 +219,30 @@ __global__ void __launch_bounds__(kThreads)
           math::uniform_below(math::random_u64(seed, static_cast<std::uint64_t>(c) * 8 + tid), pot);
     }
     __syncthreads();
-    sample_points(sh, m, trials,
-                  [&](std::uint32_t j) { return static_cast<u64>(W[at(j)]) * closest[j]; });
+    sample_points(sh, m, trials, [&](std::uint32_t j) {
+      const SeedPoint s = load_seed_point(sample + j);
+      return static_cast<u64>(s.w) * s.closest;
+    });
     int cand[kMaxTrials], cx[kMaxTrials], cy[kMaxTrials], cz[kMaxTrials];
     u64 acc[kMaxTrials];
 #pragma unroll
     for (int t = 0; t < kMaxTrials; ++t) {
-      cand[t] =
-          static_cast<int>(at(static_cast<std::uint32_t>(t < trials ? sh.cand[t] : sh.cand[0])));
-      cx[t] = X[cand[t]];
-      cy[t] = Y[cand[t]];
-      cz[t] = Z[cand[t]];
+      const int j = t < trials ? sh.cand[t] : sh.cand[0];
+      cand[t] = static_cast<int>(at(static_cast<std::uint32_t>(j)));
+      const SeedPoint s = load_seed_point(sample + j);
+      cx[t] = s.x;
+      cy[t] = s.y;
+      cz[t] = s.z;
       acc[t] = 0;
     }
     for (std::uint32_t j = tid; j < m; j += kThreads) {
-      const std::uint32_t i = at(j);
-      const int px = X[i], py = Y[i], pz = Z[i];
-      const std::uint32_t cl = closest[j];
-      const u64 w = W[i];
+      const SeedPoint s = load_seed_point(sample + j);
+      const u64 w = s.w;
 #pragma unroll
       for (int t = 0; t < kMaxTrials; ++t) {
         if (t < trials) {
-          const std::uint32_t d = math::dist2_exact(px, py, pz, cx[t], cy[t], cz[t]);
-          acc[t] += w * (d < cl ? d : cl);
+          const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, cx[t], cy[t], cz[t]);
+          acc[t] += w * (d < s.closest ? d : s.closest);
         }
       }
     }
@@ -232,17 +258,22 @@ __global__ void __launch_bounds__(kThreads)
         }
       }
     }
+    int ax = 0, ay = 0, az = 0;
 #pragma unroll
     for (int t = 0; t < kMaxTrials; ++t) {
-      if (t == best) centre = cand[t];
+      if (t == best) {
+        centre = cand[t];
+        ax = cx[t];
+        ay = cy[t];
+        az = cz[t];
+      }
     }
     if (tid == 0) sh.centre[c] = centre;
     pot = best_pot;
-    const int ax = X[centre], ay = Y[centre], az = Z[centre];
     for (std::uint32_t j = tid; j < m; j += kThreads) {
-      const std::uint32_t i = at(j);
-      const std::uint32_t d = math::dist2_exact(X[i], Y[i], Z[i], ax, ay, az);
-      if (d < closest[j]) closest[j] = d;
+      const SeedPoint s = load_seed_point(sample + j);
+      const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, ax, ay, az);
+      if (d < s.closest) sample[j].closest = d;
     }
   }
   __syncthreads();
@@ -261,32 +292,34 @@ __global__ void __launch_bounds__(kThreads)
     sh.cz[tid] = Z[sh.centre[tid]];
   }
 
-  // ---- Lloyd iterations (kmeans_image on the CPU).
-  u64 heaviest = 0;
-  for (std::uint32_t i = tid; i < n; i += kThreads) heaviest = W[i] > heaviest ? W[i] : heaviest;
-  heaviest = block_max(sh, heaviest);
-  if constexpr (KP > 0) {
-    // Whether 32-bit columns hold this image's sums (lloyd_columns.hpp), and how often they
-    // must be folded.
-    u64 total = 0, max_abs = 0, zero = 0;
-    for (std::uint32_t i = tid; i < n; i += kThreads) {
-      total += W[i];
-      zero |= W[i] == 0;
+  // ---- Lloyd iterations (kmeans_image on the CPU). One scan for the heaviest weight and, for
+  // the columns variant, whether 32-bit columns hold this image's sums (lloyd_columns.hpp) and
+  // how often they must be folded.
+  u64 heaviest = 0, weight_sum = 0, max_abs = 0, zero = 0;
+  for (std::uint32_t i = tid; i < n; i += kThreads) {
+    const std::uint32_t w = W[i];
+    heaviest = w > heaviest ? w : heaviest;
+    if constexpr (KP > 0) {
+      weight_sum += w;
+      zero |= w == 0;
       for (const int v : {X[i], Y[i], Z[i]}) {
         const u64 a = static_cast<u64>(v < 0 ? -v : v);
         max_abs = a > max_abs ? a : max_abs;
       }
     }
-    total = block_sum(sh, total);
+  }
+  heaviest = block_max(sh, heaviest);
+  if constexpr (KP > 0) {
+    weight_sum = block_sum(sh, weight_sum);
     max_abs = block_max(sh, max_abs);
     zero = block_max(sh, zero);
     const std::uint32_t every =
-        columns::flush_tiles(heaviest, total, static_cast<std::uint32_t>(max_abs), zero != 0);
+        columns::flush_tiles(heaviest, weight_sum, static_cast<std::uint32_t>(max_abs), zero != 0);
     if (every != 0) {
       extern __shared__ __align__(16) unsigned char dynamic_shared[];
       auto& cs = *reinterpret_cast<ColumnsShared*>(dynamic_shared);
       auto* col = reinterpret_cast<std::int32_t*>(dynamic_shared + sizeof(ColumnsShared));
-      const columns::ImageRef ref{X, Y, Z, W, n};
+      const columns::ImageRef ref{X, Y, Z, W, n, off % columns::kQuad};
       const int iterations = columns::lloyd<kThreads, KP>(DeviceBlock{}, cs, col, ref, sh.centre, k,
                                                           max_iter, limit2, every, out);
       if (tid == 0) {

@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "palette/cuda_backend.hpp"
@@ -13,7 +14,8 @@
 namespace palette::cuda {
 
 /// A batch in device memory, laid out as palette::Batch: image i owns points
-/// [offsets[i], offsets[i+1]).
+/// [offsets[i], offsets[i+1]). x, y, z and weight start where cudaMalloc puts them (aligned)
+/// and hold kPointPadding more entries than the batch has points (any values).
 struct DevicePoints {
   const std::int16_t* x;
   const std::int16_t* y;
@@ -23,11 +25,23 @@ struct DevicePoints {
   std::uint32_t images;
 };
 
+/// One point of an image's k-means++ subsample, gathered once so that seeding reads 16
+/// contiguous bytes per point: coordinates, weight, squared distance to the nearest centre.
+struct alignas(16) SeedPoint {
+  std::int16_t x, y, z, pad;
+  std::uint32_t w;
+  std::uint32_t closest;
+};
+
 /// Per-point working memory, one entry per point of the batch.
 struct DeviceScratch {
-  std::uint32_t* closest;  ///< k-means++: squared distance to the nearest centre so far
-  std::uint8_t* label;     ///< cluster of each point (bit 7: moved into an empty cluster)
+  SeedPoint* sample;    ///< image i's subsample: entries offsets[i] .. + min(n, kSeedSample)
+  std::uint8_t* label;  ///< cluster of each point (bit 7: moved into an empty cluster)
 };
+
+/// Points the coordinate and weight arrays must extend past the batch's last point: Lloyd's
+/// passes read whole aligned groups of 4 (kernels/lloyd_columns.hpp).
+inline constexpr std::size_t kPointPadding = 3;
 
 /// Where results go: `clusters` holds images * k entries.
 struct DeviceResults {
@@ -46,6 +60,6 @@ enum class KernelMode { kFull, kSeedOnly };
 void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratch,
                          const KMeansParams& params, float shift_limit2, const DeviceResults& out,
                          cudaStream_t stream, KernelMode mode = KernelMode::kFull,
-                         CudaLloyd lloyd = CudaLloyd::kWarp);
+                         CudaLloyd lloyd = CudaLloyd::kColumns);
 
 }  // namespace palette::cuda

@@ -42,6 +42,10 @@ namespace palette::columns {
 inline constexpr int kMaxK = 16;
 /// Columns are folded in segments of this many threads (one bank each).
 inline constexpr int kSegment = 32;
+/// Points a thread takes at a time in Lloyd's passes: four consecutive points, read with one
+/// 8-byte load per coordinate array and one 16-byte load of weights (a warp reads 256 and 512
+/// contiguous bytes), so each thread has four points' loads in flight at once.
+inline constexpr int kQuad = 4;
 
 /// Centroids are kept in registers, padded to a compile-time count (unused ones at +inf, never
 /// nearest): the smallest of these at least k.
@@ -52,8 +56,8 @@ PALETTE_HD std::uint32_t column_bytes(int k, int threads) {
   return static_cast<std::uint32_t>(4 * k * threads) * sizeof(std::int32_t);
 }
 
-/// Tiles (of one point per thread) a thread's 32-bit column sums may take before they must be
-/// folded, for an image whose heaviest point weighs `max_weight`, whose weights sum to
+/// Tiles (of kQuad points per thread) a thread's 32-bit column sums may take before they must
+/// be folded, for an image whose heaviest point weighs `max_weight`, whose weights sum to
 /// `total_weight` and whose largest coordinate magnitude is `max_abs`: every column sum stays
 /// within 2^31 - 1. 0xFFFFFFFF: fold once per pass. 0: the weights are too large (or zero) for
 /// 32-bit columns; use the warp-sum path.
@@ -63,17 +67,24 @@ PALETTE_HD std::uint32_t flush_tiles(std::uint64_t max_weight, std::uint64_t tot
   // Weight that keeps sum(weight * |coordinate|) and sum(weight) within 2^31 - 1.
   const std::uint64_t budget = 0x7FFFFFFFull / (max_abs > 0 ? max_abs : 1);
   if (total_weight <= budget) return 0xFFFFFFFFu;
-  if (max_weight > budget) return 0;
-  return static_cast<std::uint32_t>(budget / max_weight);
+  if (max_weight > budget / kQuad) return 0;
+  return static_cast<std::uint32_t>(budget / (max_weight * kQuad));
 }
 
-/// One image's points.
+/// One image's points: x[i], y[i], z[i], w[i] for i < n.
+///
+/// Lloyd's passes read them in aligned groups of kQuad: `head` is the number of points before
+/// x[0] in its group. x - head, y - head and z - head must be 8-byte aligned and w - head
+/// 16-byte aligned, and all four readable (any values) from there to the end of the group that
+/// holds point n - 1. (In a batch: head = offset % kQuad, the arrays allocated kQuad - 1
+/// points longer.)
 struct ImageRef {
   const std::int16_t* x;
   const std::int16_t* y;
   const std::int16_t* z;
   const std::uint32_t* w;
   std::uint32_t n;
+  std::uint32_t head = 0;
 };
 
 /// flush_tiles() for an image, its weights and coordinates scanned by one thread (the kernel
@@ -134,6 +145,50 @@ PALETTE_HD float exact_float(int v) {
 #else
   return static_cast<float>(v);
 #endif
+}
+
+/// Group q of an image's points: points kQuad*q - head .. kQuad*q - head + kQuad - 1, with
+/// weight 0 at positions outside [0, n) (other images' points, or padding), which then add
+/// nothing to any sum.
+struct Quad {
+  int x[kQuad], y[kQuad], z[kQuad];
+  std::int32_t w[kQuad];
+};
+
+#if defined(__CUDA_ARCH__)
+__device__ __forceinline__ void unpack4(uint2 v, int* out) {
+  out[0] = static_cast<std::int16_t>(v.x & 0xFFFFu);
+  out[1] = static_cast<int>(v.x) >> 16;
+  out[2] = static_cast<std::int16_t>(v.y & 0xFFFFu);
+  out[3] = static_cast<int>(v.y) >> 16;
+}
+#endif
+
+PALETTE_HD void load_quad(const ImageRef& p, std::uint32_t q, std::uint32_t quads, Quad& out) {
+  const std::uint32_t first = q * kQuad;  // position of the group's first point from x - head
+#if defined(__CUDA_ARCH__)
+  unpack4(*reinterpret_cast<const uint2*>(p.x - p.head + first), out.x);
+  unpack4(*reinterpret_cast<const uint2*>(p.y - p.head + first), out.y);
+  unpack4(*reinterpret_cast<const uint2*>(p.z - p.head + first), out.z);
+  const uint4 w = *reinterpret_cast<const uint4*>(p.w - p.head + first);
+  out.w[0] = static_cast<std::int32_t>(w.x);
+  out.w[1] = static_cast<std::int32_t>(w.y);
+  out.w[2] = static_cast<std::int32_t>(w.z);
+  out.w[3] = static_cast<std::int32_t>(w.w);
+#else
+  for (int e = 0; e < kQuad; ++e) {
+    out.x[e] = (p.x - p.head)[first + e];
+    out.y[e] = (p.y - p.head)[first + e];
+    out.z[e] = (p.z - p.head)[first + e];
+    out.w[e] = static_cast<std::int32_t>((p.w - p.head)[first + e]);
+  }
+#endif
+  if (q == 0 || q + 1 == quads) {  // the groups that may hold other images' points
+    for (int e = 0; e < kQuad; ++e) {
+      const std::uint32_t at = first + static_cast<std::uint32_t>(e);
+      if (at < p.head || at - p.head >= p.n) out.w[e] = 0;
+    }
+  }
 }
 
 /// Nearest of the KP padded centroids (lowest index on ties), as the CPU's assign().
@@ -210,6 +265,10 @@ struct Centroids {
   PALETTE_HD int nearest_of(const ImageRef& p, std::uint32_t i, float& best) const {
     return columns::nearest<KP>(x, y, z, exact_float(p.x[i]), exact_float(p.y[i]),
                                 exact_float(p.z[i]), best);
+  }
+  PALETTE_HD int nearest_of(int px, int py, int pz) const {
+    float best;
+    return columns::nearest<KP>(x, y, z, exact_float(px), exact_float(py), exact_float(pz), best);
   }
 };
 
@@ -294,7 +353,9 @@ PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, con
   }
   if (tid == 0) sh.refills = 0;
   for (int r = 0; r < rows; ++r) col[r * T + tid] = 0;
-  const std::uint32_t tiles = (p.n + T - 1) / T;
+  const std::uint32_t tiles = (p.n + T - 1) / T;  // of one point per thread
+  const std::uint32_t quads = (p.head + p.n + kQuad - 1) / kQuad;
+  const std::uint32_t quad_tiles = (quads + T - 1) / T;  // of kQuad points per thread
   int iterations = 0;
   for (int it = 1; it <= max_iter; ++it) {
     iterations = it;
@@ -304,19 +365,23 @@ PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, con
     if (tid < rows) sh.tot[tid] = 0;
     if (tid == 0) sh.moved = 0;
     std::uint32_t since = 0;
-    for (std::uint32_t t = 0; t < tiles; ++t) {
-      const std::uint32_t i = t * T + static_cast<std::uint32_t>(tid);
-      if (i < p.n) {
-        float d;
-        const int l = c.nearest_of(p, i, d);
-        const auto w = static_cast<std::int32_t>(p.w[i]);
-        std::int32_t* s = col + l * 4 * T + tid;
-        s[0] += w;
-        s[T] += w * p.x[i];
-        s[2 * T] += w * p.y[i];
-        s[3 * T] += w * p.z[i];
+    for (std::uint32_t t = 0; t < quad_tiles; ++t) {
+      const std::uint32_t q = t * T + static_cast<std::uint32_t>(tid);
+      if (q < quads) {
+        Quad pts;
+        load_quad(p, q, quads, pts);
+        PALETTE_UNROLL
+        for (int e = 0; e < kQuad; ++e) {
+          const int l = c.nearest_of(pts.x[e], pts.y[e], pts.z[e]);
+          const std::int32_t w = pts.w[e];
+          std::int32_t* s = col + l * 4 * T + tid;
+          s[0] += w;
+          s[T] += w * pts.x[e];
+          s[2 * T] += w * pts.y[e];
+          s[3 * T] += w * pts.z[e];
+        }
       }
-      if (++since == flush_every || t + 1 == tiles) {  // the same in every thread
+      if (++since == flush_every || t + 1 == quad_tiles) {  // the same in every thread
         fold_sum(b, sh, col, rows, sh.tot);
         since = 0;
       }

@@ -6,11 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <barrier>
 #include <cstring>
 #include <memory>
 #include <random>
 #include <thread>
+#include <type_traits>
 
 #include "lloyd_columns.hpp"
 #include "palette/kmeans.hpp"
@@ -43,13 +45,45 @@ struct BlockRun {
   int refills = 0;
 };
 
-// One block's Lloyd run on `p` from the centroids at points `seeds`. flush_every 0: what the
-// kernel would choose for this image.
+// An image's points as the kernel finds them in a batch: `head` points of another image before
+// them in their first group of columns::kQuad, and more after them to the end of the last
+// group (random coordinates, heavy weights: they must not count).
+struct PlacedImage {
+  std::vector<std::int16_t> x, y, z;
+  std::vector<std::uint32_t> w;
+  columns::ImageRef ref;
+
+  PlacedImage(const ImagePoints& p, std::uint32_t head) {
+    const std::size_t n = p.size(), size = head + n + columns::kQuad;
+    std::mt19937 rng(static_cast<unsigned>(n * 7 + head));
+    auto junk = [&](auto& v, auto value) {
+      v.resize(size);
+      for (auto& e : v) e = static_cast<std::remove_reference_t<decltype(e)>>(value());
+    };
+    junk(x, [&] { return static_cast<int>(rng() % 32768) - 16384; });
+    junk(y, [&] { return static_cast<int>(rng() % 32768) - 16384; });
+    junk(z, [&] { return static_cast<int>(rng() % 32768) - 16384; });
+    junk(w, [&] { return 100000 + rng() % 1000; });
+    std::copy(p.x.begin(), p.x.end(), x.begin() + head);
+    std::copy(p.y.begin(), p.y.end(), y.begin() + head);
+    std::copy(p.z.begin(), p.z.end(), z.begin() + head);
+    std::copy(p.weight.begin(), p.weight.end(), w.begin() + head);
+    ref = {x.data() + head,
+           y.data() + head,
+           z.data() + head,
+           w.data() + head,
+           static_cast<std::uint32_t>(n),
+           head};
+  }
+};
+
+// One block's Lloyd run on `p` (placed `head` points into its first group) from the centroids
+// at points `seeds`. flush_every 0: what the kernel would choose for this image.
 BlockRun run_block(const ImagePoints& p, const KMeansParams& params, ColorSpace space,
-                   const std::vector<int>& seeds, std::uint32_t flush_every) {
+                   const std::vector<int>& seeds, std::uint32_t flush_every, std::uint32_t head) {
   const int k = params.k;
-  const columns::ImageRef ref{p.x.data(), p.y.data(), p.z.data(), p.weight.data(),
-                              static_cast<std::uint32_t>(p.size())};
+  const PlacedImage placed(p, head);
+  const columns::ImageRef& ref = placed.ref;
   if (flush_every == 0) flush_every = columns::flush_tiles_of(ref);
   auto sh = std::make_unique<columns::Shared<kThreads>>();
   // Garbage where the kernel would find garbage: shared memory is not initialised.
@@ -79,28 +113,31 @@ BlockRun run_block(const ImagePoints& p, const KMeansParams& params, ColorSpace 
 
 // Runs the block and the CPU backend's Lloyd iterations on `p` from the same seeds (k-means++
 // as kmeans_image picks them, unless given) and compares everything; returns the refills.
+// The image starts `head` points into its first group (default: its size mod kQuad).
 int expect_same(const ImagePoints& p, const KMeansParams& params, ColorSpace space,
-                const std::string& what, std::uint32_t flush_every = 0,
-                std::vector<int> seeds = {}) {
+                const std::string& what, std::uint32_t flush_every = 0, std::vector<int> seeds = {},
+                int head = -1) {
   EXPECT_GT(p.size(), static_cast<std::size_t>(params.k)) << what;
   KMeansScratch scratch;
   if (seeds.empty()) {
     seeds.resize(static_cast<std::size_t>(params.k));
     kmeanspp_seeds(view_of(p), params.k, params.seed, scratch, seeds.data());
   }
-  const BlockRun dev = run_block(p, params, space, seeds, flush_every);
+  const auto h = static_cast<std::uint32_t>(head >= 0 ? head : p.size() % columns::kQuad);
+  const BlockRun dev = run_block(p, params, space, seeds, flush_every, h);
   std::vector<ClusterStats> host(static_cast<std::size_t>(params.k));
   int iterations = 0;
   lloyd_image(view_of(p), params, shift_limit2(params, space), seeds.data(), host.data(),
               iterations, scratch);
-  EXPECT_EQ(dev.iterations, iterations) << what;
+  EXPECT_EQ(dev.iterations, iterations) << what << ", head " << h;
   for (int j = 0; j < params.k; ++j) {
     const ClusterStats& a = host[static_cast<std::size_t>(j)];
     const ClusterStats& b = dev.out[static_cast<std::size_t>(j)];
     EXPECT_TRUE(a.sum[0] == b.sum[0] && a.sum[1] == b.sum[1] && a.sum[2] == b.sum[2] &&
                 a.weight == b.weight && a.mode == b.mode && b.reserved == 0)
-        << what << ", cluster " << j << ": weight " << a.weight << " vs " << b.weight << ", mode "
-        << a.mode << " vs " << b.mode << ", x " << a.sum[0] << " vs " << b.sum[0];
+        << what << ", head " << h << ", cluster " << j << ": weight " << a.weight << " vs "
+        << b.weight << ", mode " << a.mode << " vs " << b.mode << ", x " << a.sum[0] << " vs "
+        << b.sum[0];
   }
   return dev.refills;
 }
@@ -111,9 +148,10 @@ TEST(ColumnsFlush, BudgetFromWeightsAndCoordinates) {
   EXPECT_EQ(columns::flush_tiles(1, 65536, 16320, false), 0xFFFFFFFFu);  // 256 x 256 default
   EXPECT_EQ(columns::flush_tiles(1, 65536, 32640, false), 0xFFFFFFFFu);  // Oklab's largest
   EXPECT_EQ(columns::flush_tiles(4000, budget, 16320, false), 0xFFFFFFFFu);
-  EXPECT_EQ(columns::flush_tiles(4000, budget + 1, 16320, false), budget / 4000);
-  EXPECT_EQ(columns::flush_tiles(budget, 1u << 30, 16320, false), 1u);
-  EXPECT_EQ(columns::flush_tiles(budget + 1, 1u << 30, 16320, false), 0u);
+  // Otherwise a tile of kQuad points per thread must fit: as many tiles as the heaviest allows.
+  EXPECT_EQ(columns::flush_tiles(4000, budget + 1, 16320, false), budget / (4000 * 4));
+  EXPECT_EQ(columns::flush_tiles(budget / 4, 1u << 30, 16320, false), 1u);
+  EXPECT_EQ(columns::flush_tiles(budget / 4 + 1, 1u << 30, 16320, false), 0u);
   EXPECT_EQ(columns::flush_tiles(1, 100, 16320, true), 0u);  // zero weights: warp path
   EXPECT_EQ(columns::flush_tiles(1, 100, 0, false), 0xFFFFFFFFu);
 }
@@ -135,15 +173,18 @@ TEST(ColumnsBlock, RandomImagesEverySpaceAndK) {
   EXPECT_GE(images, 25);
 }
 
-// Point counts around the segment (32) and block (256) sizes.
+// Point counts around the group (4), segment (32) and block (256 points, 1024 in groups)
+// sizes, at every position of the image's first point in its group.
 TEST(ColumnsBlock, Tails) {
   std::mt19937 rng(42);
-  for (int n : {9, 17, 31, 32, 33, 255, 256, 257, 1025}) {
+  for (int n : {6, 9, 17, 31, 32, 33, 255, 256, 257, 1023, 1024, 1025, 1029}) {
     const ImagePoints p = distinct_image(rng, n, 1 + n % 7, ColorSpace::kLab);
     for (int k : {1, 5, 8, 16}) {
       if (n <= k) continue;
-      expect_same(p, KMeansParams{k, 3, 100, 0.5}, ColorSpace::kLab,
-                  "n=" + std::to_string(n) + " k=" + std::to_string(k));
+      for (int head = 0; head < columns::kQuad; ++head) {
+        expect_same(p, KMeansParams{k, 3, 100, 0.5}, ColorSpace::kLab,
+                    "n=" + std::to_string(n) + " k=" + std::to_string(k), 0, {}, head);
+      }
     }
   }
 }
