@@ -2,6 +2,7 @@
 // The seam between the host pipeline and the compute backends: one virtual call per batch.
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +55,16 @@ std::unique_ptr<Backend> make_cpu_backend(int threads);
 
 /// Whether this build contains the CUDA backend.
 bool cuda_compiled();
+
+/// `primary` with the CPU to fall back on. When the primary fails (a batch's submit() or
+/// finish() throws: a GPU lost or reset mid-run, say), that batch and every batch still
+/// outstanding on it are clustered again by a CPU backend of `threads` threads, which then takes
+/// every later batch too; the primary is released and `on_failover` is called once with its
+/// error ("cuda backend failed: ..."). Every backend gives the same results, so the rows are
+/// those of a run that never failed. Errors of the CPU backend itself propagate as usual.
+std::unique_ptr<Backend> with_cpu_fallback(
+    std::unique_ptr<Backend> primary, int threads,
+    std::function<void(const std::string&)> on_failover = {});
 
 /// Picks a backend: kCpu, kCuda (throws palette::Error if unavailable), or kAuto (CUDA when a
 /// usable device exists, else CPU). `threads` is for the CPU backend, `device` for CUDA.

@@ -1,5 +1,7 @@
 #include "options.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "commands.hpp"
 #include "palette/error.hpp"
 #include "palette/thread_pool.hpp"
@@ -66,11 +68,18 @@ PipelineOptions pipeline_options(const ClusterOptions& o) {
 std::unique_ptr<Backend> make_backend(const ClusterOptions& o) {
   const auto kind = parse_backend_kind(o.backend);
   if (!kind) throw UsageError("invalid --backend");
+  std::unique_ptr<Backend> backend;
   try {
-    return palette::make_backend(*kind, thread_count(o), o.device);
+    backend = palette::make_backend(*kind, thread_count(o), o.device);
   } catch (const Error& e) {
     throw UsageError(e.what());
   }
+  if (backend->name() == "cpu") return backend;
+  // A GPU that fails mid-run (lost, reset) must not turn the rest of the run into error rows:
+  // the CPU takes over, with the same results.
+  return with_cpu_fallback(std::move(backend), thread_count(o), [](const std::string& error) {
+    spdlog::warn("{}; clustering the rest on the CPU (same results, slower)", error);
+  });
 }
 
 }  // namespace palette::cli

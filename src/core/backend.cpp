@@ -1,5 +1,7 @@
 #include "palette/backend.hpp"
 
+#include <deque>
+
 #include "palette/error.hpp"
 
 #ifdef PALETTE_WITH_CUDA
@@ -21,6 +23,97 @@ bool cuda_compiled() {
 #else
   return false;
 #endif
+}
+
+namespace {
+
+class FallbackBackend final : public Backend {
+ public:
+  FallbackBackend(std::unique_ptr<Backend> primary, int threads,
+                  std::function<void(const std::string&)> on_failover)
+      : primary_(std::move(primary)),
+        threads_(threads),
+        on_failover_(std::move(on_failover)),
+        primary_name_(primary_->name()),
+        preferred_(primary_->preferred_batch_images()),
+        low_latency_(primary_->low_latency()),
+        max_points_(primary_->max_batch_points()) {}
+
+  std::string name() const override { return active().name(); }
+  std::string device() const override { return active().device(); }
+  // The batch shape the run started with (a pipeline reads these once).
+  std::size_t preferred_batch_images() const override { return preferred_; }
+  bool low_latency() const override { return low_latency_; }
+  std::size_t max_batch_points() const override { return max_points_; }
+  int max_in_flight() const override { return active().max_in_flight(); }
+
+  void fit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {
+    submit(batch, params, out);
+    finish();
+  }
+
+  void submit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {
+    if (primary_) {
+      try {
+        primary_->submit(batch, params, out);
+        outstanding_.push_back({&batch, params, &out, true});
+        return;
+      } catch (const std::exception& e) {
+        fail_over(e.what());
+      }
+    }
+    // Clustered by the fallback in finish(), where errors surface.
+    outstanding_.push_back({&batch, params, &out, false});
+  }
+
+  void finish() override {
+    if (outstanding_.empty()) return;
+    const Outstanding job = outstanding_.front();
+    outstanding_.pop_front();
+    if (job.on_primary && primary_) {
+      try {
+        primary_->finish();
+        return;
+      } catch (const std::exception& e) {
+        fail_over(e.what());
+      }
+    }
+    fallback_->fit(*job.batch, job.params, *job.out);
+  }
+
+ private:
+  struct Outstanding {
+    const Batch* batch;
+    KMeansParams params;
+    BatchResult* out;
+    bool on_primary;
+  };
+
+  const Backend& active() const { return primary_ ? *primary_ : *fallback_; }
+
+  void fail_over(const std::string& error) {
+    // Released first: it waits for its own work and touches no result after failing (results
+    // are only written in finish()).
+    primary_.reset();
+    fallback_ = make_cpu_backend(threads_);
+    if (on_failover_) on_failover_(primary_name_ + " backend failed: " + error);
+  }
+
+  std::unique_ptr<Backend> primary_, fallback_;
+  int threads_;
+  std::function<void(const std::string&)> on_failover_;
+  std::string primary_name_;
+  std::size_t preferred_;
+  bool low_latency_;
+  std::size_t max_points_;
+  std::deque<Outstanding> outstanding_;  // submitted, not yet finished, oldest first
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> with_cpu_fallback(std::unique_ptr<Backend> primary, int threads,
+                                           std::function<void(const std::string&)> on_failover) {
+  return std::make_unique<FallbackBackend>(std::move(primary), threads, std::move(on_failover));
 }
 
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, int device) {

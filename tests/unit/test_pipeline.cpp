@@ -4,6 +4,7 @@
 #include <opencv2/imgproc.hpp>
 #include <thread>
 
+#include "palette/error.hpp"
 #include "palette/pipeline.hpp"
 #include "support/images.hpp"
 
@@ -170,8 +171,12 @@ TEST(Pipeline, CancellingWhileWaitingForInputsReturns) {
 
 // A backend that works like the CUDA one: batches are submitted, results arrive only at
 // finish(), two batches in flight. It keeps pointers to the batch and result it was given.
+// It can also fail like a lost GPU: its fail_submit_at-th submit() or fail_finish_at-th
+// finish() (counting from 1; 0: never) throws, and so does every call after that.
 class DeferredBackend final : public Backend {
  public:
+  int fail_submit_at = 0, fail_finish_at = 0;
+
   std::string name() const override { return "deferred"; }
   std::string device() const override { return "test"; }
   std::size_t preferred_batch_images() const override { return 7; }
@@ -181,10 +186,12 @@ class DeferredBackend final : public Backend {
     cpu_->fit(batch, params, out);
   }
   void submit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {
+    if (broken_ || ++submits_ == fail_submit_at) fail();
     ASSERT_LT(queue_.size(), 2u);
     queue_.push_back({&batch, params, &out, batch.points()});
   }
   void finish() override {
+    if (broken_ || ++finishes_ == fail_finish_at) fail();
     ASSERT_FALSE(queue_.empty());
     const Job j = queue_.front();
     queue_.erase(queue_.begin());
@@ -199,9 +206,27 @@ class DeferredBackend final : public Backend {
     BatchResult* out;
     std::size_t points;
   };
+  void fail() {
+    broken_ = true;
+    throw Error("device lost");
+  }
   std::vector<Job> queue_;
   std::unique_ptr<Backend> cpu_ = make_cpu_backend(1);
+  int submits_ = 0, finishes_ = 0;
+  bool broken_ = false;
 };
+
+std::vector<Row> run_on(Backend& backend, const std::vector<InputItem>& items) {
+  InputQueue q;
+  for (const auto& it : items) q.push(it);
+  q.close();
+  PipelineOptions o;
+  o.threads = 2;
+  o.kmeans.k = 3;
+  VectorSink sink;
+  run_pipeline(q, backend, o, sink);
+  return sink.rows;
+}
 
 TEST(Pipeline, AsynchronousBackendsGetTheSameRows) {
   const auto items = make_items(50);
@@ -221,6 +246,70 @@ TEST(Pipeline, AsynchronousBackendsGetTheSameRows) {
     EXPECT_EQ(sink.rows[i].error, expected[i].error);
     EXPECT_EQ(sink.rows[i].palette.colors, expected[i].palette.colors);
   }
+}
+
+// A backend failing mid-run (at a submit, or at a finish with two batches in flight) hands
+// over to the CPU: every row as in a run that never failed, one notice of the failure.
+TEST(Pipeline, AFailingBackendFallsBackToTheCpuWithTheSameRows) {
+  // Batches of 7 images: 7 of them hold points (the 8th, image 49 alone, is an error row).
+  const auto items = make_items(50);
+  const auto expected = run_items(items, 2, 0);
+  for (auto [submit_at, finish_at] :
+       {std::pair{0, 1}, std::pair{0, 4}, std::pair{1, 0}, std::pair{7, 0}, std::pair{0, 7}}) {
+    auto flaky = std::make_unique<DeferredBackend>();
+    flaky->fail_submit_at = submit_at;
+    flaky->fail_finish_at = finish_at;
+    std::vector<std::string> notices;
+    const auto backend = with_cpu_fallback(
+        std::move(flaky), 2, [&](const std::string& error) { notices.push_back(error); });
+    EXPECT_EQ(backend->name(), "deferred");
+    EXPECT_EQ(backend->max_in_flight(), 2);
+    const auto rows = run_on(*backend, items);
+    const std::string what =
+        "failing submit " + std::to_string(submit_at) + ", finish " + std::to_string(finish_at);
+    ASSERT_EQ(rows.size(), expected.size()) << what;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_EQ(rows[i].file, expected[i].file) << what;
+      EXPECT_EQ(rows[i].error, expected[i].error) << what << ", row " << i;
+      EXPECT_EQ(rows[i].palette.colors, expected[i].palette.colors) << what << ", row " << i;
+      EXPECT_EQ(rows[i].palette.shares_e4, expected[i].palette.shares_e4) << what;
+    }
+    EXPECT_EQ(notices, std::vector<std::string>{"deferred backend failed: device lost"}) << what;
+    EXPECT_EQ(backend->name(), "cpu") << what;
+    EXPECT_EQ(backend->max_in_flight(), 1) << what;
+  }
+}
+
+// Without the fallback a failing backend costs rows their palettes, never the rows.
+TEST(Pipeline, AFailingBackendWithoutFallbackGivesErrorRows) {
+  const auto items = make_items(50);
+  DeferredBackend flaky;
+  flaky.fail_finish_at = 3;
+  const auto rows = run_on(flaky, items);
+  ASSERT_EQ(rows.size(), items.size());
+  std::size_t backend_errors = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].file, items[i].name);
+    backend_errors += rows[i].error == "deferred backend failed: device lost";
+  }
+  EXPECT_GT(backend_errors, 0u);
+  EXPECT_TRUE(rows[0].ok());  // batches finished before the failure keep their palettes
+}
+
+// A working backend behind the fallback wrapper is untouched: no notice, its own name.
+TEST(Pipeline, FallbackWrapperIsTransparentWhileThePrimaryWorks) {
+  const auto items = make_items(30);
+  const auto expected = run_items(items, 2, 0);
+  int notices = 0;
+  const auto backend = with_cpu_fallback(std::make_unique<DeferredBackend>(), 2,
+                                         [&](const std::string&) { ++notices; });
+  const auto rows = run_on(*backend, items);
+  ASSERT_EQ(rows.size(), expected.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].palette.colors, expected[i].palette.colors);
+  }
+  EXPECT_EQ(notices, 0);
+  EXPECT_EQ(backend->name(), "deferred");
 }
 
 TEST(Pipeline, DecodeOnlyRunsSkipClustering) {
