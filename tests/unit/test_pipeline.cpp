@@ -50,8 +50,9 @@ class VectorSink final : public RowSink {
   }
 };
 
-std::vector<Row> run_items(const std::vector<InputItem>& items, int threads, std::size_t batch,
-                           PipelineStats* stats = nullptr) {
+// The rows of `items` through `backend` (k = 3; batch 0: what the backend prefers).
+std::vector<Row> run_on(Backend& backend, const std::vector<InputItem>& items, int threads = 2,
+                        std::size_t batch = 0, PipelineStats* stats = nullptr) {
   InputQueue q;
   for (const auto& it : items) q.push(it);
   q.close();
@@ -59,11 +60,16 @@ std::vector<Row> run_items(const std::vector<InputItem>& items, int threads, std
   o.threads = threads;
   o.batch_images = batch;
   o.kmeans.k = 3;
-  auto backend = make_cpu_backend(threads);
   VectorSink sink;
-  const auto s = run_pipeline(q, *backend, o, sink);
+  const auto s = run_pipeline(q, backend, o, sink);
   if (stats) *stats = s;
   return sink.rows;
+}
+
+std::vector<Row> run_items(const std::vector<InputItem>& items, int threads, std::size_t batch,
+                           PipelineStats* stats = nullptr) {
+  const auto backend = make_cpu_backend(threads);
+  return run_on(*backend, items, threads, batch, stats);
 }
 
 TEST(Pipeline, EveryInputGetsOneRowInOrder) {
@@ -216,35 +222,16 @@ class DeferredBackend final : public Backend {
   bool broken_ = false;
 };
 
-std::vector<Row> run_on(Backend& backend, const std::vector<InputItem>& items) {
-  InputQueue q;
-  for (const auto& it : items) q.push(it);
-  q.close();
-  PipelineOptions o;
-  o.threads = 2;
-  o.kmeans.k = 3;
-  VectorSink sink;
-  run_pipeline(q, backend, o, sink);
-  return sink.rows;
-}
-
 TEST(Pipeline, AsynchronousBackendsGetTheSameRows) {
   const auto items = make_items(50);
   const auto expected = run_items(items, 2, 0);
-  InputQueue q;
-  for (const auto& it : items) q.push(it);
-  q.close();
-  PipelineOptions o;
-  o.threads = 2;
-  o.kmeans.k = 3;
   DeferredBackend backend;
-  VectorSink sink;
-  run_pipeline(q, backend, o, sink);
-  ASSERT_EQ(sink.rows.size(), expected.size());
+  const auto rows = run_on(backend, items);
+  ASSERT_EQ(rows.size(), expected.size());
   for (std::size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_EQ(sink.rows[i].file, expected[i].file);
-    EXPECT_EQ(sink.rows[i].error, expected[i].error);
-    EXPECT_EQ(sink.rows[i].palette.colors, expected[i].palette.colors);
+    EXPECT_EQ(rows[i].file, expected[i].file);
+    EXPECT_EQ(rows[i].error, expected[i].error);
+    EXPECT_EQ(rows[i].palette.colors, expected[i].palette.colors);
   }
 }
 
