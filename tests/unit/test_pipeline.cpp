@@ -72,6 +72,18 @@ std::vector<Row> run_items(const std::vector<InputItem>& items, int threads, std
   return run_on(*backend, items, threads, batch, stats);
 }
 
+// Row for row: the same file, error, colours and shares.
+void expect_same_rows(const std::vector<Row>& a, const std::vector<Row>& b,
+                      const std::string& what = "") {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].file, b[i].file) << what << ", row " << i;
+    EXPECT_EQ(a[i].error, b[i].error) << what << ", row " << i;
+    EXPECT_EQ(a[i].palette.colors, b[i].palette.colors) << what << ", row " << i;
+    EXPECT_EQ(a[i].palette.shares_e4, b[i].palette.shares_e4) << what << ", row " << i;
+  }
+}
+
 TEST(Pipeline, EveryInputGetsOneRowInOrder) {
   const auto items = make_items(60);
   PipelineStats stats;
@@ -101,14 +113,8 @@ TEST(Pipeline, ThreadsAndBatchSizeDoNotChangeTheRows) {
   const auto items = make_items(45);
   const auto a = run_items(items, 1, 1);
   for (auto [threads, batch] : {std::pair{3, 5}, std::pair{2, 0}, std::pair{4, 100}}) {
-    const auto b = run_items(items, threads, static_cast<std::size_t>(batch));
-    ASSERT_EQ(a.size(), b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      EXPECT_EQ(a[i].file, b[i].file);
-      EXPECT_EQ(a[i].error, b[i].error);
-      EXPECT_EQ(a[i].palette.colors, b[i].palette.colors);
-      EXPECT_EQ(a[i].palette.shares_e4, b[i].palette.shares_e4);
-    }
+    expect_same_rows(a, run_items(items, threads, static_cast<std::size_t>(batch)),
+                     std::to_string(threads) + " threads, batch " + std::to_string(batch));
   }
 }
 
@@ -226,13 +232,7 @@ TEST(Pipeline, AsynchronousBackendsGetTheSameRows) {
   const auto items = make_items(50);
   const auto expected = run_items(items, 2, 0);
   DeferredBackend backend;
-  const auto rows = run_on(backend, items);
-  ASSERT_EQ(rows.size(), expected.size());
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_EQ(rows[i].file, expected[i].file);
-    EXPECT_EQ(rows[i].error, expected[i].error);
-    EXPECT_EQ(rows[i].palette.colors, expected[i].palette.colors);
-  }
+  expect_same_rows(run_on(backend, items), expected);
 }
 
 // A backend failing mid-run (at a submit, or at a finish with two batches in flight) hands
@@ -254,13 +254,7 @@ TEST(Pipeline, AFailingBackendFallsBackToTheCpuWithTheSameRows) {
     const auto rows = run_on(*backend, items);
     const std::string what =
         "failing submit " + std::to_string(submit_at) + ", finish " + std::to_string(finish_at);
-    ASSERT_EQ(rows.size(), expected.size()) << what;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-      EXPECT_EQ(rows[i].file, expected[i].file) << what;
-      EXPECT_EQ(rows[i].error, expected[i].error) << what << ", row " << i;
-      EXPECT_EQ(rows[i].palette.colors, expected[i].palette.colors) << what << ", row " << i;
-      EXPECT_EQ(rows[i].palette.shares_e4, expected[i].palette.shares_e4) << what;
-    }
+    expect_same_rows(rows, expected, what);
     EXPECT_EQ(notices, std::vector<std::string>{"deferred backend failed: device lost"}) << what;
     EXPECT_EQ(backend->name(), "cpu") << what;
     EXPECT_EQ(backend->max_in_flight(), 1) << what;
@@ -290,11 +284,7 @@ TEST(Pipeline, FallbackWrapperIsTransparentWhileThePrimaryWorks) {
   int notices = 0;
   const auto backend = with_cpu_fallback(std::make_unique<DeferredBackend>(), 2,
                                          [&](const std::string&) { ++notices; });
-  const auto rows = run_on(*backend, items);
-  ASSERT_EQ(rows.size(), expected.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    EXPECT_EQ(rows[i].palette.colors, expected[i].palette.colors);
-  }
+  expect_same_rows(run_on(*backend, items), expected);
   EXPECT_EQ(notices, 0);
   EXPECT_EQ(backend->name(), "deferred");
 }
