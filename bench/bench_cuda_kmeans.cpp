@@ -1,12 +1,13 @@
 // The CUDA kernel alone, timed with CUDA events: k-means for many images at once (default
 // 10,000 images of 256x256 random pixels, 20 iterations, k = 5, 8, 16), images/s, and the time
 // against the memory floor (bytes the kernel must read at least once / measured bandwidth),
-// for each Lloyd variant (warp sums, column sums; see CudaLloyd), side by side in one run, and
-// the k-means++ seeding alone (the kernel stopped after it; part of every variant's time).
-// Not a test: it measures and prints.
+// for each Lloyd variant (warp sums, column sums, column sums with the fma filter; see
+// CudaLloyd), side by side in one run, and the k-means++ seeding alone (the kernel stopped after
+// it; part of every variant's time: tile by tile for warp and columns, in runs for columns-fma).
+// Not a test: it measures and prints; it fails only if the variants' results differ.
 //
 //   build/bench/bench_cuda_kmeans [--images N] [--pixels P] [--iterations I] [--reps R]
-//                                 [--lloyd warp|columns|both] [k...]
+//                                 [--lloyd warp|columns|columns-fma|all] [k...]
 
 #include <cstdio>
 #include <cstdlib>
@@ -27,7 +28,9 @@ int main(int argc, char** argv) {
   std::size_t images = 10000, pixels = 65536;
   int iterations = 20, reps = 5;
   std::vector<int> ks;
-  std::vector<CudaLloyd> variants = {CudaLloyd::kWarp, CudaLloyd::kColumns};
+  const std::vector<CudaLloyd> all = {CudaLloyd::kWarp, CudaLloyd::kColumns,
+                                      CudaLloyd::kColumnsFma};
+  std::vector<CudaLloyd> variants = all;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 10) : 0ull; };
@@ -41,12 +44,11 @@ int main(int argc, char** argv) {
       reps = static_cast<int>(next());
     } else if (a == "--lloyd" && i + 1 < argc) {
       const std::string v = argv[++i];
-      if (v == "warp") {
-        variants = {CudaLloyd::kWarp};
-      } else if (v == "columns") {
-        variants = {CudaLloyd::kColumns};
-      } else if (v != "both") {
-        std::fprintf(stderr, "bench_cuda_kmeans: --lloyd takes warp, columns or both\n");
+      if (const auto one = cuda_lloyd_from_name(v)) {
+        variants = {*one};
+      } else if (v != "all") {
+        std::fprintf(stderr,
+                     "bench_cuda_kmeans: --lloyd takes warp, columns, columns-fma or all\n");
         return 2;
       }
     } else {
@@ -86,30 +88,34 @@ int main(int argc, char** argv) {
   std::printf("batch: %zu images, %zu pixels each, %zu distinct colours in all (%.0f per image)\n",
               batch.images(), pixels, batch.points(),
               static_cast<double>(batch.points()) / static_cast<double>(batch.images()));
-  std::printf("%4s %8s %10s %14s %12s %14s %12s %10s\n", "k", "lloyd", "iters/img", "GPU ms median",
-              "GPU ms min", "images/s", "floor ms", "x floor");
+  std::printf("%4s %14s %10s %14s %12s %14s %12s %10s\n", "k", "lloyd", "iters/img",
+              "GPU ms median", "GPU ms min", "images/s", "floor ms", "x floor");
   for (int k : ks) {
     const KMeansParams params{k, 0, iterations, 0.0};
-    const auto seeding = cuda_testing::time_kernel(batch, params, 0, reps, CudaLloyd::kColumns,
-                                                   /*seed_only=*/true);
-    std::printf("%4d %8s %10s %14.2f %12.2f %14.0f %12s %10s\n", k, "seeding", "-",
-                seeding.median_ms, seeding.min_ms,
-                1000.0 * static_cast<double>(batch.images()) / seeding.median_ms, "-", "-");
+    // Seeding alone: tile by tile (warp, columns) and in runs (seed_block.hpp, columns-fma).
+    for (const CudaLloyd lloyd : {CudaLloyd::kColumns, CudaLloyd::kColumnsFma}) {
+      const auto seeding = cuda_testing::time_kernel(batch, params, 0, reps, lloyd,
+                                                     /*seed_only=*/true);
+      std::printf("%4d %14s %10s %14.2f %12.2f %14.0f %12s %10s\n", k,
+                  lloyd == CudaLloyd::kColumns ? "seeding-tiles" : "seeding-runs", "-",
+                  seeding.median_ms, seeding.min_ms,
+                  1000.0 * static_cast<double>(batch.images()) / seeding.median_ms, "-", "-");
+    }
     for (const CudaLloyd lloyd : variants) {
       const auto t = cuda_testing::time_kernel(batch, params, 0, reps, lloyd);
       const double floor_ms = 1000.0 * bytes / bandwidth;
-      std::printf("%4d %8s %10.1f %14.2f %12.2f %14.0f %12.2f %10.1f\n", k,
-                  lloyd == CudaLloyd::kWarp ? "warp" : "columns", t.mean_iterations, t.median_ms,
-                  t.min_ms, 1000.0 * static_cast<double>(batch.images()) / t.median_ms, floor_ms,
+      std::printf("%4d %14s %10.1f %14.2f %12.2f %14.0f %12.2f %10.1f\n", k, to_string(lloyd),
+                  t.mean_iterations, t.median_ms, t.min_ms,
+                  1000.0 * static_cast<double>(batch.images()) / t.median_ms, floor_ms,
                   t.median_ms / floor_ms);
     }
   }
   // The variants must agree on this batch too, image for image (the tests check smaller ones).
-  if (variants.size() == 2) {
-    for (int k : ks) {
-      const KMeansParams params{k, 0, iterations, 0.0};
-      const BatchResult a = cuda_testing::run(batch, params, 0, CudaLloyd::kWarp);
-      const BatchResult b = cuda_testing::run(batch, params, 0, CudaLloyd::kColumns);
+  for (int k : ks) {
+    const KMeansParams params{k, 0, iterations, 0.0};
+    const BatchResult a = cuda_testing::run(batch, params, 0, variants.front());
+    for (std::size_t v = 1; v < variants.size(); ++v) {
+      const BatchResult b = cuda_testing::run(batch, params, 0, variants[v]);
       std::size_t differ = 0;
       for (std::size_t i = 0; i < a.images(); ++i) {
         bool same = a.count[i] == b.count[i] && a.iterations[i] == b.iterations[i];
@@ -120,8 +126,9 @@ int main(int argc, char** argv) {
         }
         differ += same ? 0 : 1;
       }
-      std::printf("k=%d: column sums %s warp sums (%zu of %zu images differ)\n", k,
-                  differ == 0 ? "identical to" : "DIFFER FROM", differ, a.images());
+      std::printf("k=%d: %s %s %s (%zu of %zu images differ)\n", k, to_string(variants[v]),
+                  differ == 0 ? "identical to" : "DIFFERS FROM", to_string(variants.front()),
+                  differ, a.images());
       if (differ != 0) return 1;
     }
   }

@@ -28,9 +28,9 @@ using cuda::Stream;
 
 constexpr int kMinMajor = 8;  // kernels are built for compute capability 8.0 and newer
 
-// Device bytes per point: coordinates, weight, k-means++ sample entry, label.
-constexpr std::size_t kBytesPerPoint =
-    3 * sizeof(std::int16_t) + sizeof(std::uint32_t) + sizeof(cuda::SeedPoint) + 1;
+// Device bytes per point: coordinates, weight, k-means++ sample entry, label, packed copy.
+constexpr std::size_t kBytesPerPoint = 3 * sizeof(std::int16_t) + sizeof(std::uint32_t) +
+                                       sizeof(cuda::SeedPoint) + 1 + sizeof(columns::PackedPoint);
 
 int raw_device_count() {
   int n = 0;
@@ -54,6 +54,7 @@ struct Slot {
   DeviceBuffer<std::uint32_t> dw, doff;
   DeviceBuffer<cuda::SeedPoint> sample;
   DeviceBuffer<std::uint8_t> label;
+  DeviceBuffer<columns::PackedPoint> packed;
   DeviceBuffer<ClusterStats> dclusters;
   DeviceBuffer<std::uint16_t> dcount, diter;
   // The batch this slot works on.
@@ -76,8 +77,9 @@ struct Slot {
     dy.reserve(points + cuda::kPointPadding);
     dz.reserve(points + cuda::kPointPadding);
     dw.reserve(points + cuda::kPointPadding);
-    sample.reserve(points);
+    sample.reserve(points + image_count * cuda::kSeedAreaPadding);
     label.reserve(points);
+    packed.reserve(points + cuda::kPointPadding);
     doff.reserve(image_count + 1);
     dclusters.reserve(clusters);
     dcount.reserve(image_count);
@@ -90,6 +92,7 @@ struct Slot {
     dw = {};
     sample = {};
     label = {};
+    packed = {};
     doff = {};
     dclusters = {};
     dcount = {};
@@ -134,7 +137,8 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
   std::string device() const override {
     return name_ + " (device " + std::to_string(device_) + ", " + std::to_string(multiprocessors_) +
-           " SMs" + (lloyd_ == CudaLloyd::kWarp ? ", warp sums" : "") + ")";
+           " SMs" + (lloyd_ == CudaLloyd::kColumns ? "" : std::string(", ") + to_string(lloyd_)) +
+           ")";
   }
   std::size_t preferred_batch_images() const override { return 1024; }
   bool low_latency() const override { return false; }
@@ -222,7 +226,7 @@ class CudaBackend final : public Backend {
     h2d(s.doff.data(), s.hoff.data(), (count + 1) * sizeof(std::uint32_t));
     const cuda::DevicePoints dp{s.dx.data(), s.dy.data(),   s.dz.data(),
                                 s.dw.data(), s.doff.data(), static_cast<std::uint32_t>(count)};
-    const cuda::DeviceScratch scratch{s.sample.data(), s.label.data()};
+    const cuda::DeviceScratch scratch{s.sample.data(), s.label.data(), s.packed.data()};
     const cuda::DeviceResults res{s.dclusters.data(), s.dcount.data(), s.diter.data()};
     cuda::launch_kmeans_batch(dp, scratch, params, shift_limit2(params, batch.space), res, st,
                               cuda::KernelMode::kFull, lloyd_);
@@ -325,11 +329,31 @@ std::string cuda_versions() {
          (has_driver ? text(driver) : std::string("none"));
 }
 
+const char* to_string(CudaLloyd lloyd) {
+  switch (lloyd) {
+    case CudaLloyd::kWarp:
+      return "warp";
+    case CudaLloyd::kColumnsFma:
+      return "columns-fma";
+    default:
+      return "columns";
+  }
+}
+
+std::optional<CudaLloyd> cuda_lloyd_from_name(std::string_view name) {
+  for (const CudaLloyd v : {CudaLloyd::kWarp, CudaLloyd::kColumns, CudaLloyd::kColumnsFma}) {
+    if (name == to_string(v)) return v;
+  }
+  return std::nullopt;
+}
+
 CudaLloyd cuda_lloyd_from_env() {
   const char* v = std::getenv("PALETTE_CUDA_LLOYD");
-  if (v == nullptr || *v == '\0' || std::strcmp(v, "columns") == 0) return CudaLloyd::kColumns;
-  if (std::strcmp(v, "warp") == 0) return CudaLloyd::kWarp;
-  throw Error(std::string("PALETTE_CUDA_LLOYD must be \"columns\" or \"warp\", not \"") + v + "\"");
+  if (v == nullptr || *v == '\0') return CudaLloyd::kColumns;
+  if (const auto lloyd = cuda_lloyd_from_name(v)) return *lloyd;
+  throw Error(
+      std::string("PALETTE_CUDA_LLOYD must be \"columns\", \"columns-fma\" or \"warp\", not \"") +
+      v + "\"");
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device, int /*host_threads*/) {

@@ -13,6 +13,7 @@ struct Uploaded {
   cuda::DeviceBuffer<std::uint32_t> w, off;
   cuda::DeviceBuffer<cuda::SeedPoint> sample;
   cuda::DeviceBuffer<std::uint8_t> label;
+  cuda::DeviceBuffer<columns::PackedPoint> packed;
   cuda::DeviceBuffer<ClusterStats> clusters;
   cuda::DeviceBuffer<std::uint16_t> count, iterations;
 };
@@ -32,8 +33,9 @@ void upload_all(Uploaded& u, const Batch& batch, const KMeansParams& params) {
   upload(u.w, batch.weight, cuda::kPointPadding);
   upload(u.off, batch.offsets);
   const std::size_t n = std::max<std::size_t>(batch.points(), 1);
-  u.sample.reserve(n);
+  u.sample.reserve(n + batch.images() * cuda::kSeedAreaPadding);
   u.label.reserve(n);
+  u.packed.reserve(n + cuda::kPointPadding);
   const std::size_t images = batch.images();
   u.clusters.reserve(std::max<std::size_t>(images * params.k, 1));
   u.count.reserve(std::max<std::size_t>(images, 1));
@@ -49,9 +51,10 @@ BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
   const std::size_t images = batch.images();
   const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
                               u.w.data(), u.off.data(), static_cast<std::uint32_t>(images)};
-  cuda::launch_kmeans_batch(
-      dp, {u.sample.data(), u.label.data()}, params, shift_limit2(params, batch.space),
-      {u.clusters.data(), u.count.data(), u.iterations.data()}, nullptr, mode, lloyd);
+  cuda::launch_kmeans_batch(dp, {u.sample.data(), u.label.data(), u.packed.data()}, params,
+                            shift_limit2(params, batch.space),
+                            {u.clusters.data(), u.count.data(), u.iterations.data()}, nullptr, mode,
+                            lloyd);
   PALETTE_CUDA_TRY(cudaDeviceSynchronize());
   BatchResult r;
   r.reset(images, params.k);
@@ -76,7 +79,7 @@ KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int dev
   upload_all(u, batch, params);
   const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
                               u.w.data(), u.off.data(), static_cast<std::uint32_t>(batch.images())};
-  const cuda::DeviceScratch scratch{u.sample.data(), u.label.data()};
+  const cuda::DeviceScratch scratch{u.sample.data(), u.label.data(), u.packed.data()};
   const cuda::DeviceResults res{u.clusters.data(), u.count.data(), u.iterations.data()};
   const float limit2 = shift_limit2(params, batch.space);
   cuda::Stream stream;
@@ -127,9 +130,9 @@ double copy_bandwidth(int device, std::size_t bytes) {
   return 2.0 * static_cast<double>(bytes) / (ms[ms.size() / 2] / 1000.0);
 }
 
-std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& params, int device) {
-  const BatchResult r =
-      launch(batch, params, device, cuda::KernelMode::kSeedOnly, CudaLloyd::kWarp);
+std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& params, int device,
+                                    CudaLloyd lloyd) {
+  const BatchResult r = launch(batch, params, device, cuda::KernelMode::kSeedOnly, lloyd);
   std::vector<std::vector<int>> out(batch.images());
   for (std::size_t i = 0; i < batch.images(); ++i) {
     if (batch.points_of(i) <= static_cast<std::size_t>(params.k)) continue;

@@ -12,8 +12,10 @@
 namespace palette::cuda_testing {
 
 /// The k-means++ seeds the device picks for every image of `batch` with more than k points
-/// (point indices within the image, k per image; empty for the other images).
-std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& params, int device);
+/// (point indices within the image, k per image; empty for the other images), with the seeding
+/// of `lloyd`'s kernel (kColumnsFma for k <= 16: seed_block.hpp; otherwise tile by tile).
+std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& params, int device,
+                                    CudaLloyd lloyd = CudaLloyd::kWarp);
 
 /// The whole kernel on `batch` through one synchronous launch (no backend, no streams).
 BatchResult run(const Batch& batch, const KMeansParams& params, int device,

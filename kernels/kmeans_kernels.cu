@@ -15,11 +15,13 @@
 #include "kmeans_kernels.cuh"
 #include "lloyd_columns.hpp"
 #include "palette/kmeans_math.hpp"
+#include "seed_block.hpp"
 
 namespace palette::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+static_assert(kSeedAreaPadding == kThreads - 1, "seed_block.hpp's runs need T - 1 spare entries");
 constexpr int kMaxTrials = 6;  // math::kmeanspp_trials(64)
 constexpr std::uint8_t kMoved = 0x80;
 using u64 = unsigned long long;
@@ -153,11 +155,14 @@ using ColumnsShared = columns::Shared<kThreads>;
 // KP = 0: Lloyd with warp sums only. KP > 0: the columns variant for k <= KP (centroids padded
 // to KP in registers), in dynamic shared memory (ColumnsShared, then the columns), falling back
 // to warp sums for images whose weights do not fit 32-bit columns.
-template <int KP>
+// kFilter: the columns variant finds nearest centroids with the fma filter
+// (CudaLloyd::kColumnsFma).
+template <int KP, bool kFilter>
 __global__ void __launch_bounds__(kThreads)
     kmeans_batch_kernel(DevicePoints P, DeviceScratch S, int k, std::uint64_t seed, int max_iter,
                         float limit2, DeviceResults R, KernelMode mode) {
   __shared__ Shared sh;
+  extern __shared__ __align__(16) unsigned char dynamic_shared[];
   const std::uint32_t img = blockIdx.x;
   const std::uint32_t off = P.offsets[img];
   const std::uint32_t n = P.offsets[img + 1] - off;
@@ -183,97 +188,106 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   // ---- Greedy k-means++ seeding on exact integer distances (kmeanspp_seeds on the CPU), over
-  // the evenly spread subsample of at most math::kSeedSample points, gathered first into
-  // `sample` (entry j: point i = seed_sample_index(j, n)) so that the k rounds of seeding read
-  // it contiguously, 16 bytes per point, instead of a 32-byte sector per coordinate.
-  const std::uint32_t m = n < math::kSeedSample ? n : math::kSeedSample;
-  auto at = [n](std::uint32_t j) { return math::seed_sample_index(j, n); };
-  u64 total = 0;
-  for (std::uint32_t j = tid; j < m; j += kThreads) {
-    const std::uint32_t i = at(j);
-    const std::uint32_t w = W[i];
-    store_seed_point(sample + j, X[i], Y[i], Z[i], w);
-    total += w;
-  }
-  total = block_sum(sh, total);  // also makes the gathered sample visible to the block
-  if (tid == 0) sh.target[0] = math::uniform_below(math::random_u64(seed, 0), total);
-  __syncthreads();
-  sample_points(sh, m, 1, [&](std::uint32_t j) { return static_cast<u64>(sample[j].w); });
-  int centre = static_cast<int>(at(static_cast<std::uint32_t>(sh.cand[0])));
-  if (tid == 0) sh.centre[0] = centre;
-  u64 pot = 0;
-  {
-    const int ax = X[centre], ay = Y[centre], az = Z[centre];
+  // the evenly spread subsample of at most math::kSeedSample points. The fma variant seeds with
+  // seed_block.hpp (one scan per draw, in dynamic shared memory); the others tile by tile here.
+  if constexpr (kFilter) {
+    const columns::ImageRef ref{X, Y, Z, W, n};
+    columns::seed_image<kThreads>(
+        DeviceBlock{}, *reinterpret_cast<columns::SeedShared<kThreads>*>(dynamic_shared), ref, k,
+        seed, S.sample + off + static_cast<std::size_t>(img) * kSeedAreaPadding, sh.centre);
+  } else {
+    // The subsample is gathered first into `sample` (entry j: point i = seed_sample_index(j, n))
+    // so that the k rounds read it contiguously, 16 bytes per point, instead of a 32-byte sector
+    // per coordinate.
+    const std::uint32_t m = n < math::kSeedSample ? n : math::kSeedSample;
+    auto at = [n](std::uint32_t j) { return math::seed_sample_index(j, n); };
+    u64 total = 0;
     for (std::uint32_t j = tid; j < m; j += kThreads) {
-      const SeedPoint s = load_seed_point(sample + j);
-      const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, ax, ay, az);
-      sample[j].closest = d;
-      pot += static_cast<u64>(s.w) * d;
+      const std::uint32_t i = at(j);
+      const std::uint32_t w = W[i];
+      store_seed_point(sample + j, X[i], Y[i], Z[i], w);
+      total += w;
     }
-  }
-  pot = block_sum(sh, pot);
-  const int trials = math::kmeanspp_trials(k);
-  for (int c = 1; c < k; ++c) {
-    if (tid < trials) {
-      sh.target[tid] =
-          math::uniform_below(math::random_u64(seed, static_cast<std::uint64_t>(c) * 8 + tid), pot);
-    }
+    total = block_sum(sh, total);  // also makes the gathered sample visible to the block
+    if (tid == 0) sh.target[0] = math::uniform_below(math::random_u64(seed, 0), total);
     __syncthreads();
-    sample_points(sh, m, trials, [&](std::uint32_t j) {
-      const SeedPoint s = load_seed_point(sample + j);
-      return static_cast<u64>(s.w) * s.closest;
-    });
-    int cand[kMaxTrials], cx[kMaxTrials], cy[kMaxTrials], cz[kMaxTrials];
-    u64 acc[kMaxTrials];
-#pragma unroll
-    for (int t = 0; t < kMaxTrials; ++t) {
-      const int j = t < trials ? sh.cand[t] : sh.cand[0];
-      cand[t] = static_cast<int>(at(static_cast<std::uint32_t>(j)));
-      const SeedPoint s = load_seed_point(sample + j);
-      cx[t] = s.x;
-      cy[t] = s.y;
-      cz[t] = s.z;
-      acc[t] = 0;
+    sample_points(sh, m, 1, [&](std::uint32_t j) { return static_cast<u64>(sample[j].w); });
+    int centre = static_cast<int>(at(static_cast<std::uint32_t>(sh.cand[0])));
+    if (tid == 0) sh.centre[0] = centre;
+    u64 pot = 0;
+    {
+      const int ax = X[centre], ay = Y[centre], az = Z[centre];
+      for (std::uint32_t j = tid; j < m; j += kThreads) {
+        const SeedPoint s = load_seed_point(sample + j);
+        const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, ax, ay, az);
+        sample[j].closest = d;
+        pot += static_cast<u64>(s.w) * d;
+      }
     }
-    for (std::uint32_t j = tid; j < m; j += kThreads) {
-      const SeedPoint s = load_seed_point(sample + j);
-      const u64 w = s.w;
+    pot = block_sum(sh, pot);
+    const int trials = math::kmeanspp_trials(k);
+    for (int c = 1; c < k; ++c) {
+      if (tid < trials) {
+        sh.target[tid] = math::uniform_below(
+            math::random_u64(seed, static_cast<std::uint64_t>(c) * 8 + tid), pot);
+      }
+      __syncthreads();
+      sample_points(sh, m, trials, [&](std::uint32_t j) {
+        const SeedPoint s = load_seed_point(sample + j);
+        return static_cast<u64>(s.w) * s.closest;
+      });
+      int cand[kMaxTrials], cx[kMaxTrials], cy[kMaxTrials], cz[kMaxTrials];
+      u64 acc[kMaxTrials];
+#pragma unroll
+      for (int t = 0; t < kMaxTrials; ++t) {
+        const int j = t < trials ? sh.cand[t] : sh.cand[0];
+        cand[t] = static_cast<int>(at(static_cast<std::uint32_t>(j)));
+        const SeedPoint s = load_seed_point(sample + j);
+        cx[t] = s.x;
+        cy[t] = s.y;
+        cz[t] = s.z;
+        acc[t] = 0;
+      }
+      for (std::uint32_t j = tid; j < m; j += kThreads) {
+        const SeedPoint s = load_seed_point(sample + j);
+        const u64 w = s.w;
+#pragma unroll
+        for (int t = 0; t < kMaxTrials; ++t) {
+          if (t < trials) {
+            const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, cx[t], cy[t], cz[t]);
+            acc[t] += w * (d < s.closest ? d : s.closest);
+          }
+        }
+      }
+      int best = 0;
+      u64 best_pot = 0;
 #pragma unroll
       for (int t = 0; t < kMaxTrials; ++t) {
         if (t < trials) {
-          const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, cx[t], cy[t], cz[t]);
-          acc[t] += w * (d < s.closest ? d : s.closest);
+          const u64 p = block_sum(sh, acc[t]);
+          if (t == 0 || p < best_pot) {
+            best = t;
+            best_pot = p;
+          }
         }
       }
-    }
-    int best = 0;
-    u64 best_pot = 0;
+      int ax = 0, ay = 0, az = 0;
 #pragma unroll
-    for (int t = 0; t < kMaxTrials; ++t) {
-      if (t < trials) {
-        const u64 p = block_sum(sh, acc[t]);
-        if (t == 0 || p < best_pot) {
-          best = t;
-          best_pot = p;
+      for (int t = 0; t < kMaxTrials; ++t) {
+        if (t == best) {
+          centre = cand[t];
+          ax = cx[t];
+          ay = cy[t];
+          az = cz[t];
         }
       }
-    }
-    int ax = 0, ay = 0, az = 0;
-#pragma unroll
-    for (int t = 0; t < kMaxTrials; ++t) {
-      if (t == best) {
-        centre = cand[t];
-        ax = cx[t];
-        ay = cy[t];
-        az = cz[t];
+      if (tid == 0) sh.centre[c] = centre;
+      pot = best_pot;
+      for (std::uint32_t j = tid; j < m; j += kThreads) {
+        const SeedPoint s = load_seed_point(sample + j);
+        const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, ax, ay, az);
+        if (d < s.closest) sample[j].closest = d;
       }
-    }
-    if (tid == 0) sh.centre[c] = centre;
-    pot = best_pot;
-    for (std::uint32_t j = tid; j < m; j += kThreads) {
-      const SeedPoint s = load_seed_point(sample + j);
-      const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, ax, ay, az);
-      if (d < s.closest) sample[j].closest = d;
     }
   }
   __syncthreads();
@@ -294,18 +308,22 @@ __global__ void __launch_bounds__(kThreads)
 
   // ---- Lloyd iterations (kmeans_image on the CPU). One scan for the heaviest weight and, for
   // the columns variant, whether 32-bit columns hold this image's sums (lloyd_columns.hpp) and
-  // how often they must be folded.
+  // how often they must be folded; the fma variant also writes the packed copy of the points
+  // that its passes read when every weight fits in 16 bits.
   u64 heaviest = 0, weight_sum = 0, max_abs = 0, zero = 0;
+  columns::PackedPoint* packed = S.packed + off;
   for (std::uint32_t i = tid; i < n; i += kThreads) {
     const std::uint32_t w = W[i];
     heaviest = w > heaviest ? w : heaviest;
     if constexpr (KP > 0) {
+      const std::int16_t x = X[i], y = Y[i], z = Z[i];
       weight_sum += w;
       zero |= w == 0;
-      for (const int v : {X[i], Y[i], Z[i]}) {
+      for (const int v : {x, y, z}) {
         const u64 a = static_cast<u64>(v < 0 ? -v : v);
         max_abs = a > max_abs ? a : max_abs;
       }
+      if constexpr (kFilter) packed[i] = {x, y, z, static_cast<std::uint16_t>(w)};
     }
   }
   heaviest = block_max(sh, heaviest);
@@ -316,12 +334,18 @@ __global__ void __launch_bounds__(kThreads)
     const std::uint32_t every =
         columns::flush_tiles(heaviest, weight_sum, static_cast<std::uint32_t>(max_abs), zero != 0);
     if (every != 0) {
-      extern __shared__ __align__(16) unsigned char dynamic_shared[];
       auto& cs = *reinterpret_cast<ColumnsShared*>(dynamic_shared);
       auto* col = reinterpret_cast<std::int32_t*>(dynamic_shared + sizeof(ColumnsShared));
-      const columns::ImageRef ref{X, Y, Z, W, n, off % columns::kQuad};
-      const int iterations = columns::lloyd<kThreads, KP>(DeviceBlock{}, cs, col, ref, sh.centre, k,
-                                                          max_iter, limit2, every, out);
+      const columns::ImageRef ref{X,
+                                  Y,
+                                  Z,
+                                  W,
+                                  n,
+                                  off % columns::kQuad,
+                                  kFilter && heaviest <= 0xFFFF ? packed : nullptr,
+                                  static_cast<std::uint32_t>(max_abs)};
+      const int iterations = columns::lloyd<kThreads, KP, kFilter>(
+          DeviceBlock{}, cs, col, ref, sh.centre, k, max_iter, limit2, every, out);
       if (tid == 0) {
         R.count[img] = static_cast<std::uint16_t>(k);
         R.iterations[img] = static_cast<std::uint16_t>(iterations);
@@ -441,19 +465,39 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <int KP>
+template <int KP, bool kFilter>
 void launch(const DevicePoints& points, const DeviceScratch& scratch, const KMeansParams& params,
             float shift_limit2, const DeviceResults& out, cudaStream_t stream, KernelMode mode) {
   std::size_t dynamic = 0;
   if constexpr (KP > 0) {
     dynamic = sizeof(ColumnsShared) + columns::column_bytes(params.k, kThreads);
-    PALETTE_CUDA_TRY(cudaFuncSetAttribute(kmeans_batch_kernel<KP>,
+    if constexpr (kFilter) dynamic = std::max(dynamic, sizeof(columns::SeedShared<kThreads>));
+    PALETTE_CUDA_TRY(cudaFuncSetAttribute(kmeans_batch_kernel<KP, kFilter>,
                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(dynamic)));
   }
-  kmeans_batch_kernel<KP><<<points.images, kThreads, dynamic, stream>>>(
+  kmeans_batch_kernel<KP, kFilter><<<points.images, kThreads, dynamic, stream>>>(
       points, scratch, params.k, params.seed, params.max_iter, shift_limit2, out, mode);
   PALETTE_CUDA_CHECK_LAUNCH();
+}
+
+// The columns variant with the register padding for k (k <= columns::kMaxK).
+template <bool kFilter>
+void launch_columns(const DevicePoints& points, const DeviceScratch& scratch,
+                    const KMeansParams& params, float shift_limit2, const DeviceResults& out,
+                    cudaStream_t stream, KernelMode mode) {
+  switch (columns::padded_k(params.k)) {
+    case 4:
+      return launch<4, kFilter>(points, scratch, params, shift_limit2, out, stream, mode);
+    case 6:
+      return launch<6, kFilter>(points, scratch, params, shift_limit2, out, stream, mode);
+    case 8:
+      return launch<8, kFilter>(points, scratch, params, shift_limit2, out, stream, mode);
+    case 12:
+      return launch<12, kFilter>(points, scratch, params, shift_limit2, out, stream, mode);
+    default:
+      return launch<16, kFilter>(points, scratch, params, shift_limit2, out, stream, mode);
+  }
 }
 
 }  // namespace
@@ -462,21 +506,13 @@ void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratc
                          const KMeansParams& params, float shift_limit2, const DeviceResults& out,
                          cudaStream_t stream, KernelMode mode, CudaLloyd lloyd) {
   if (points.images == 0) return;
-  const bool columns = lloyd == CudaLloyd::kColumns && params.k <= columns::kMaxK;
-  switch (columns ? columns::padded_k(params.k) : 0) {
-    case 0:
-      return launch<0>(points, scratch, params, shift_limit2, out, stream, mode);
-    case 4:
-      return launch<4>(points, scratch, params, shift_limit2, out, stream, mode);
-    case 6:
-      return launch<6>(points, scratch, params, shift_limit2, out, stream, mode);
-    case 8:
-      return launch<8>(points, scratch, params, shift_limit2, out, stream, mode);
-    case 12:
-      return launch<12>(points, scratch, params, shift_limit2, out, stream, mode);
-    default:
-      return launch<16>(points, scratch, params, shift_limit2, out, stream, mode);
+  if (lloyd == CudaLloyd::kWarp || params.k > columns::kMaxK) {
+    return launch<0, false>(points, scratch, params, shift_limit2, out, stream, mode);
   }
+  if (lloyd == CudaLloyd::kColumnsFma) {
+    return launch_columns<true>(points, scratch, params, shift_limit2, out, stream, mode);
+  }
+  launch_columns<false>(points, scratch, params, shift_limit2, out, stream, mode);
 }
 
 }  // namespace palette::cuda

@@ -8,8 +8,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "lloyd_columns.hpp"
 #include "palette/cuda_backend.hpp"
 #include "palette/kmeans.hpp"
+#include "seed_block.hpp"
 
 namespace palette::cuda {
 
@@ -27,16 +29,21 @@ struct DevicePoints {
 
 /// One point of an image's k-means++ subsample, gathered once so that seeding reads 16
 /// contiguous bytes per point: coordinates, weight, squared distance to the nearest centre.
-struct alignas(16) SeedPoint {
-  std::int16_t x, y, z, pad;
-  std::uint32_t w;
-  std::uint32_t closest;
-};
+using SeedPoint = columns::SeedEntry;
+
+/// Entries the subsample buffer needs per image beyond one per point (seed_block.hpp's runs,
+/// used by CudaLloyd::kColumnsFma: image i's area starts at offsets[i] + i * kSeedAreaPadding).
+inline constexpr std::size_t kSeedAreaPadding = 255;
 
 /// Per-point working memory, one entry per point of the batch.
 struct DeviceScratch {
-  SeedPoint* sample;    ///< image i's subsample: entries offsets[i] .. + min(n, kSeedSample)
+  /// Image i's subsample: entries offsets[i] .. + min(n, kSeedSample), or for kColumnsFma
+  /// offsets[i] + i * kSeedAreaPadding .. + seed_area(n); points + images * kSeedAreaPadding
+  /// entries in all.
+  SeedPoint* sample;
   std::uint8_t* label;  ///< cluster of each point (bit 7: moved into an empty cluster)
+  /// The points packed for CudaLloyd::kColumnsFma (kPointPadding more entries than points).
+  columns::PackedPoint* packed;
 };
 
 /// Points the coordinate and weight arrays must extend past the batch's last point: Lloyd's

@@ -18,6 +18,7 @@
 // (kmeans_math.hpp), integer sums, lowest-index tie breaks, the same empty-cluster rule.
 
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -32,8 +33,10 @@
 #endif
 #if defined(__CUDACC__)
 #define PALETTE_UNROLL _Pragma("unroll")
+#define PALETTE_NO_UNROLL _Pragma("unroll 1")
 #else
 #define PALETTE_UNROLL _Pragma("GCC unroll 16")
+#define PALETTE_NO_UNROLL
 #endif
 
 namespace palette::columns {
@@ -71,13 +74,21 @@ PALETTE_HD std::uint32_t flush_tiles(std::uint64_t max_weight, std::uint64_t tot
   return static_cast<std::uint32_t>(budget / (max_weight * kQuad));
 }
 
+/// A point in 8 bytes: coordinates and weight, for images whose weights all fit in 16 bits
+/// (at the default --size 256 every image with more than one colour). Lloyd's passes read a
+/// group of kQuad of them with two 16-byte loads, 8 bytes per point instead of 10.
+struct alignas(8) PackedPoint {
+  std::int16_t x, y, z;
+  std::uint16_t w;
+};
+
 /// One image's points: x[i], y[i], z[i], w[i] for i < n.
 ///
 /// Lloyd's passes read them in aligned groups of kQuad: `head` is the number of points before
-/// x[0] in its group. x - head, y - head and z - head must be 8-byte aligned and w - head
-/// 16-byte aligned, and all four readable (any values) from there to the end of the group that
-/// holds point n - 1. (In a batch: head = offset % kQuad, the arrays allocated kQuad - 1
-/// points longer.)
+/// x[0] in its group. x - head, y - head and z - head must be 8-byte aligned, w - head and
+/// packed - head 16-byte aligned, and all of them readable (any values) from there to the end
+/// of the group that holds point n - 1. (In a batch: head = offset % kQuad, the arrays
+/// allocated kQuad - 1 points longer.)
 struct ImageRef {
   const std::int16_t* x;
   const std::int16_t* y;
@@ -85,6 +96,13 @@ struct ImageRef {
   const std::uint32_t* w;
   std::uint32_t n;
   std::uint32_t head = 0;
+  /// The same points packed (packed[i] for point i, grouped and readable as x), or null: then
+  /// Lloyd's passes read x, y, z, w.
+  const PackedPoint* packed = nullptr;
+  /// At least the largest |coordinate| of the image's points (default: any int16). The
+  /// nearest-centroid filter's margin grows with its square (see tie_margin()): a tighter bound
+  /// only means fewer exact re-checks, never a different result.
+  std::uint32_t max_abs = 32768;
 };
 
 /// flush_tiles() for an image, its weights and coordinates scanned by one thread (the kernel
@@ -137,6 +155,33 @@ PALETTE_HD std::uint32_t float_bits(float f) {
 #endif
 }
 
+/// The lesser of two floats that are not NaN (one FMNMX on the device).
+PALETTE_HD float min_f(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return fminf(a, b);
+#else
+  return a < b ? a : b;
+#endif
+}
+
+/// Index of the highest set bit of v (v != 0).
+PALETTE_HD int highest_bit(unsigned v) {
+#if defined(__CUDA_ARCH__)
+  return 31 - __clz(static_cast<int>(v));
+#else
+  return std::bit_width(v) - 1;
+#endif
+}
+
+/// (bits << 1) | the sign bit of f (one funnel shift on the device).
+PALETTE_HD unsigned shift_in_sign(unsigned bits, float f) {
+#if defined(__CUDA_ARCH__)
+  return __funnelshift_l(__float_as_uint(f), bits, 1);
+#else
+  return (bits << 1) | (std::bit_cast<std::uint32_t>(f) >> 31);
+#endif
+}
+
 /// An int16 coordinate as float, exactly (on the device without the slow conversion unit:
 /// 1.5 * 2^23 + v is exact in the mantissa for |v| < 2^22).
 PALETTE_HD float exact_float(int v) {
@@ -166,23 +211,46 @@ __device__ __forceinline__ void unpack4(uint2 v, int* out) {
 
 PALETTE_HD void load_quad(const ImageRef& p, std::uint32_t q, std::uint32_t quads, Quad& out) {
   const std::uint32_t first = q * kQuad;  // position of the group's first point from x - head
+  if (p.packed != nullptr) {
 #if defined(__CUDA_ARCH__)
-  unpack4(*reinterpret_cast<const uint2*>(p.x - p.head + first), out.x);
-  unpack4(*reinterpret_cast<const uint2*>(p.y - p.head + first), out.y);
-  unpack4(*reinterpret_cast<const uint2*>(p.z - p.head + first), out.z);
-  const uint4 w = *reinterpret_cast<const uint4*>(p.w - p.head + first);
-  out.w[0] = static_cast<std::int32_t>(w.x);
-  out.w[1] = static_cast<std::int32_t>(w.y);
-  out.w[2] = static_cast<std::int32_t>(w.z);
-  out.w[3] = static_cast<std::int32_t>(w.w);
+    const auto* g = reinterpret_cast<const uint4*>(p.packed - p.head + first);
+    const uint4 a = g[0], b = g[1];
+    const unsigned v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+    PALETTE_UNROLL
+    for (int e = 0; e < kQuad; ++e) {
+      out.x[e] = static_cast<std::int16_t>(v[2 * e] & 0xFFFFu);
+      out.y[e] = static_cast<int>(v[2 * e]) >> 16;
+      out.z[e] = static_cast<std::int16_t>(v[2 * e + 1] & 0xFFFFu);
+      out.w[e] = static_cast<std::int32_t>(v[2 * e + 1] >> 16);
+    }
 #else
-  for (int e = 0; e < kQuad; ++e) {
-    out.x[e] = (p.x - p.head)[first + e];
-    out.y[e] = (p.y - p.head)[first + e];
-    out.z[e] = (p.z - p.head)[first + e];
-    out.w[e] = static_cast<std::int32_t>((p.w - p.head)[first + e]);
-  }
+    for (int e = 0; e < kQuad; ++e) {
+      const PackedPoint& pt = (p.packed - p.head)[first + e];
+      out.x[e] = pt.x;
+      out.y[e] = pt.y;
+      out.z[e] = pt.z;
+      out.w[e] = pt.w;
+    }
 #endif
+  } else {
+#if defined(__CUDA_ARCH__)
+    unpack4(*reinterpret_cast<const uint2*>(p.x - p.head + first), out.x);
+    unpack4(*reinterpret_cast<const uint2*>(p.y - p.head + first), out.y);
+    unpack4(*reinterpret_cast<const uint2*>(p.z - p.head + first), out.z);
+    const uint4 w = *reinterpret_cast<const uint4*>(p.w - p.head + first);
+    out.w[0] = static_cast<std::int32_t>(w.x);
+    out.w[1] = static_cast<std::int32_t>(w.y);
+    out.w[2] = static_cast<std::int32_t>(w.z);
+    out.w[3] = static_cast<std::int32_t>(w.w);
+#else
+    for (int e = 0; e < kQuad; ++e) {
+      out.x[e] = (p.x - p.head)[first + e];
+      out.y[e] = (p.y - p.head)[first + e];
+      out.z[e] = (p.z - p.head)[first + e];
+      out.w[e] = static_cast<std::int32_t>((p.w - p.head)[first + e]);
+    }
+#endif
+  }
   if (q == 0 || q + 1 == quads) {  // the groups that may hold other images' points
     for (int e = 0; e < kQuad; ++e) {
       const std::uint32_t at = first + static_cast<std::uint32_t>(e);
@@ -207,6 +275,54 @@ PALETTE_HD int nearest(const float* cx, const float* cy, const float* cz, float 
   }
   best = b;
   return l;
+}
+
+/// nearest() over the first k centroids of arrays in memory (the filter's exact path, rare:
+/// kept as a loop so that it stays small).
+PALETTE_HD int nearest_in(const float* cx, const float* cy, const float* cz, int k, float x,
+                          float y, float z, float& best) {
+  float b = math::dist2(x, y, z, cx[0], cy[0], cz[0]);
+  int l = 0;
+  PALETTE_NO_UNROLL
+  for (int j = 1; j < k; ++j) {
+    const float d = math::dist2(x, y, z, cx[j], cy[j], cz[j]);
+    if (d < b) {
+      b = d;
+      l = j;
+    }
+  }
+  best = b;
+  return l;
+}
+
+PALETTE_HD float fma_rn(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#else
+  return std::fma(a, b, c);
+#endif
+}
+
+/// The margin of the nearest-centroid filter for an image whose coordinates (and so its
+/// centroids', which are means of its points or points) are at most `max_abs` in magnitude:
+/// 2^-16 * M^2, M the smallest power of two above max_abs (exact in float).
+///
+/// Why it keeps results exact. Write u = 2^-24, |p_i|, |c_i| <= M. The filter's key for
+/// centroid c is fma(z, -2c_z, fma(y, -2c_y, fma(x, -2c_x, |c|^2))), |c|^2 rounded from three
+/// products and two sums: the exact value is S = |c|^2 - 2 p.c = |p - c|^2 - |p|^2, and the
+/// key is off by at most 9uM^2 (|c|^2 <= 3M^2, 3 roundings) + u(5 + 7 + 9)M^2 (the three fmas'
+/// results are at most 5, 7, 9 M^2) = 30uM^2 (plus second-order terms). The exact distance
+/// dist2() (3 differences, 3 squares, 2 sums, each rounded) is within 5u * 12M^2 = 60uM^2 of
+/// |p - c|^2. If every other centroid's key exceeds the least key m by more than
+/// e = 183uM^2 > 2 * 30uM^2 + 2 * 60uM^2, its exact distance is strictly larger than the
+/// least key's centroid's, so the exact argmin (whatever the tie rule) is that centroid. The
+/// test compares keys with fl(m + margin), which is at least m + margin - u(9M^2 + margin):
+/// with margin = 256uM^2 that stays above m + 183uM^2.
+PALETTE_HD float tie_margin(std::uint32_t max_abs) {
+  int bits = 0;  // M = 2^bits > max_abs
+  while (bits < 31 && (1u << bits) <= max_abs) ++bits;
+  const float m = static_cast<float>(1u << bits);
+  return m * m * (1.0f / 65536.0f);
 }
 
 /// Adds rows [0, rows) of the 32-bit columns into dst[row] (64-bit) and zeroes the caller's own
@@ -250,25 +366,80 @@ PALETTE_BLOCK_FN unsigned long long block_max(const Block& b, Shared<T>& sh, uns
   return m;
 }
 
-template <int KP>
+/// The centroids of one pass as every thread holds them for the nearest-centroid search.
+///
+/// kFilter false: the centroids themselves in registers, padded to KP at +inf; nearest() takes
+/// KP exact distances (8 rounded operations each, as the CPU) and their argmin.
+/// kFilter true: -2c and |c|^2 in registers (padding: 0 and +inf), so that the key
+/// |c|^2 - 2 p.c of a centroid costs 3 fused multiply-adds. The least key's centroid is the
+/// exact nearest unless another key lies within tie_margin() of it (a point within about
+/// M^2 2^-16 squared units of a bisector, M the image's coordinate bound: rare); then the exact
+/// distances decide, from the centroids in shared memory. The same answers as kFilter false,
+/// bit for bit, in fewer instructions.
+template <int KP, bool kFilter>
 struct Centroids {
-  float x[KP], y[KP], z[KP];
+  float a[KP], b[KP], c[KP], d[KP];  ///< kFilter: -2x, -2y, -2z, |c|^2; else x, y, z (d unused)
+  const float* sx;                   ///< the centroids, readable by every thread
+  const float* sy;
+  const float* sz;
+  int k;
+  float margin;
 
-  PALETTE_HD void load(const float* sx, const float* sy, const float* sz, int k) {
+  PALETTE_HD void load(const float* x, const float* y, const float* z, int k_, float margin_) {
+    sx = x;
+    sy = y;
+    sz = z;
+    k = k_;
+    margin = margin_;
     PALETTE_UNROLL
     for (int j = 0; j < KP; ++j) {
-      x[j] = j < k ? sx[j] : infinity_f();
-      y[j] = j < k ? sy[j] : infinity_f();
-      z[j] = j < k ? sz[j] : infinity_f();
+      if constexpr (kFilter) {
+        const bool real = j < k;
+        const float cx = real ? x[j] : 0.0f, cy = real ? y[j] : 0.0f, cz = real ? z[j] : 0.0f;
+        a[j] = -2.0f * cx;  // exact
+        b[j] = -2.0f * cy;
+        c[j] = -2.0f * cz;
+        d[j] = real ? (cx * cx + cy * cy) + cz * cz : infinity_f();
+      } else {
+        a[j] = j < k ? x[j] : infinity_f();
+        b[j] = j < k ? y[j] : infinity_f();
+        c[j] = j < k ? z[j] : infinity_f();
+      }
     }
   }
-  PALETTE_HD int nearest_of(const ImageRef& p, std::uint32_t i, float& best) const {
-    return columns::nearest<KP>(x, y, z, exact_float(p.x[i]), exact_float(p.y[i]),
-                                exact_float(p.z[i]), best);
+
+  /// The nearest centroid to an image point (lowest index on ties).
+  PALETTE_HD int nearest(int px, int py, int pz) const {
+    const float x = exact_float(px), y = exact_float(py), z = exact_float(pz);
+    if constexpr (!kFilter) {
+      float best;
+      return columns::nearest<KP>(a, b, c, x, y, z, best);
+    } else {
+      float key[KP];
+      PALETTE_UNROLL
+      for (int j = 0; j < KP; ++j) key[j] = fma_rn(z, c[j], fma_rn(y, b[j], fma_rn(x, a[j], d[j])));
+      float m = key[0];
+      PALETTE_UNROLL
+      for (int j = 1; j < KP; ++j) m = min_f(key[j], m);
+      // Bit KP-1-j of `above`: key j > limit, the sign of limit - key[j] (rounding keeps the
+      // sign of a difference, and a difference of two floats is never rounded to zero).
+      const float limit = m + margin;
+      unsigned above = 0;
+      PALETTE_UNROLL
+      for (int j = 0; j < KP; ++j) above = shift_in_sign(above, limit - key[j]);
+      const unsigned close = ~above & ((1u << KP) - 1);  // bit KP-1-j: centroid j is a candidate
+      if ((close & (close - 1)) == 0) return KP - 1 - highest_bit(close);
+      float best;
+      return nearest_in(sx, sy, sz, k, x, y, z, best);
+    }
   }
-  PALETTE_HD int nearest_of(int px, int py, int pz) const {
-    float best;
-    return columns::nearest<KP>(x, y, z, exact_float(px), exact_float(py), exact_float(pz), best);
+  PALETTE_HD int nearest_of(const ImageRef& p, std::uint32_t i) const {
+    return nearest(p.x[i], p.y[i], p.z[i]);
+  }
+  /// nearest_of() and the point's exact distance to that centroid.
+  PALETTE_HD int nearest_exact(const ImageRef& p, std::uint32_t i, float& best) const {
+    return nearest_in(sx, sy, sz, k, exact_float(p.x[i]), exact_float(p.y[i]), exact_float(p.z[i]),
+                      best);
   }
 };
 
@@ -284,18 +455,15 @@ PALETTE_HD int moved_to(const Shared<T>& sh, std::uint32_t i) {
 /// Empty clusters take the point farthest from its centroid among clusters with at least two
 /// members, lowest index on ties; a point moves at most once per pass (kmeans_image's rule).
 /// Called with sh.tot holding this pass's totals, every thread past a sync().
-template <int T, int KP, class Block>
+template <int T, int KP, bool F, class Block>
 PALETTE_BLOCK_FN void refill(const Block& b, Shared<T>& sh, std::int32_t* col, const ImageRef& p,
-                             int k, const Centroids<KP>& c) {
+                             int k, const Centroids<KP, F>& c) {
   const int tid = b.tid();
   const std::uint32_t tiles = (p.n + T - 1) / T;
   if (tid < k) sh.members[tid] = 0;
   for (std::uint32_t t = 0; t < tiles; ++t) {
     const std::uint32_t i = t * T + static_cast<std::uint32_t>(tid);
-    if (i < p.n) {
-      float d;
-      col[c.nearest_of(p, i, d) * T + tid] += 1;
-    }
+    if (i < p.n) col[c.nearest_of(p, i) * T + tid] += 1;
   }
   fold_sum(b, sh, col, k, sh.members);
   for (int e = 0; e < k; ++e) {
@@ -305,7 +473,7 @@ PALETTE_BLOCK_FN void refill(const Block& b, Shared<T>& sh, std::int32_t* col, c
       const std::uint32_t i = t * T + static_cast<std::uint32_t>(tid);
       if (i < p.n && moved_to(sh, i) < 0) {
         float d;
-        const int l = c.nearest_of(p, i, d);
+        const int l = c.nearest_exact(p, i, d);
         if (sh.members[l] >= 2) {
           const unsigned long long kk =
               (static_cast<unsigned long long>(float_bits(d)) << 32) | (0xFFFFFFFFu - i);
@@ -316,8 +484,7 @@ PALETTE_BLOCK_FN void refill(const Block& b, Shared<T>& sh, std::int32_t* col, c
     key = block_max(b, sh, key);
     if (tid == 0 && key != 0) {
       const std::uint32_t far = 0xFFFFFFFFu - static_cast<std::uint32_t>(key);
-      float d;
-      const int from = c.nearest_of(p, far, d);
+      const int from = c.nearest_of(p, far);
       const long long w = p.w[far];
       const long long v[4] = {w, w * p.x[far], w * p.y[far], w * p.z[far]};
       for (int q = 0; q < 4; ++q) {
@@ -338,14 +505,16 @@ PALETTE_BLOCK_FN void refill(const Block& b, Shared<T>& sh, std::int32_t* col, c
 /// Lloyd iterations for one image with n > k points, from the centroids at points
 /// seeds[0..k) (in shared memory or otherwise visible to every thread). `col` is this block's
 /// column area, column_bytes(k, T) bytes. Threads j < k write out[j]; returns the iterations
-/// run (the same in every thread).
-template <int T, int KP, class Block>
+/// run (the same in every thread). kFilter picks the nearest-centroid search (Centroids); the
+/// results are the same either way.
+template <int T, int KP, bool kFilter, class Block>
 PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, const ImageRef& p,
                            const int* seeds, int k, int max_iter, float limit2,
                            std::uint32_t flush_every, ClusterStats* out) {
   static_assert(T % kSegment == 0 && (T & (T - 1)) == 0, "T: a power of two, whole segments");
   const int tid = b.tid();
   const int rows = 4 * k;
+  const float margin = tie_margin(p.max_abs);
   if (tid < k) {
     sh.cx[tid] = p.x[seeds[tid]];
     sh.cy[tid] = p.y[seeds[tid]];
@@ -360,8 +529,8 @@ PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, con
   for (int it = 1; it <= max_iter; ++it) {
     iterations = it;
     b.sync();  // centroids of the previous pass written, its totals read
-    Centroids<KP> c;
-    c.load(sh.cx, sh.cy, sh.cz, k);
+    Centroids<KP, kFilter> c;
+    c.load(sh.cx, sh.cy, sh.cz, k, margin);
     if (tid < rows) sh.tot[tid] = 0;
     if (tid == 0) sh.moved = 0;
     std::uint32_t since = 0;
@@ -372,7 +541,7 @@ PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, con
         load_quad(p, q, quads, pts);
         PALETTE_UNROLL
         for (int e = 0; e < kQuad; ++e) {
-          const int l = c.nearest_of(pts.x[e], pts.y[e], pts.z[e]);
+          const int l = c.nearest(pts.x[e], pts.y[e], pts.z[e]);
           const std::int32_t w = pts.w[e];
           std::int32_t* s = col + l * 4 * T + tid;
           s[0] += w;
@@ -411,16 +580,15 @@ PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, con
 
   // Heaviest member of each final cluster (lowest index on ties): labels of the last pass,
   // recomputed from its centroids, with its moves. Keys go in 64-bit columns.
-  Centroids<KP> c;
-  c.load(sh.px, sh.py, sh.pz, k);
+  Centroids<KP, kFilter> c;
+  c.load(sh.px, sh.py, sh.pz, k, margin);
   auto* heavy = reinterpret_cast<unsigned long long*>(col);
   for (int l = 0; l < k; ++l) heavy[l * T + tid] = 0;
   for (std::uint32_t t = 0; t < tiles; ++t) {
     const std::uint32_t i = t * T + static_cast<std::uint32_t>(tid);
     if (i < p.n) {
-      float d;
       const int m = moved_to(sh, i);
-      const int l = m >= 0 ? m : c.nearest_of(p, i, d);
+      const int l = m >= 0 ? m : c.nearest_of(p, i);
       const unsigned long long key =
           (static_cast<unsigned long long>(p.w[i]) << 32) | (0xFFFFFFFFu - i);
       unsigned long long& h = heavy[l * T + tid];
@@ -456,21 +624,21 @@ PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, con
 }
 
 /// lloyd() with the register padding for k (k <= kMaxK).
-template <int T, class Block>
+template <int T, bool kFilter, class Block>
 PALETTE_BLOCK_FN int lloyd_any(const Block& b, Shared<T>& sh, std::int32_t* col, const ImageRef& p,
                                const int* seeds, int k, int max_iter, float limit2,
                                std::uint32_t flush_every, ClusterStats* out) {
   switch (padded_k(k)) {
     case 4:
-      return lloyd<T, 4>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
+      return lloyd<T, 4, kFilter>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
     case 6:
-      return lloyd<T, 6>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
+      return lloyd<T, 6, kFilter>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
     case 8:
-      return lloyd<T, 8>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
+      return lloyd<T, 8, kFilter>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
     case 12:
-      return lloyd<T, 12>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
+      return lloyd<T, 12, kFilter>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
     default:
-      return lloyd<T, 16>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
+      return lloyd<T, 16, kFilter>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
   }
 }
 

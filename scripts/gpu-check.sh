@@ -49,46 +49,46 @@ gpu=$(head -1 "$logs/nvidia-smi.log")
 timeout 30 bin/palette info >"$logs/info.log" 2>&1
 cat "$logs/info.log"
 
-# Both Lloyd variants of the kernel (PALETTE_CUDA_LLOYD: columns, the default, and warp).
-check gpu-tests 120 bin/palette_gpu_tests
-note "  gpu tests" "$(gtest_counts "$logs/gpu-tests.log")"
-check parity-tests 150 bin/palette_parity_tests
-note "  parity tests" "$(gtest_counts "$logs/parity-tests.log")"
-check gpu-tests-warp 120 env PALETTE_CUDA_LLOYD=warp bin/palette_gpu_tests
-note "  gpu tests (warp)" "$(gtest_counts "$logs/gpu-tests-warp.log")"
-check parity-tests-warp 150 env PALETTE_CUDA_LLOYD=warp bin/palette_parity_tests
-note "  parity tests (warp)" "$(gtest_counts "$logs/parity-tests-warp.log")"
+# Every Lloyd variant of the kernel (PALETTE_CUDA_LLOYD: columns, the default; warp; columns-fma).
+variants="columns warp columns-fma"
+for v in $variants; do
+  check "gpu-tests-$v" 120 env PALETTE_CUDA_LLOYD=$v bin/palette_gpu_tests
+  note "  gpu tests ($v)" "$(gtest_counts "$logs/gpu-tests-$v.log")"
+  check "parity-tests-$v" 150 env PALETTE_CUDA_LLOYD=$v bin/palette_parity_tests
+  note "  parity tests ($v)" "$(gtest_counts "$logs/parity-tests-$v.log")"
+done
 
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
 if [ -n "$sanitizer" ]; then
   small='GpuKernel.FewPointsAndEmptyImages:GpuKernel.HeaviestMemberBreaksTiesTowardsTheLowestIndex'
-  check memcheck 120 "$sanitizer" --tool memcheck --error-exitcode 3 bin/palette_gpu_tests \
-    --gtest_filter="$small:GpuKernel.SeedsMatchTheHost"
-  check racecheck 90 "$sanitizer" --tool racecheck --error-exitcode 3 bin/palette_gpu_tests \
-    --gtest_filter="$small"
   check synccheck 60 "$sanitizer" --tool synccheck --error-exitcode 3 bin/palette_gpu_tests \
     --gtest_filter="$small"
-  check memcheck-warp 120 env PALETTE_CUDA_LLOYD=warp "$sanitizer" --tool memcheck \
-    --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small"
-  check racecheck-warp 90 env PALETTE_CUDA_LLOYD=warp "$sanitizer" --tool racecheck \
-    --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small"
+  # SeedsMatchTheHost runs both seedings (tile by tile, and seed_block.hpp's) whatever the variant.
+  for v in $variants; do
+    extra=$([ "$v" = columns ] && echo ":GpuKernel.SeedsMatchTheHost" || true)
+    check "memcheck-$v" 120 env PALETTE_CUDA_LLOYD=$v "$sanitizer" --tool memcheck \
+      --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small$extra"
+    extra=$([ "$v" = columns-fma ] && echo ":GpuKernel.SeedsMatchTheHost" || true)
+    check "racecheck-$v" 150 env PALETTE_CUDA_LLOYD=$v "$sanitizer" --tool racecheck \
+      --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small$extra"
+  done
 else
   note "compute-sanitizer" "not installed: skipped"
 fi
 
-# The sample images through both backends: the CSVs must be identical.
+# The sample images through both backends (every variant): the CSVs must be identical.
 timeout 30 bin/palette extract samples --backend cpu -q -o "$logs/samples-cpu.csv"
-timeout 30 bin/palette extract samples --backend cuda -q -o "$logs/samples-cuda.csv"
-check samples-csv-identical 10 cmp "$logs/samples-cpu.csv" "$logs/samples-cuda.csv"
-timeout 30 env PALETTE_CUDA_LLOYD=warp bin/palette extract samples --backend cuda -q \
-  -o "$logs/samples-cuda-warp.csv"
-check samples-csv-identical-warp 10 cmp "$logs/samples-cpu.csv" "$logs/samples-cuda-warp.csv"
+for v in $variants; do
+  timeout 30 env PALETTE_CUDA_LLOYD=$v bin/palette extract samples --backend cuda -q \
+    -o "$logs/samples-cuda-$v.csv"
+  check "samples-csv-identical-$v" 10 cmp "$logs/samples-cpu.csv" "$logs/samples-cuda-$v.csv"
+done
 
 if [ $quick -eq 1 ]; then
   check kernel-bench 60 bin/bench_cuda_kmeans --images 1000 --reps 3 8
   check palette-bench 60 bin/palette bench --images 500
 else
-  check kernel-bench 150 bin/bench_cuda_kmeans --reps 3 --images 10000 --pixels 65536 --iterations 20 5 8 16
+  check kernel-bench 240 bin/bench_cuda_kmeans --reps 3 --images 10000 --pixels 65536 --iterations 20 5 8 16
   check palette-bench 120 bin/palette bench --images 4000
 fi
 end=$(date +%s)

@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "palette/backend.hpp"
@@ -30,15 +32,26 @@ int cuda_device_count();
 /// "CUDA runtime 13.0, driver 13.0" (driver "none" when there is no driver).
 std::string cuda_versions();
 
-/// How the CUDA kernel sums clusters in Lloyd's iterations. Both give identical results.
+/// How the CUDA kernel runs Lloyd's iterations. All give identical results.
 /// kColumns (the default): every thread adds into its own column of 32-bit sums in shared
 /// memory, folded once per pass (kernels/lloyd_columns.hpp; k <= 16 and images whose weights
-/// fit, else kWarp); 3.7x faster than kWarp at k = 8 on an H100. kWarp: lanes with the same
-/// cluster combine through warp reductions, one shared atomic per cluster and warp.
-enum class CudaLloyd { kWarp, kColumns };
+/// fit, else kWarp), and finds each point's nearest centroid from exact distances (8 operations
+/// per centroid, as the CPU); 3.7x faster than kWarp at k = 8 on an H100. kColumnsFma: the same
+/// column sums; nearest centroids from 3 fused multiply-adds per centroid, with exact distances
+/// only where two centroids are too close to call, and points read packed in 8 bytes (a quarter
+/// fewer instructions and a fifth fewer bytes per point and pass; not yet measured on a GPU).
+/// kWarp: lanes with the same cluster combine through warp reductions, one shared atomic per
+/// cluster and warp.
+enum class CudaLloyd { kWarp, kColumns, kColumnsFma };
 
-/// The variant PALETTE_CUDA_LLOYD names ("columns" or "warp"; unset or empty: columns). Throws
-/// palette::Error for anything else.
+/// "warp", "columns" or "columns-fma".
+const char* to_string(CudaLloyd lloyd);
+
+/// The variant called `name` (as to_string() writes it), if any.
+std::optional<CudaLloyd> cuda_lloyd_from_name(std::string_view name);
+
+/// The variant PALETTE_CUDA_LLOYD names (unset or empty: columns). Throws palette::Error for a
+/// name that is none of them.
 CudaLloyd cuda_lloyd_from_env();
 
 /// The CUDA backend on device `device`. Throws palette::Error when that device is missing or

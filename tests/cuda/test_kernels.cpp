@@ -37,15 +37,18 @@ TEST(GpuKernel, SeedsMatchTheHost) {
                                   1 + static_cast<int>(rng() % 9), 30, ColorSpace::kLab));
   }
   const Batch batch = batch_of(images, ColorSpace::kLab);
-  for (int k : {2, 3, 5, 8, 21, 64}) {
+  for (int k : {2, 3, 5, 8, 16, 21, 64}) {
     const KMeansParams params{k, 1234 + static_cast<std::uint64_t>(k), 100, 0.5};
-    const auto device = cuda_testing::seeds(batch, params, 0);
-    KMeansScratch scratch;
-    for (std::size_t i = 0; i < batch.images(); ++i) {
-      if (batch.points_of(i) <= static_cast<std::size_t>(k)) continue;
-      std::vector<int> host(k);
-      kmeanspp_seeds(view(batch, i), k, params.seed, scratch, host.data());
-      EXPECT_EQ(device[i], host) << "k=" << k << " image " << i;
+    // Tile-by-tile seeding, and seed_block.hpp's (the fma variant's, k <= 16).
+    for (const CudaLloyd lloyd : {CudaLloyd::kWarp, CudaLloyd::kColumnsFma}) {
+      const auto device = cuda_testing::seeds(batch, params, 0, lloyd);
+      KMeansScratch scratch;
+      for (std::size_t i = 0; i < batch.images(); ++i) {
+        if (batch.points_of(i) <= static_cast<std::size_t>(k)) continue;
+        std::vector<int> host(k);
+        kmeanspp_seeds(view(batch, i), k, params.seed, scratch, host.data());
+        EXPECT_EQ(device[i], host) << to_string(lloyd) << " k=" << k << " image " << i;
+      }
     }
   }
 #endif
@@ -102,10 +105,10 @@ TEST(GpuKernel, FullRunMatchesTheHostPerImage) {
 #endif
 }
 
-// Both Lloyd variants on one batch that has every kind of image: light and heavy weights
+// Every Lloyd variant on one batch that has every kind of image: light and heavy weights
 // (columns folded once per pass, every few tiles, or not usable: warp sums), tails, fewer
 // colours than k, empty images; k on both sides of every register padding and above 16.
-TEST(GpuKernel, BothLloydVariantsMatchTheHost) {
+TEST(GpuKernel, EveryLloydVariantMatchesTheHost) {
   PALETTE_REQUIRE_GPU();
 #ifdef PALETTE_WITH_CUDA
   std::mt19937 rng(24);
@@ -146,10 +149,9 @@ TEST(GpuKernel, BothLloydVariantsMatchTheHost) {
   heavy(2, 400000, 1000, kWarpSums);
   for (int k : {1, 3, 4, 5, 6, 7, 8, 9, 12, 13, 16, 20}) {
     const KMeansParams params{k, 100 + static_cast<std::uint64_t>(k), 100, k % 2 ? 0.0 : 0.5};
-    for (const CudaLloyd lloyd : {CudaLloyd::kWarp, CudaLloyd::kColumns}) {
-      expect_matches_host(
-          batch, params, cuda_testing::run(batch, params, 0, lloyd),
-          std::string(lloyd == CudaLloyd::kWarp ? "warp" : "columns") + " k=" + std::to_string(k));
+    for (const CudaLloyd lloyd : {CudaLloyd::kWarp, CudaLloyd::kColumns, CudaLloyd::kColumnsFma}) {
+      expect_matches_host(batch, params, cuda_testing::run(batch, params, 0, lloyd),
+                          std::string(to_string(lloyd)) + " k=" + std::to_string(k));
     }
   }
 #endif

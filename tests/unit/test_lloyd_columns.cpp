@@ -16,6 +16,7 @@
 
 #include "lloyd_columns.hpp"
 #include "palette/kmeans.hpp"
+#include "seed_block.hpp"
 #include "support/gpu.hpp"
 
 namespace palette {
@@ -48,9 +49,11 @@ struct BlockRun {
 // An image's points as the kernel finds them in a batch: `head` points of another image before
 // them in their first group of columns::kQuad, and more after them to the end of the last
 // group (random coordinates, heavy weights: they must not count).
+// ref.packed is null; packed_ref() has the same points packed (the fma variant's reads).
 struct PlacedImage {
   std::vector<std::int16_t> x, y, z;
   std::vector<std::uint32_t> w;
+  std::vector<columns::PackedPoint> packed;
   columns::ImageRef ref;
 
   PlacedImage(const ImagePoints& p, std::uint32_t head) {
@@ -68,22 +71,48 @@ struct PlacedImage {
     std::copy(p.y.begin(), p.y.end(), y.begin() + head);
     std::copy(p.z.begin(), p.z.end(), z.begin() + head);
     std::copy(p.weight.begin(), p.weight.end(), w.begin() + head);
+    for (std::size_t i = 0; i < size; ++i) {
+      packed.push_back({x[i], y[i], z[i], static_cast<std::uint16_t>(w[i])});
+    }
     ref = {x.data() + head,
            y.data() + head,
            z.data() + head,
            w.data() + head,
            static_cast<std::uint32_t>(n),
-           head};
+           head,
+           nullptr,
+           max_abs_of(p)};
+  }
+
+  // ref with the packed points, as the kernel passes it when every weight fits in 16 bits.
+  columns::ImageRef packed_ref() const {
+    columns::ImageRef r = ref;
+    r.packed = packed.data() + (ref.x - x.data());
+    return r;
+  }
+
+  // The largest |coordinate| of the image's own points, as the kernel computes it: the
+  // tightest bound the fma filter may be given.
+  static std::uint32_t max_abs_of(const ImagePoints& p) {
+    std::uint32_t m = 0;
+    for (const auto* v : {&p.x, &p.y, &p.z}) {
+      for (const int c : *v) m = std::max(m, static_cast<std::uint32_t>(c < 0 ? -c : c));
+    }
+    return m;
   }
 };
 
 // One block's Lloyd run on `p` (placed `head` points into its first group) from the centroids
-// at points `seeds`. flush_every 0: what the kernel would choose for this image.
+// at points `seeds`. flush_every 0: what the kernel would choose for this image. fma: the
+// nearest-centroid search of CudaLloyd::kColumnsFma, else exact distances (kColumns).
 BlockRun run_block(const ImagePoints& p, const KMeansParams& params, ColorSpace space,
-                   const std::vector<int>& seeds, std::uint32_t flush_every, std::uint32_t head) {
+                   const std::vector<int>& seeds, std::uint32_t flush_every, std::uint32_t head,
+                   bool fma) {
   const int k = params.k;
   const PlacedImage placed(p, head);
-  const columns::ImageRef& ref = placed.ref;
+  const bool packable =
+      std::all_of(p.weight.begin(), p.weight.end(), [](std::uint32_t w) { return w <= 0xFFFF; });
+  const columns::ImageRef ref = fma && packable ? placed.packed_ref() : placed.ref;
   if (flush_every == 0) flush_every = columns::flush_tiles_of(ref);
   auto sh = std::make_unique<columns::Shared<kThreads>>();
   // Garbage where the kernel would find garbage: shared memory is not initialised.
@@ -99,9 +128,14 @@ BlockRun run_block(const ImagePoints& p, const KMeansParams& params, ColorSpace 
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
         const HostBlock b{t, &bar};
+        const float limit2 = shift_limit2(params, space);
         iterations[static_cast<std::size_t>(t)] =
-            columns::lloyd_any<kThreads>(b, *sh, col, ref, seeds.data(), k, params.max_iter,
-                                         shift_limit2(params, space), flush_every, r.out.data());
+            fma ? columns::lloyd_any<kThreads, true>(b, *sh, col, ref, seeds.data(), k,
+                                                     params.max_iter, limit2, flush_every,
+                                                     r.out.data())
+                : columns::lloyd_any<kThreads, false>(b, *sh, col, ref, seeds.data(), k,
+                                                      params.max_iter, limit2, flush_every,
+                                                      r.out.data());
       });
     }
   }
@@ -111,9 +145,10 @@ BlockRun run_block(const ImagePoints& p, const KMeansParams& params, ColorSpace 
   return r;
 }
 
-// Runs the block and the CPU backend's Lloyd iterations on `p` from the same seeds (k-means++
-// as kmeans_image picks them, unless given) and compares everything; returns the refills.
-// The image starts `head` points into its first group (default: its size mod kQuad).
+// Runs the block, with each nearest-centroid search, and the CPU backend's Lloyd iterations on
+// `p` from the same seeds (k-means++ as kmeans_image picks them, unless given) and compares
+// everything; returns the refills. The image starts `head` points into its first group
+// (default: its size mod kQuad).
 int expect_same(const ImagePoints& p, const KMeansParams& params, ColorSpace space,
                 const std::string& what, std::uint32_t flush_every = 0, std::vector<int> seeds = {},
                 int head = -1) {
@@ -124,22 +159,102 @@ int expect_same(const ImagePoints& p, const KMeansParams& params, ColorSpace spa
     kmeanspp_seeds(view_of(p), params.k, params.seed, scratch, seeds.data());
   }
   const auto h = static_cast<std::uint32_t>(head >= 0 ? head : p.size() % columns::kQuad);
-  const BlockRun dev = run_block(p, params, space, seeds, flush_every, h);
   std::vector<ClusterStats> host(static_cast<std::size_t>(params.k));
   int iterations = 0;
   lloyd_image(view_of(p), params, shift_limit2(params, space), seeds.data(), host.data(),
               iterations, scratch);
-  EXPECT_EQ(dev.iterations, iterations) << what << ", head " << h;
-  for (int j = 0; j < params.k; ++j) {
-    const ClusterStats& a = host[static_cast<std::size_t>(j)];
-    const ClusterStats& b = dev.out[static_cast<std::size_t>(j)];
-    EXPECT_TRUE(a.sum[0] == b.sum[0] && a.sum[1] == b.sum[1] && a.sum[2] == b.sum[2] &&
-                a.weight == b.weight && a.mode == b.mode && b.reserved == 0)
-        << what << ", head " << h << ", cluster " << j << ": weight " << a.weight << " vs "
-        << b.weight << ", mode " << a.mode << " vs " << b.mode << ", x " << a.sum[0] << " vs "
-        << b.sum[0];
+  int refills = 0;
+  for (const bool fma : {false, true}) {
+    const BlockRun dev = run_block(p, params, space, seeds, flush_every, h, fma);
+    const std::string where = what + ", head " + std::to_string(h) + (fma ? ", fma" : ", exact");
+    EXPECT_EQ(dev.iterations, iterations) << where;
+    for (int j = 0; j < params.k; ++j) {
+      const ClusterStats& a = host[static_cast<std::size_t>(j)];
+      const ClusterStats& b = dev.out[static_cast<std::size_t>(j)];
+      EXPECT_TRUE(a.sum[0] == b.sum[0] && a.sum[1] == b.sum[1] && a.sum[2] == b.sum[2] &&
+                  a.weight == b.weight && a.mode == b.mode && b.reserved == 0)
+          << where << ", cluster " << j << ": weight " << a.weight << " vs " << b.weight
+          << ", mode " << a.mode << " vs " << b.mode << ", x " << a.sum[0] << " vs " << b.sum[0];
+    }
+    refills = dev.refills;
   }
-  return dev.refills;
+  return refills;
+}
+
+// The block's k-means++ seeds for `p` (placed `head` points into its first group), run on the
+// host with one thread per block thread.
+std::vector<int> seed_block(const ImagePoints& p, int k, std::uint64_t seed, std::uint32_t head) {
+  const PlacedImage placed(p, head);
+  auto sh = std::make_unique<columns::SeedShared<kThreads>>();
+  std::memset(static_cast<void*>(sh.get()), 0xA5, sizeof *sh);
+  const std::uint32_t area_size =
+      columns::seed_area(static_cast<std::uint32_t>(p.size()), kThreads);
+  // Sentinels after the area: the seeding must not write past it.
+  std::vector<columns::SeedEntry> area(area_size + 8,
+                                       columns::SeedEntry{1, 2, 3, 4, 0xA5A5A5A5u, 0xA5A5A5A5u});
+  std::vector<int> centres(static_cast<std::size_t>(k), -1);
+  std::barrier<> bar(kThreads);
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        columns::seed_image<kThreads>(HostBlock{t, &bar}, *sh, placed.ref, k, seed, area.data(),
+                                      centres.data());
+      });
+    }
+  }
+  for (std::size_t i = area_size; i < area.size(); ++i) {
+    EXPECT_EQ(area[i].w, 0xA5A5A5A5u) << "wrote past the seeding area at " << i;
+  }
+  return centres;
+}
+
+void expect_same_seeds(const ImagePoints& p, int k, std::uint64_t seed, const std::string& what) {
+  ASSERT_GT(p.size(), static_cast<std::size_t>(k)) << what;
+  KMeansScratch scratch;
+  std::vector<int> want(static_cast<std::size_t>(k));
+  kmeanspp_seeds(view_of(p), k, seed, scratch, want.data());
+  const std::vector<int> got = seed_block(p, k, seed, static_cast<std::uint32_t>(p.size() % 4));
+  EXPECT_EQ(got, want) << what << ", n=" << p.size();
+}
+
+TEST(SeedBlock, SameSeedsAsTheCpu) {
+  std::mt19937 rng(49);
+  for (auto space : {ColorSpace::kLab, ColorSpace::kOklab, ColorSpace::kRgb}) {
+    for (int k : {2, 3, 5, 8, 16, 20, 64}) {
+      const ImagePoints p = random_image(rng, 200 + static_cast<int>(rng() % 6000),
+                                         1 + static_cast<int>(rng() % 10), 20, space);
+      if (p.size() <= static_cast<std::size_t>(k)) continue;
+      expect_same_seeds(p, k, rng(), std::string(to_string(space)) + " k=" + std::to_string(k));
+    }
+  }
+}
+
+// Subsample sizes around the block's runs: fewer points than threads, one more, runs of
+// uneven length, exactly kSeedSample, and larger images seeded on the spread subsample.
+TEST(SeedBlock, EverySubsampleSize) {
+  std::mt19937 rng(50);
+  for (int n : {9, 17, 255, 256, 257, 300, 513, 769, 1000, 4095, 4096, 4097, 5000, 65536}) {
+    const ImagePoints p = distinct_image(rng, n, 1 + n % 9, ColorSpace::kLab);
+    for (int k : {1, 2, 8, 16}) {
+      if (n <= k) continue;
+      expect_same_seeds(p, k, static_cast<std::uint64_t>(n * 31 + k), "n " + std::to_string(n));
+    }
+  }
+}
+
+// Heavy weights (potentials far beyond 32 bits) and many equal candidates' potentials.
+TEST(SeedBlock, HeavyWeightsAndFewColours) {
+  std::mt19937 rng(51);
+  std::vector<std::uint8_t> px;
+  for (int c = 0; c < 40; ++c)
+    add_pixels(px, rng() & 0xFFFFFF, 20000 + static_cast<int>(rng() % 40000));
+  const ImagePoints heavy = from_pixels(px, ColorSpace::kLab);
+  for (std::uint64_t seed = 0; seed < 6; ++seed) expect_same_seeds(heavy, 16, seed, "heavy");
+  px.clear();
+  for (int c = 0; c < 9; ++c) add_pixels(px, 0x102030u * static_cast<std::uint32_t>(c), 7);
+  const ImagePoints few = from_pixels(px, ColorSpace::kRgb);
+  for (std::uint64_t seed = 0; seed < 6; ++seed) expect_same_seeds(few, 8, seed, "few");
 }
 
 TEST(ColumnsFlush, BudgetFromWeightsAndCoordinates) {
@@ -154,6 +269,98 @@ TEST(ColumnsFlush, BudgetFromWeightsAndCoordinates) {
   EXPECT_EQ(columns::flush_tiles(budget / 4 + 1, 1u << 30, 16320, false), 0u);
   EXPECT_EQ(columns::flush_tiles(1, 100, 16320, true), 0u);  // zero weights: warp path
   EXPECT_EQ(columns::flush_tiles(1, 100, 0, false), 0xFFFFFFFFu);
+}
+
+TEST(ColumnsFilter, MarginIsAPowerOfTwoAboveTheBound) {
+  EXPECT_EQ(columns::tie_margin(0), 1.0f / 65536);
+  EXPECT_EQ(columns::tie_margin(1), 4.0f / 65536);  // M = 2
+  EXPECT_EQ(columns::tie_margin(16320), 4096.0f);   // RGB: M = 2^14
+  EXPECT_EQ(columns::tie_margin(16384), 16384.0f);  // M = 2^15
+  EXPECT_EQ(columns::tie_margin(32768), 65536.0f);  // any int16: M = 2^16
+  EXPECT_EQ(columns::ImageRef{}.max_abs, 32768u);   // unknown: the widest
+}
+
+// The fma filter's nearest centroid against exact distances, point by point, for k centroids
+// padded to KP: random centroids (means of points, or points) within +-max_abs, points anywhere
+// in range, and points on or next to the bisector of two centroids, including exact ties
+// (c = p + v and p - v), where the filter must defer to exact distances and the lowest index
+// wins. Returns how many points were ties or near-ties.
+template <int KP>
+int expect_filter_exact(std::mt19937& rng, int k, int max_abs, int points) {
+  auto coord = [&](int m) { return static_cast<int>(rng() % (2 * m + 1)) - m; };
+  float cx[KP], cy[KP], cz[KP];
+  for (int j = 0; j < k; ++j) {
+    const int w = 1 + static_cast<int>(rng() % 5000);  // a mean of w points, or a point
+    for (float* c : {cx, cy, cz}) {
+      const double v =
+          rng() % 4 == 0 ? coord(max_abs)
+                         : static_cast<double>(coord(max_abs)) + static_cast<double>(rng() % w) / w;
+      c[j] = static_cast<float>(
+          std::clamp(v, -static_cast<double>(max_abs), static_cast<double>(max_abs)));
+    }
+  }
+  const float margin = columns::tie_margin(static_cast<std::uint32_t>(max_abs));
+  columns::Centroids<KP, true> fma;
+  columns::Centroids<KP, false> exact;
+  fma.load(cx, cy, cz, k, margin);
+  exact.load(cx, cy, cz, k, margin);
+  int close = 0;
+  for (int i = 0; i < points; ++i) {
+    int p[3];
+    const int kind = static_cast<int>(rng() % 3);
+    const int a = static_cast<int>(rng() % static_cast<unsigned>(k));
+    const int b = static_cast<int>(rng() % static_cast<unsigned>(k));
+    if (kind == 0 || k < 2 || a == b) {
+      for (int& v : p) v = coord(max_abs);
+    } else if (kind == 1) {  // the midpoint of centroids a and b, rounded, give or take 1
+      const float* c[3] = {cx, cy, cz};
+      for (int d = 0; d < 3; ++d) {
+        const int v = static_cast<int>(std::lround((c[d][a] + c[d][b]) / 2)) + coord(1);
+        p[d] = std::clamp(v, -max_abs, max_abs);
+      }
+    } else {  // centroids a and b at p + v and p - v: the same distance from p
+      float* c[3] = {cx, cy, cz};
+      for (int d = 0; d < 3; ++d) {
+        p[d] = coord(max_abs / 2);
+        const float v = static_cast<float>(coord(std::max(1, max_abs / 4))) +
+                        static_cast<float>(rng() % 64) / 64.0f;
+        c[d][a] = static_cast<float>(p[d]) + v;
+        c[d][b] = static_cast<float>(p[d]) - v;
+      }
+      fma.load(cx, cy, cz, k, margin);
+      exact.load(cx, cy, cz, k, margin);
+    }
+    float da, db;
+    const int want = exact.nearest(p[0], p[1], p[2]);
+    const int got = fma.nearest(p[0], p[1], p[2]);
+    columns::nearest_in(cx, cy, cz, k, p[0], p[1], p[2], da);
+    if (k >= 2 && a != b) {
+      const float ea = math::dist2(p[0], p[1], p[2], cx[a], cy[a], cz[a]);
+      const float eb = math::dist2(p[0], p[1], p[2], cx[b], cy[b], cz[b]);
+      db = std::min(ea, eb);
+      if (std::abs(ea - eb) <= margin && db == da) ++close;
+    }
+    EXPECT_EQ(got, want) << "k=" << k << " max_abs=" << max_abs << " point " << p[0] << "," << p[1]
+                         << "," << p[2];
+    if (got != want) break;
+  }
+  return close;
+}
+
+TEST(ColumnsFilter, SameNearestCentroidAsExactDistances) {
+  std::mt19937 rng(47);
+  int close = 0;
+  for (int max_abs : {1, 3, 100, 12800, 16320, 16383, 16384, 32640, 32767}) {
+    for (int round = 0; round < 20; ++round) {
+      close += expect_filter_exact<4>(rng, 1 + round % 4, max_abs, 500);
+      close += expect_filter_exact<6>(rng, 5 + round % 2, max_abs, 500);
+      close += expect_filter_exact<8>(rng, 7 + round % 2, max_abs, 500);
+      close += expect_filter_exact<12>(rng, 9 + round % 4, max_abs, 500);
+      close += expect_filter_exact<16>(rng, 13 + round % 4, max_abs, 500);
+    }
+  }
+  // Ties and near-ties made up a good share: the exact path was taken many times.
+  EXPECT_GT(close, 10000);
 }
 
 TEST(ColumnsBlock, RandomImagesEverySpaceAndK) {
@@ -273,6 +480,24 @@ TEST(ColumnsBlock, HeavyImagesFoldEveryFewTiles) {
       expect_same(p, KMeansParams{k, 6, 100, 0.5}, ColorSpace::kLab,
                   "heavy " + std::to_string(i) + " k=" + std::to_string(k));
     }
+  }
+}
+
+// Weights above 16 bits on the columns path (dark colours: small coordinates leave room in
+// 32-bit columns): the fma variant reads the unpacked arrays then.
+TEST(ColumnsBlock, WeightsAbove16BitsAreReadUnpacked) {
+  std::mt19937 rng(48);
+  std::vector<std::uint8_t> px;
+  for (int c = 0; c < 4; ++c)
+    add_pixels(px, rng() & 0x0F0F0F, 70000 + static_cast<int>(rng() % 50000));
+  for (int c = 0; c < 3000; ++c) add_pixels(px, rng() & 0x0F0F0F, 1 + static_cast<int>(rng() % 20));
+  const ImagePoints p = from_pixels(px, ColorSpace::kRgb);
+  const std::uint32_t f = columns::flush_tiles_of(
+      {p.x.data(), p.y.data(), p.z.data(), p.weight.data(), static_cast<std::uint32_t>(p.size())});
+  ASSERT_GT(f, 0u) << "should run on the columns path";
+  ASSERT_GT(*std::max_element(p.weight.begin(), p.weight.end()), 0xFFFFu);
+  for (int k : {3, 8, 16}) {
+    expect_same(p, KMeansParams{k, 2, 100, 0.0}, ColorSpace::kRgb, "k=" + std::to_string(k));
   }
 }
 
