@@ -102,7 +102,8 @@ struct Slot {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int device) : device_(device), lloyd_(cuda_lloyd_from_env()) {
+  explicit CudaBackend(int device)
+      : device_(device), lloyd_(cuda_lloyd_from_env()), fault_batch_(fault_batch_from_env()) {
     const int n = raw_device_count();
     if (device < 0 || device >= n) {
       throw Error(n == 0 ? std::string("no CUDA device (or no driver) on this machine")
@@ -174,6 +175,7 @@ class CudaBackend final : public Backend {
       order_.push_back(index);
       return;
     }
+    if (batches_++ == fault_batch_) cuda::launch_fault(s.stream.get());
     enqueue(batch, 0, images, params, s);
     s.out = &out;
     s.images = images;
@@ -272,8 +274,24 @@ class CudaBackend final : public Backend {
     }
   }
 
+  // PALETTE_CUDA_FAULT_BATCH=N (testing only): a device fault just before the N-th batch
+  // (from 0); -1: none.
+  static long long fault_batch_from_env() {
+    const char* v = std::getenv("PALETTE_CUDA_FAULT_BATCH");
+    if (v == nullptr || *v == '\0') return -1;
+    char* end = nullptr;
+    const long long n = std::strtoll(v, &end, 10);
+    if (*end != '\0' || n < 0) {
+      throw Error(std::string("PALETTE_CUDA_FAULT_BATCH must be a batch number, not \"") + v +
+                  "\"");
+    }
+    return n;
+  }
+
   int device_;
   CudaLloyd lloyd_;
+  long long fault_batch_;
+  long long batches_ = 0;
   std::string name_;
   int multiprocessors_ = 0;
   std::size_t max_points_ = 0;

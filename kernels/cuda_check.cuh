@@ -3,6 +3,7 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdio>
 #include <string>
 
@@ -28,14 +29,25 @@ namespace palette::cuda {
     }                                                                                     \
   } while (0)
 
-/// For destructors: reports a failure on stderr instead of throwing.
-#define PALETTE_CUDA_TRY_NO_THROW(call)                                                \
-  do {                                                                                 \
-    const cudaError_t palette_cuda_status_ = (call);                                   \
-    if (palette_cuda_status_ != cudaSuccess) {                                         \
-      std::fprintf(stderr, "palette: CUDA error %s in %s at %s:%d\n",                  \
-                   cudaGetErrorName(palette_cuda_status_), #call, __FILE__, __LINE__); \
-    }                                                                                  \
+namespace palette::cuda {
+
+/// Set once a destructor has reported a CUDA failure: after a device fault every later release
+/// fails the same way, and one line says enough.
+inline std::atomic<bool> release_failure_reported{false};
+
+}  // namespace palette::cuda
+
+/// For destructors: reports a failure on stderr instead of throwing (the first one only).
+#define PALETTE_CUDA_TRY_NO_THROW(call)                                                     \
+  do {                                                                                      \
+    const cudaError_t palette_cuda_status_ = (call);                                        \
+    if (palette_cuda_status_ != cudaSuccess &&                                              \
+        !::palette::cuda::release_failure_reported.exchange(true)) {                        \
+      std::fprintf(stderr,                                                                  \
+                   "palette: CUDA error %s in %s at %s:%d (later failures to release CUDA " \
+                   "resources are not reported)\n",                                         \
+                   cudaGetErrorName(palette_cuda_status_), #call, __FILE__, __LINE__);      \
+    }                                                                                       \
   } while (0)
 
 /// Checks the launch just made (configuration errors; execution errors surface at the next

@@ -500,7 +500,14 @@ void launch_columns(const DevicePoints& points, const DeviceScratch& scratch,
   }
 }
 
+__global__ void fault_kernel() { __trap(); }
+
 }  // namespace
+
+void launch_fault(cudaStream_t stream) {
+  fault_kernel<<<1, 1, 0, stream>>>();
+  PALETTE_CUDA_CHECK_LAUNCH();
+}
 
 void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratch,
                          const KMeansParams& params, float shift_limit2, const DeviceResults& out,

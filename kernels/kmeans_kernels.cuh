@@ -69,4 +69,8 @@ void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratc
                          cudaStream_t stream, KernelMode mode = KernelMode::kFull,
                          CudaLloyd lloyd = CudaLloyd::kColumns);
 
+/// Launches a kernel that traps on `stream`: an unrecoverable device fault, after which every
+/// CUDA call of the process fails. Only for testing what happens then (PALETTE_CUDA_FAULT_BATCH).
+void launch_fault(cudaStream_t stream);
+
 }  // namespace palette::cuda

@@ -1,9 +1,10 @@
 #!/bin/sh
 # GPU checks of a palette bundle (scripts/bundle.sh), on a machine with an NVIDIA GPU and its
 # driver: GPU unit tests, CPU/CUDA parity tests, compute-sanitizer (memcheck and racecheck) on
-# small batches when it is installed, the kernel benchmark, `palette bench`, and the CSV of the
-# sample images through both backends. Prints a short table at the end; logs go to $LOGS
-# (default: ./gpu-check-logs). Exit status 1 if any check failed.
+# small batches when it is installed, the kernel benchmark, `palette bench`, the CSV of the
+# sample images through both backends, and a run that survives a device fault. Prints a short
+# table at the end; logs go to $LOGS (default: ./gpu-check-logs). Exit status 1 if any check
+# failed.
 #
 #   ./gpu-check.sh [--quick]      (--quick: smaller benchmarks)
 set -u
@@ -83,6 +84,12 @@ for v in $variants; do
     -o "$logs/samples-cuda-$v.csv"
   check "samples-csv-identical-$v" 10 cmp "$logs/samples-cpu.csv" "$logs/samples-cuda-$v.csv"
 done
+
+# A device fault in the middle of a run (a trapping kernel before the third of five batches):
+# the CPU takes over the batches in flight and the rest; exit 0 and the same CSV.
+check failover-run 60 env PALETTE_CUDA_FAULT_BATCH=2 bin/palette extract samples --backend cuda \
+  --batch 1 -o "$logs/samples-fault.csv"
+check failover-csv-identical 10 cmp "$logs/samples-cpu.csv" "$logs/samples-fault.csv"
 
 if [ $quick -eq 1 ]; then
   check kernel-bench 60 bin/bench_cuda_kmeans --images 1000 --reps 3 8
