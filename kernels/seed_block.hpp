@@ -1,7 +1,7 @@
 #pragma once
 // Greedy k-means++ seeding of one image by one thread block, with few barriers: the same
 // choices as kmeanspp_seeds (src/core/kmeans_cpu.cpp) and the kernel's tile-by-tile seeding,
-// in about 7 barriers per centre instead of about 80.
+// in 5 barriers per centre instead of about 80.
 //
 // Thread t owns a contiguous run of the image's subsample (entries t*c .. t*c + c - 1 of the
 // m <= math::kSeedSample points, c = ceil(m / T)), stored transposed (entry t*c + q at q*T + t)
