@@ -7,7 +7,10 @@
 // Not a test: it measures and prints; it fails only if the variants' results differ.
 //
 //   build/bench/bench_cuda_kmeans [--images N] [--pixels P] [--iterations I] [--reps R]
-//                                 [--lloyd warp|columns|columns-fma|all] [k...]
+//                                 [--lloyd warp|columns|columns-fma|all] [--no-seeding] [k...]
+//
+// --no-seeding leaves out the seeding rows, so that a profiler sees only the variants' launches
+// (one warm-up, then --reps).
 
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +30,7 @@ using namespace palette;
 int main(int argc, char** argv) {
   std::size_t images = 10000, pixels = 65536;
   int iterations = 20, reps = 5;
+  bool seeding_rows = true;
   std::vector<int> ks;
   const std::vector<CudaLloyd> all = {CudaLloyd::kWarp, CudaLloyd::kColumns,
                                       CudaLloyd::kColumnsFma};
@@ -40,6 +44,8 @@ int main(int argc, char** argv) {
       pixels = next();
     } else if (a == "--iterations") {
       iterations = static_cast<int>(next());
+    } else if (a == "--no-seeding") {
+      seeding_rows = false;
     } else if (a == "--reps") {
       reps = static_cast<int>(next());
     } else if (a == "--lloyd" && i + 1 < argc) {
@@ -94,6 +100,7 @@ int main(int argc, char** argv) {
     const KMeansParams params{k, 0, iterations, 0.0};
     // Seeding alone: tile by tile (warp, columns) and in runs (seed_block.hpp, columns-fma).
     for (const CudaLloyd lloyd : {CudaLloyd::kColumns, CudaLloyd::kColumnsFma}) {
+      if (!seeding_rows) break;
       const auto seeding = cuda_testing::time_kernel(batch, params, 0, reps, lloyd,
                                                      /*seed_only=*/true);
       std::printf("%4d %14s %10s %14.2f %12.2f %14.0f %12s %10s\n", k,

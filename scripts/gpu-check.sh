@@ -6,14 +6,24 @@
 # table at the end; logs go to $LOGS (default: ./gpu-check-logs). Exit status 1 if any check
 # failed.
 #
-#   ./gpu-check.sh [--quick]      (--quick: smaller benchmarks)
+#   ./gpu-check.sh [--quick] [--profile]
+#
+# --quick: smaller benchmarks. --profile: also Nsight Compute (ncu, when installed) on one launch
+# of the columns and columns-fma kernels for 2,000 images at k = 8 (about a minute each).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here" || exit 1
 logs=${LOGS:-$here/gpu-check-logs}
 mkdir -p "$logs"
 quick=0
-[ "${1:-}" = "--quick" ] && quick=1
+profile=0
+for a in "$@"; do
+  case $a in
+    --quick) quick=1 ;;
+    --profile) profile=1 ;;
+    *) echo "gpu-check.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
 table=""
 failed=0
 
@@ -97,6 +107,19 @@ if [ $quick -eq 1 ]; then
 else
   check kernel-bench 240 bin/bench_cuda_kmeans --reps 3 --images 10000 --pixels 65536 --iterations 20 5 8 16
   check palette-bench 120 bin/palette bench --images 4000
+fi
+if [ $profile -eq 1 ]; then
+  ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+  if [ -n "$ncu" ]; then
+    for v in columns columns-fma; do
+      check "ncu-$v" 240 "$ncu" --section SpeedOfLight --section Occupancy \
+        --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats \
+        --launch-skip 1 --launch-count 1 bin/bench_cuda_kmeans --images 2000 --reps 1 \
+        --lloyd $v --no-seeding 8
+    done
+  else
+    note "ncu" "not installed: skipped"
+  fi
 fi
 end=$(date +%s)
 

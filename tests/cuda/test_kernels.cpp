@@ -106,8 +106,9 @@ TEST(GpuKernel, FullRunMatchesTheHostPerImage) {
 }
 
 // Every Lloyd variant on one batch that has every kind of image: light and heavy weights
-// (columns folded once per pass, every few tiles, or not usable: warp sums), tails, fewer
-// colours than k, empty images; k on both sides of every register padding and above 16.
+// (columns folded once per pass, every few tiles, or not usable: warp sums; weights above 16
+// bits on the columns path), tails, fewer colours than k, empty images; k on both sides of
+// every register padding and above 16.
 TEST(GpuKernel, EveryLloydVariantMatchesTheHost) {
   PALETTE_REQUIRE_GPU();
 #ifdef PALETTE_WITH_CUDA
@@ -144,6 +145,23 @@ TEST(GpuKernel, EveryLloydVariantMatchesTheHost) {
     batch.add(distinct_image(rng, n, 1 + n % 5, ColorSpace::kLab));
   }
   batch.add_empty();
+  // Dark colours with weights above 16 bits: small coordinates leave room in 32-bit columns,
+  // so the columns path, which the fma variant then reads unpacked.
+  {
+    std::vector<std::uint8_t> px;
+    for (int c = 0; c < 4; ++c) {
+      test::add_pixels(px, rng() & 0x0F0F0F, 70000 + static_cast<int>(rng() % 50000));
+    }
+    for (int c = 0; c < 3000; ++c) {
+      test::add_pixels(px, rng() & 0x0F0F0F, 1 + static_cast<int>(rng() % 20));
+    }
+    const ImagePoints p = test::from_pixels(px, ColorSpace::kLab);
+    EXPECT_GT(*std::max_element(p.weight.begin(), p.weight.end()), 0xFFFFu);
+    EXPECT_GT(columns::flush_tiles_of({p.x.data(), p.y.data(), p.z.data(), p.weight.data(),
+                                       static_cast<std::uint32_t>(p.size())}),
+              0u);
+    batch.add(p);
+  }
   heavy(3, 2100, 8000, kOncePerPass);
   heavy(60, 2000, 3000, kEveryFewTiles);
   heavy(2, 400000, 1000, kWarpSums);

@@ -486,18 +486,24 @@ TEST(ColumnsBlock, HeavyImagesFoldEveryFewTiles) {
 // Weights above 16 bits on the columns path (dark colours: small coordinates leave room in
 // 32-bit columns): the fma variant reads the unpacked arrays then.
 TEST(ColumnsBlock, WeightsAbove16BitsAreReadUnpacked) {
-  std::mt19937 rng(48);
-  std::vector<std::uint8_t> px;
-  for (int c = 0; c < 4; ++c)
-    add_pixels(px, rng() & 0x0F0F0F, 70000 + static_cast<int>(rng() % 50000));
-  for (int c = 0; c < 3000; ++c) add_pixels(px, rng() & 0x0F0F0F, 1 + static_cast<int>(rng() % 20));
-  const ImagePoints p = from_pixels(px, ColorSpace::kRgb);
-  const std::uint32_t f = columns::flush_tiles_of(
-      {p.x.data(), p.y.data(), p.z.data(), p.weight.data(), static_cast<std::uint32_t>(p.size())});
-  ASSERT_GT(f, 0u) << "should run on the columns path";
-  ASSERT_GT(*std::max_element(p.weight.begin(), p.weight.end()), 0xFFFFu);
-  for (int k : {3, 8, 16}) {
-    expect_same(p, KMeansParams{k, 2, 100, 0.0}, ColorSpace::kRgb, "k=" + std::to_string(k));
+  for (const ColorSpace space : {ColorSpace::kRgb, ColorSpace::kLab}) {
+    std::mt19937 rng(48);
+    std::vector<std::uint8_t> px;
+    for (int c = 0; c < 4; ++c) {
+      add_pixels(px, rng() & 0x0F0F0F, 70000 + static_cast<int>(rng() % 50000));
+    }
+    for (int c = 0; c < 3000; ++c)
+      add_pixels(px, rng() & 0x0F0F0F, 1 + static_cast<int>(rng() % 20));
+    const ImagePoints p = from_pixels(px, space);
+    const std::uint32_t f =
+        columns::flush_tiles_of({p.x.data(), p.y.data(), p.z.data(), p.weight.data(),
+                                 static_cast<std::uint32_t>(p.size())});
+    ASSERT_GT(f, 0u) << "should run on the columns path";
+    ASSERT_GT(*std::max_element(p.weight.begin(), p.weight.end()), 0xFFFFu);
+    for (int k : {3, 8, 16}) {
+      expect_same(p, KMeansParams{k, 2, 100, 0.0}, space,
+                  std::string(to_string(space)) + " k=" + std::to_string(k));
+    }
   }
 }
 
