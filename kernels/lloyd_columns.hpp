@@ -277,8 +277,9 @@ PALETTE_HD int nearest(const float* cx, const float* cy, const float* cz, float 
   return l;
 }
 
-/// nearest() over the first k centroids of arrays in memory (the filter's exact path, rare:
-/// kept as a loop so that it stays small).
+/// nearest() over the first k centroids of arrays in memory: the fma filter's exact path. The
+/// same argmin, but k is known only at run time and the loop is kept rolled (the path is rare;
+/// nearest() must unroll, so that its arrays stay in registers).
 PALETTE_HD int nearest_in(const float* cx, const float* cy, const float* cz, int k, float x,
                           float y, float z, float& best) {
   float b = math::dist2(x, y, z, cx[0], cy[0], cz[0]);
