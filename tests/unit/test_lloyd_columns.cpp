@@ -330,15 +330,14 @@ int expect_filter_exact(std::mt19937& rng, int k, int max_abs, int points) {
       fma.load(cx, cy, cz, k, margin);
       exact.load(cx, cy, cz, k, margin);
     }
-    float da, db;
     const int want = exact.nearest(p[0], p[1], p[2]);
     const int got = fma.nearest(p[0], p[1], p[2]);
-    columns::nearest_in(cx, cy, cz, k, p[0], p[1], p[2], da);
-    if (k >= 2 && a != b) {
+    if (k >= 2 && a != b) {  // a close call: a and b nearest, within the margin of each other
+      float nearest_d;
+      columns::nearest_in(cx, cy, cz, k, p[0], p[1], p[2], nearest_d);
       const float ea = math::dist2(p[0], p[1], p[2], cx[a], cy[a], cz[a]);
       const float eb = math::dist2(p[0], p[1], p[2], cx[b], cy[b], cz[b]);
-      db = std::min(ea, eb);
-      if (std::abs(ea - eb) <= margin && db == da) ++close;
+      if (std::abs(ea - eb) <= margin && std::min(ea, eb) == nearest_d) ++close;
     }
     EXPECT_EQ(got, want) << "k=" << k << " max_abs=" << max_abs << " point " << p[0] << "," << p[1]
                          << "," << p[2];
