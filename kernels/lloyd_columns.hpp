@@ -416,23 +416,30 @@ struct Centroids {
       float best;
       return columns::nearest<KP>(a, b, c, x, y, z, best);
     } else {
-      float key[KP];
-      PALETTE_UNROLL
-      for (int j = 0; j < KP; ++j) key[j] = fma_rn(z, c[j], fma_rn(y, b[j], fma_rn(x, a[j], d[j])));
-      float m = key[0];
-      PALETTE_UNROLL
-      for (int j = 1; j < KP; ++j) m = min_f(key[j], m);
-      // Bit KP-1-j of `above`: key j > limit, the sign of limit - key[j] (rounding keeps the
-      // sign of a difference, and a difference of two floats is never rounded to zero).
-      const float limit = m + margin;
-      unsigned above = 0;
-      PALETTE_UNROLL
-      for (int j = 0; j < KP; ++j) above = shift_in_sign(above, limit - key[j]);
-      const unsigned close = ~above & ((1u << KP) - 1);  // bit KP-1-j: centroid j is a candidate
-      if ((close & (close - 1)) == 0) return KP - 1 - highest_bit(close);
+      const int l = filtered(x, y, z);
+      if (l >= 0) return l;
       float best;
       return nearest_in(sx, sy, sz, k, x, y, z, best);
     }
+  }
+
+  /// kFilter: the nearest centroid to (x, y, z) as the keys alone decide it, or -1 when another
+  /// centroid's key lies within the margin of the least (then the exact distances must decide).
+  PALETTE_HD int filtered(float x, float y, float z) const {
+    float key[KP];
+    PALETTE_UNROLL
+    for (int j = 0; j < KP; ++j) key[j] = fma_rn(z, c[j], fma_rn(y, b[j], fma_rn(x, a[j], d[j])));
+    float m = key[0];
+    PALETTE_UNROLL
+    for (int j = 1; j < KP; ++j) m = min_f(key[j], m);
+    // Bit KP-1-j of `above`: key j > limit, the sign of limit - key[j] (rounding keeps the sign
+    // of a difference, and a difference of two floats is never rounded to zero).
+    const float limit = m + margin;
+    unsigned above = 0;
+    PALETTE_UNROLL
+    for (int j = 0; j < KP; ++j) above = shift_in_sign(above, limit - key[j]);
+    const unsigned close = ~above & ((1u << KP) - 1);  // bit KP-1-j: centroid j is a candidate
+    return (close & (close - 1)) == 0 ? KP - 1 - highest_bit(close) : -1;
   }
   PALETTE_HD int nearest_of(const ImageRef& p, std::uint32_t i) const {
     return nearest(p.x[i], p.y[i], p.z[i]);
