@@ -209,29 +209,33 @@ __device__ __forceinline__ void unpack4(uint2 v, int* out) {
 }
 #endif
 
+/// The kQuad packed points from g (16-byte aligned), with their weights as stored.
+PALETTE_HD void load_packed_quad(const PackedPoint* g, Quad& out) {
+#if defined(__CUDA_ARCH__)
+  const auto* v4 = reinterpret_cast<const uint4*>(g);
+  const uint4 a = v4[0], b = v4[1];
+  const unsigned v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+  PALETTE_UNROLL
+  for (int e = 0; e < kQuad; ++e) {
+    out.x[e] = static_cast<std::int16_t>(v[2 * e] & 0xFFFFu);
+    out.y[e] = static_cast<int>(v[2 * e]) >> 16;
+    out.z[e] = static_cast<std::int16_t>(v[2 * e + 1] & 0xFFFFu);
+    out.w[e] = static_cast<std::int32_t>(v[2 * e + 1] >> 16);
+  }
+#else
+  for (int e = 0; e < kQuad; ++e) {
+    out.x[e] = g[e].x;
+    out.y[e] = g[e].y;
+    out.z[e] = g[e].z;
+    out.w[e] = g[e].w;
+  }
+#endif
+}
+
 PALETTE_HD void load_quad(const ImageRef& p, std::uint32_t q, std::uint32_t quads, Quad& out) {
   const std::uint32_t first = q * kQuad;  // position of the group's first point from x - head
   if (p.packed != nullptr) {
-#if defined(__CUDA_ARCH__)
-    const auto* g = reinterpret_cast<const uint4*>(p.packed - p.head + first);
-    const uint4 a = g[0], b = g[1];
-    const unsigned v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-    PALETTE_UNROLL
-    for (int e = 0; e < kQuad; ++e) {
-      out.x[e] = static_cast<std::int16_t>(v[2 * e] & 0xFFFFu);
-      out.y[e] = static_cast<int>(v[2 * e]) >> 16;
-      out.z[e] = static_cast<std::int16_t>(v[2 * e + 1] & 0xFFFFu);
-      out.w[e] = static_cast<std::int32_t>(v[2 * e + 1] >> 16);
-    }
-#else
-    for (int e = 0; e < kQuad; ++e) {
-      const PackedPoint& pt = (p.packed - p.head)[first + e];
-      out.x[e] = pt.x;
-      out.y[e] = pt.y;
-      out.z[e] = pt.z;
-      out.w[e] = pt.w;
-    }
-#endif
+    load_packed_quad(p.packed - p.head + first, out);
   } else {
 #if defined(__CUDA_ARCH__)
     unpack4(*reinterpret_cast<const uint2*>(p.x - p.head + first), out.x);
@@ -352,19 +356,29 @@ PALETTE_BLOCK_FN void fold_sum(const Block& b, Shared<T>& sh, std::int32_t* col,
   b.sync();
 }
 
-/// Maximum of v over the block; every thread gets it.
-template <int T, class Block>
-PALETTE_BLOCK_FN unsigned long long block_max(const Block& b, Shared<T>& sh, unsigned long long v) {
+/// Maximum (kSum false) or sum (kSum true) of v over the block; every thread gets it.
+template <bool kSum, int T, class Block>
+PALETTE_BLOCK_FN unsigned long long block_reduce(const Block& b, Shared<T>& sh,
+                                                 unsigned long long v) {
   const int tid = b.tid();
   sh.red[tid] = v;
   b.sync();
   for (int s = T / 2; s > 0; s /= 2) {
-    if (tid < s && sh.red[tid + s] > sh.red[tid]) sh.red[tid] = sh.red[tid + s];
+    if (tid < s) {
+      const unsigned long long a = sh.red[tid], o = sh.red[tid + s];
+      sh.red[tid] = kSum ? a + o : (o > a ? o : a);
+    }
     b.sync();
   }
   const unsigned long long m = sh.red[0];
   b.sync();
   return m;
+}
+
+/// Maximum of v over the block; every thread gets it.
+template <int T, class Block>
+PALETTE_BLOCK_FN unsigned long long block_max(const Block& b, Shared<T>& sh, unsigned long long v) {
+  return block_reduce<false>(b, sh, v);
 }
 
 /// The centroids of one pass as every thread holds them for the nearest-centroid search.
@@ -450,6 +464,48 @@ struct Centroids {
                       best);
   }
 };
+
+/// Adds the kQuad points of `pts` to the columns of their nearest centroids; `col` points at
+/// the calling thread's entry of row 0 (columns of T threads, rows weight, x, y, z per cluster).
+template <int T, int KP, bool F>
+PALETTE_BLOCK_FN void add_quad(const Centroids<KP, F>& c, std::int32_t* col, const Quad& pts) {
+  PALETTE_UNROLL
+  for (int e = 0; e < kQuad; ++e) {
+    const int l = c.nearest(pts.x[e], pts.y[e], pts.z[e]);
+    const std::int32_t w = pts.w[e];
+    std::int32_t* s = col + l * 4 * T;
+    s[0] += w;
+    s[T] += w * pts.x[e];
+    s[2 * T] += w * pts.y[e];
+    s[3 * T] += w * pts.z[e];
+  }
+}
+
+/// The end of a pass, with sh.tot holding its totals (refills done) and every thread past a
+/// sync(): the new centroids (the old ones kept in px, py, pz) and whether every centroid moved
+/// by at most limit2 (squared), the same answer in every thread.
+template <int T, class Block>
+PALETTE_BLOCK_FN bool converged(const Block& b, Shared<T>& sh, int k, float limit2) {
+  const int tid = b.tid();
+  if (tid < k) {
+    const long long* t = sh.tot + tid * 4;
+    const auto w = static_cast<std::uint64_t>(t[0]);
+    const float nx = math::centroid_coord(t[1], w);
+    const float ny = math::centroid_coord(t[2], w);
+    const float nz = math::centroid_coord(t[3], w);
+    sh.shift[tid] = math::dist2(nx, ny, nz, sh.cx[tid], sh.cy[tid], sh.cz[tid]);
+    sh.px[tid] = sh.cx[tid];
+    sh.py[tid] = sh.cy[tid];
+    sh.pz[tid] = sh.cz[tid];
+    sh.cx[tid] = nx;
+    sh.cy[tid] = ny;
+    sh.cz[tid] = nz;
+  }
+  b.sync();
+  float shift = 0.0f;
+  for (int j = 0; j < k; ++j) shift = shift < sh.shift[j] ? sh.shift[j] : shift;
+  return shift <= limit2;
+}
 
 /// The cluster point i was moved into this pass, or -1.
 template <int T>
@@ -547,16 +603,7 @@ PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, con
       if (q < quads) {
         Quad pts;
         load_quad(p, q, quads, pts);
-        PALETTE_UNROLL
-        for (int e = 0; e < kQuad; ++e) {
-          const int l = c.nearest(pts.x[e], pts.y[e], pts.z[e]);
-          const std::int32_t w = pts.w[e];
-          std::int32_t* s = col + l * 4 * T + tid;
-          s[0] += w;
-          s[T] += w * pts.x[e];
-          s[2 * T] += w * pts.y[e];
-          s[3 * T] += w * pts.z[e];
-        }
+        add_quad<T>(c, col + tid, pts);
       }
       if (++since == flush_every || t + 1 == quad_tiles) {  // the same in every thread
         fold_sum(b, sh, col, rows, sh.tot);
@@ -566,24 +613,7 @@ PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, con
     bool empty = false;
     for (int j = 0; j < k; ++j) empty = empty || sh.tot[j * 4] == 0;  // weights are >= 1
     if (empty) refill(b, sh, col, p, k, c);
-    if (tid < k) {
-      const long long* t = sh.tot + tid * 4;
-      const auto w = static_cast<std::uint64_t>(t[0]);
-      const float nx = math::centroid_coord(t[1], w);
-      const float ny = math::centroid_coord(t[2], w);
-      const float nz = math::centroid_coord(t[3], w);
-      sh.shift[tid] = math::dist2(nx, ny, nz, sh.cx[tid], sh.cy[tid], sh.cz[tid]);
-      sh.px[tid] = sh.cx[tid];
-      sh.py[tid] = sh.cy[tid];
-      sh.pz[tid] = sh.cz[tid];
-      sh.cx[tid] = nx;
-      sh.cy[tid] = ny;
-      sh.cz[tid] = nz;
-    }
-    b.sync();
-    float shift = 0.0f;
-    for (int j = 0; j < k; ++j) shift = shift < sh.shift[j] ? sh.shift[j] : shift;
-    if (shift <= limit2) break;
+    if (converged(b, sh, k, limit2)) break;
   }
 
   // Heaviest member of each final cluster (lowest index on ties): labels of the last pass,
