@@ -14,6 +14,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "lloyd_cluster.hpp"
 #include "lloyd_columns.hpp"
 #include "palette/kmeans.hpp"
 #include "seed_block.hpp"
@@ -145,6 +146,21 @@ BlockRun run_block(const ImagePoints& p, const KMeansParams& params, ColorSpace 
   return r;
 }
 
+// The CPU backend's clusters and iterations against a block's (or a cluster's).
+void expect_equal(const std::vector<ClusterStats>& host, int iterations, const BlockRun& dev,
+                  const std::string& where) {
+  EXPECT_EQ(dev.iterations, iterations) << where;
+  ASSERT_EQ(dev.out.size(), host.size()) << where;
+  for (std::size_t j = 0; j < host.size(); ++j) {
+    const ClusterStats& a = host[j];
+    const ClusterStats& b = dev.out[j];
+    EXPECT_TRUE(a.sum[0] == b.sum[0] && a.sum[1] == b.sum[1] && a.sum[2] == b.sum[2] &&
+                a.weight == b.weight && a.mode == b.mode && b.reserved == 0)
+        << where << ", cluster " << j << ": weight " << a.weight << " vs " << b.weight << ", mode "
+        << a.mode << " vs " << b.mode << ", x " << a.sum[0] << " vs " << b.sum[0];
+  }
+}
+
 // Runs the block, with each nearest-centroid search, and the CPU backend's Lloyd iterations on
 // `p` from the same seeds (k-means++ as kmeans_image picks them, unless given) and compares
 // everything; returns the refills. The image starts `head` points into its first group
@@ -166,16 +182,8 @@ int expect_same(const ImagePoints& p, const KMeansParams& params, ColorSpace spa
   int refills = 0;
   for (const bool fma : {false, true}) {
     const BlockRun dev = run_block(p, params, space, seeds, flush_every, h, fma);
-    const std::string where = what + ", head " + std::to_string(h) + (fma ? ", fma" : ", exact");
-    EXPECT_EQ(dev.iterations, iterations) << where;
-    for (int j = 0; j < params.k; ++j) {
-      const ClusterStats& a = host[static_cast<std::size_t>(j)];
-      const ClusterStats& b = dev.out[static_cast<std::size_t>(j)];
-      EXPECT_TRUE(a.sum[0] == b.sum[0] && a.sum[1] == b.sum[1] && a.sum[2] == b.sum[2] &&
-                  a.weight == b.weight && a.mode == b.mode && b.reserved == 0)
-          << where << ", cluster " << j << ": weight " << a.weight << " vs " << b.weight
-          << ", mode " << a.mode << " vs " << b.mode << ", x " << a.sum[0] << " vs " << b.sum[0];
-    }
+    expect_equal(host, iterations, dev,
+                 what + ", head " + std::to_string(h) + (fma ? ", fma" : ", exact"));
     refills = dev.refills;
   }
   return refills;
@@ -514,6 +522,280 @@ TEST(ColumnsBlock, FoldCadenceDoesNotChangeResults) {
     expect_same(p, KMeansParams{7, 9, 100, 0.5}, ColorSpace::kOklab,
                 "fold every " + std::to_string(f), f);
   }
+}
+
+// ---- lloyd_cluster.hpp: an image's points split over a cluster of C blocks, each holding its
+// share in its own "shared memory"; on the host one std::thread per thread of every block, a
+// std::barrier per block and one for the whole cluster, and map() turning an address in one
+// block's ClusterShared into the same member of another's.
+
+template <int T>
+struct HostCluster {
+  int r, c;
+  std::barrier<>* bar;
+  columns::ClusterShared<T>* const* all;
+  int rank() const { return r; }
+  int size() const { return c; }
+  void sync() const { bar->arrive_and_wait(); }
+  template <class U>
+  U* map(U* p, int q) const {
+    const auto* base = reinterpret_cast<const unsigned char*>(all[r]);
+    const std::ptrdiff_t at = reinterpret_cast<const unsigned char*>(p) - base;
+    EXPECT_TRUE(at >= 0 && at < static_cast<std::ptrdiff_t>(sizeof(columns::ClusterShared<T>)))
+        << "map() of an address outside ClusterShared";
+    return reinterpret_cast<U*>(reinterpret_cast<unsigned char*>(all[q]) + at);
+  }
+};
+
+struct ClusterRun : BlockRun {
+  columns::ImageSummary summary{};
+  bool summaries_agree = true;
+};
+
+// Image p's Lloyd run by a cluster of C blocks of T threads from the centroids at `seeds`, as
+// the kernel does it: load_share(), then lloyd_cluster() with the summary's fold cadence (or
+// flush_every when not 0). Runs Lloyd only when the summary allows (16-bit weights, columns).
+template <int T>
+ClusterRun run_cluster(const ImagePoints& p, const KMeansParams& params, ColorSpace space,
+                       const std::vector<int>& seeds, int C, std::uint32_t flush_every = 0) {
+  const int k = params.k;
+  const auto n = static_cast<std::uint32_t>(p.size());
+  const PlacedImage placed(p, n % columns::kQuad);
+  const std::uint32_t capacity = columns::share_capacity(n, C);
+  std::vector<std::unique_ptr<columns::ClusterShared<T>>> shared;
+  std::vector<columns::ClusterShared<T>*> all;
+  std::vector<std::vector<std::uint64_t>> cols;
+  std::vector<std::vector<columns::PackedPoint>> pts;
+  std::vector<std::unique_ptr<std::barrier<>>> block_bars;
+  for (int r = 0; r < C; ++r) {
+    shared.push_back(std::make_unique<columns::ClusterShared<T>>());
+    std::memset(static_cast<void*>(shared.back().get()), 0xA5, sizeof(columns::ClusterShared<T>));
+    all.push_back(shared.back().get());
+    cols.emplace_back(columns::column_bytes(k, T) / 8, 0xA5A5A5A5A5A5A5A5ull);
+    pts.emplace_back(capacity, columns::PackedPoint{-1, -1, -1, 0xA5A5});
+    block_bars.push_back(std::make_unique<std::barrier<>>(T));
+  }
+  std::barrier<> cluster_bar(C * T);
+  ClusterRun run;
+  run.out.assign(static_cast<std::size_t>(k), ClusterStats{});
+  std::vector<columns::ImageSummary> summaries(static_cast<std::size_t>(C * T));
+  std::vector<int> iterations(static_cast<std::size_t>(C * T), -1);
+  {
+    std::vector<std::jthread> threads;
+    for (int r = 0; r < C; ++r) {
+      for (int t = 0; t < T; ++t) {
+        threads.emplace_back([&, r, t] {
+          const HostBlock b{t, block_bars[static_cast<std::size_t>(r)].get()};
+          const HostCluster<T> cl{r, C, &cluster_bar, all.data()};
+          auto& cs = *all[static_cast<std::size_t>(r)];
+          auto* col = reinterpret_cast<std::int32_t*>(cols[static_cast<std::size_t>(r)].data());
+          auto* mine = pts[static_cast<std::size_t>(r)].data();
+          const columns::Share share = columns::share_of(n, r, C);
+          const columns::ImageSummary s = columns::load_share(b, cl, cs, placed.ref, share, mine);
+          summaries[static_cast<std::size_t>(r * T + t)] = s;
+          const std::uint32_t every =
+              flush_every ? flush_every
+                          : columns::flush_tiles(s.heaviest, s.total, s.max_abs, s.zero);
+          if (s.heaviest > 0xFFFF || every == 0)
+            return;  // the kernel hands such images to one block
+          columns::ImageRef ref = placed.ref;
+          ref.max_abs = s.max_abs;
+          iterations[static_cast<std::size_t>(r * T + t)] = columns::lloyd_cluster_any<T>(
+              b, cl, cs, col, mine, share, ref, seeds.data(), k, params.max_iter,
+              shift_limit2(params, space), every, run.out.data());
+        });
+      }
+    }
+  }
+  run.summary = summaries[0];
+  for (const auto& s : summaries) {
+    run.summaries_agree = run.summaries_agree && s.heaviest == run.summary.heaviest &&
+                          s.total == run.summary.total && s.max_abs == run.summary.max_abs &&
+                          s.zero == run.summary.zero;
+  }
+  for (int v : iterations) EXPECT_EQ(v, iterations[0]) << "threads disagree on the iterations";
+  run.iterations = iterations[0];
+  run.refills = shared[0]->s.refills;
+  for (const auto& cs : shared) EXPECT_EQ(cs->s.refills, run.refills) << "blocks disagree";
+  return run;
+}
+
+// run_cluster() against the CPU backend's Lloyd iterations from the same seeds (k-means++
+// seeds unless given); returns the refills.
+template <int T = 64>
+int expect_same_cluster(const ImagePoints& p, const KMeansParams& params, ColorSpace space,
+                        const std::string& what, int C, std::vector<int> seeds = {},
+                        std::uint32_t flush_every = 0) {
+  KMeansScratch scratch;
+  if (seeds.empty()) {
+    seeds.resize(static_cast<std::size_t>(params.k));
+    kmeanspp_seeds(view_of(p), params.k, params.seed, scratch, seeds.data());
+  }
+  std::vector<ClusterStats> host(static_cast<std::size_t>(params.k));
+  int iterations = 0;
+  lloyd_image(view_of(p), params, shift_limit2(params, space), seeds.data(), host.data(),
+              iterations, scratch);
+  const ClusterRun dev = run_cluster<T>(p, params, space, seeds, C, flush_every);
+  EXPECT_TRUE(dev.summaries_agree) << what;
+  EXPECT_LE(dev.summary.heaviest, 0xFFFFu) << what << ": not a cluster image";
+  expect_equal(host, iterations, dev, what + ", cluster of " + std::to_string(C));
+  return dev.refills;
+}
+
+TEST(ClusterShare, SharesCoverTheImageInWholeGroups) {
+  for (std::uint32_t n : {1u, 5u, 9u, 31u, 1000u, 1029u, 65536u, 65537u}) {
+    for (int C = 1; C <= columns::kMaxCluster; ++C) {
+      const std::uint32_t cap = columns::share_capacity(n, C);
+      EXPECT_EQ(cap % columns::kQuad, 0u);
+      std::uint32_t next = 0;
+      for (int r = 0; r < C; ++r) {
+        const columns::Share s = columns::share_of(n, r, C);
+        if (s.m > 0) {
+          EXPECT_EQ(s.lo, next) << n << " " << C << " " << r;
+        }
+        EXPECT_LE(s.m, cap);
+        next = s.lo + s.m;
+      }
+      EXPECT_EQ(next, n) << "n " << n << ", cluster of " << C;
+    }
+  }
+}
+
+// The summary every block derives: the image's heaviest and total weight, largest |coordinate|
+// and zero weights, whatever the split; weights above 16 bits show in `heaviest`.
+TEST(ClusterShare, EveryBlockLearnsTheImagesSummary) {
+  std::mt19937 rng(60);
+  std::vector<std::uint8_t> px;
+  for (int c = 0; c < 3; ++c) add_pixels(px, rng() & 0xFFFFFF, 70000 + c);
+  for (int c = 0; c < 500; ++c) add_pixels(px, rng() & 0xFFFFFF, 1 + c % 5);
+  for (const ImagePoints& p :
+       {random_image(rng, 3000, 5, 30, ColorSpace::kLab), from_pixels(px, ColorSpace::kOklab)}) {
+    unsigned long long heaviest = 0, total = 0;
+    std::uint32_t max_abs = 0;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      heaviest = std::max<unsigned long long>(heaviest, p.weight[i]);
+      total += p.weight[i];
+      for (const int v : {p.x[i], p.y[i], p.z[i]})
+        max_abs = std::max(max_abs, static_cast<std::uint32_t>(v < 0 ? -v : v));
+    }
+    for (int C : {1, 3, 8}) {
+      const ClusterRun r =
+          run_cluster<64>(p, KMeansParams{5, 1, 100, 0.5}, ColorSpace::kLab, {0, 1, 2, 3, 4}, C);
+      EXPECT_TRUE(r.summaries_agree);
+      EXPECT_EQ(r.summary.heaviest, heaviest);
+      EXPECT_EQ(r.summary.total, total);
+      EXPECT_EQ(r.summary.max_abs, max_abs);
+      EXPECT_FALSE(r.summary.zero);
+    }
+  }
+}
+
+TEST(ClusterLloyd, RandomImagesEverySpaceAndK) {
+  std::mt19937 rng(61);
+  int images = 0;
+  for (auto space : {ColorSpace::kLab, ColorSpace::kOklab, ColorSpace::kRgb}) {
+    for (int k : {1, 2, 3, 5, 6, 8, 11, 12, 16}) {
+      const ImagePoints p = random_image(rng, 300 + static_cast<int>(rng() % 4000),
+                                         1 + static_cast<int>(rng() % 10), 20, space);
+      if (p.size() <= static_cast<std::size_t>(k)) continue;
+      const double tol = k % 2 ? 0.0 : 0.5;
+      const int C = 2 + images % 7;
+      expect_same_cluster(p, KMeansParams{k, rng(), 100, tol}, space,
+                          std::string(to_string(space)) + " k=" + std::to_string(k), C);
+      ++images;
+    }
+  }
+  EXPECT_GE(images, 22);
+}
+
+// Images so small that some blocks hold no point, and shares ending inside a group.
+TEST(ClusterLloyd, SmallImagesAndEveryClusterSize) {
+  std::mt19937 rng(62);
+  for (int n : {6, 9, 17, 33, 65, 257, 1029}) {
+    const ImagePoints p = distinct_image(rng, n, 1 + n % 7, ColorSpace::kLab);
+    for (int k : {1, 5, 8}) {
+      if (n <= k) continue;
+      for (int C = 1; C <= columns::kMaxCluster; ++C) {
+        expect_same_cluster(p, KMeansParams{k, 3, 100, 0.5}, ColorSpace::kLab,
+                            "n=" + std::to_string(n) + " k=" + std::to_string(k), C);
+      }
+    }
+  }
+}
+
+// Empty clusters refilled from the farthest point of the whole image, whichever block holds it.
+TEST(ClusterLloyd, EmptyClustersAreRefilledAsOnTheCpu) {
+  std::mt19937 rng(63);
+  int refills = 0, duplicates = 0;
+  for (int k : {2, 5, 8, 13, 16}) {
+    duplicates += (k - 1) + k / 2;
+    const ImagePoints p = random_image(rng, 2000, 5, 30, ColorSpace::kLab);
+    const int n = static_cast<int>(p.size());
+    refills += expect_same_cluster(p, KMeansParams{k, 1, 100, 0.5}, ColorSpace::kLab,
+                                   "one seed k=" + std::to_string(k), 2 + k % 7,
+                                   std::vector<int>(static_cast<std::size_t>(k), n / 3));
+    std::vector<int> pairs;
+    for (int j = 0; j < k; ++j) pairs.push_back((j / 2) * (n / k));
+    refills += expect_same_cluster(p, KMeansParams{k, 1, 100, 0.0}, ColorSpace::kLab,
+                                   "paired seeds k=" + std::to_string(k), 8, pairs);
+  }
+  EXPECT_GE(refills, duplicates) << "the refill path was not exercised enough";
+  // Refills in the last pass: the moved points' clusters must hold in the heaviest-member scan.
+  const ImagePoints p = random_image(rng, 3000, 6, 40, ColorSpace::kLab);
+  const int n = static_cast<int>(p.size());
+  for (int C : {2, 5, 8}) {
+    EXPECT_GT(expect_same_cluster(p, KMeansParams{6, 4, 1, 0.5}, ColorSpace::kLab, "max_iter 1", C,
+                                  std::vector<int>(6, n / 2)),
+              0);
+  }
+}
+
+TEST(ClusterLloyd, TiesBetweenCentroids) {
+  for (int half : {3, 10, 40}) {
+    std::vector<std::uint8_t> px;
+    for (int r = 128 - half; r <= 128 + half; ++r) {
+      add_pixels(px, (static_cast<std::uint32_t>(r) << 16) | 0x2828u, 1 + (r - 128 + half) % 3);
+      add_pixels(px, (static_cast<std::uint32_t>(256 - r) << 16) | 0x2828u,
+                 1 + (r - 128 + half) % 3);
+    }
+    const ImagePoints p = from_pixels(px, ColorSpace::kRgb);
+    const int n = static_cast<int>(p.size());
+    for (int k : {2, 3, 4}) {
+      std::vector<int> seeds;
+      for (int j = 0; j < k; ++j) seeds.push_back(j * (n - 1) / (k - 1));
+      expect_same_cluster(p, KMeansParams{k, 0, 100, 0.0}, ColorSpace::kRgb,
+                          "ties half=" + std::to_string(half) + " k=" + std::to_string(k), 3,
+                          seeds);
+    }
+  }
+}
+
+// Heavy colours (folds every few tiles) and forced fold cadences.
+TEST(ClusterLloyd, FoldsEveryFewTiles) {
+  std::mt19937 rng(64);
+  std::vector<std::uint8_t> px;
+  for (int c = 0; c < 60; ++c)
+    add_pixels(px, rng() & 0xFFFFFF, 2000 + static_cast<int>(rng() % 3000));
+  const ImagePoints noise = random_image(rng, 4000, 4, 30, ColorSpace::kLab);
+  for (std::size_t j = 0; j < noise.size(); ++j)
+    add_pixels(px, noise.rgb[j], static_cast<int>(noise.weight[j]));
+  const ImagePoints p = from_pixels(px, ColorSpace::kLab);
+  for (int k : {3, 8, 16}) {
+    expect_same_cluster(p, KMeansParams{k, 6, 100, 0.5}, ColorSpace::kLab,
+                        "heavy k=" + std::to_string(k), 4);
+  }
+  for (std::uint32_t f : {1u, 2u}) {
+    expect_same_cluster(p, KMeansParams{7, 9, 100, 0.5}, ColorSpace::kLab,
+                        "fold every " + std::to_string(f), 3, {}, f);
+  }
+}
+
+// The kernel's shape: 256 threads, 8 blocks, a 65,536-point image of random pixels (the
+// benchmark's), k = 8.
+TEST(ClusterLloyd, KernelShapeOnABenchmarkImage) {
+  std::mt19937 rng(65);
+  const ImagePoints p = random_image(rng, 65536, 1, 255, ColorSpace::kLab);
+  expect_same_cluster<256>(p, KMeansParams{8, 7, 20, 0.0}, ColorSpace::kLab, "benchmark image", 8);
 }
 
 }  // namespace
