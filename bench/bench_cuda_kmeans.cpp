@@ -32,8 +32,8 @@ int main(int argc, char** argv) {
   int iterations = 20, reps = 5;
   bool seeding_rows = true;
   std::vector<int> ks;
-  const std::vector<CudaLloyd> all = {CudaLloyd::kWarp, CudaLloyd::kColumns,
-                                      CudaLloyd::kColumnsFma};
+  const std::vector<CudaLloyd> all = {CudaLloyd::kWarp, CudaLloyd::kColumns, CudaLloyd::kColumnsFma,
+                                      CudaLloyd::kColumnsCluster};
   std::vector<CudaLloyd> variants = all;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
         variants = {*one};
       } else if (v != "all") {
         std::fprintf(stderr,
-                     "bench_cuda_kmeans: --lloyd takes warp, columns, columns-fma or all\n");
+                     "bench_cuda_kmeans: --lloyd takes warp, columns, columns-fma, "
+                     "columns-cluster or all\n");
         return 2;
       }
     } else {

@@ -226,8 +226,13 @@ class CudaBackend final : public Backend {
     h2d(s.dz.data(), s.hz.data(), points * sizeof(std::int16_t));
     h2d(s.dw.data(), s.hw.data(), points * sizeof(std::uint32_t));
     h2d(s.doff.data(), s.hoff.data(), (count + 1) * sizeof(std::uint32_t));
+    std::uint32_t largest = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      largest = std::max(largest, s.hoff.data()[i + 1] - s.hoff.data()[i]);
+    }
     const cuda::DevicePoints dp{s.dx.data(), s.dy.data(),   s.dz.data(),
-                                s.dw.data(), s.doff.data(), static_cast<std::uint32_t>(count)};
+                                s.dw.data(), s.doff.data(), static_cast<std::uint32_t>(count),
+                                largest};
     const cuda::DeviceScratch scratch{s.sample.data(), s.label.data(), s.packed.data()};
     const cuda::DeviceResults res{s.dclusters.data(), s.dcount.data(), s.diter.data()};
     cuda::launch_kmeans_batch(dp, scratch, params, shift_limit2(params, batch.space), res, st,
@@ -353,13 +358,16 @@ const char* to_string(CudaLloyd lloyd) {
       return "warp";
     case CudaLloyd::kColumnsFma:
       return "columns-fma";
+    case CudaLloyd::kColumnsCluster:
+      return "columns-cluster";
     default:
       return "columns";
   }
 }
 
 std::optional<CudaLloyd> cuda_lloyd_from_name(std::string_view name) {
-  for (const CudaLloyd v : {CudaLloyd::kWarp, CudaLloyd::kColumns, CudaLloyd::kColumnsFma}) {
+  for (const CudaLloyd v : {CudaLloyd::kWarp, CudaLloyd::kColumns, CudaLloyd::kColumnsFma,
+                            CudaLloyd::kColumnsCluster}) {
     if (name == to_string(v)) return v;
   }
   return std::nullopt;
@@ -370,7 +378,8 @@ CudaLloyd cuda_lloyd_from_env() {
   if (v == nullptr || *v == '\0') return CudaLloyd::kColumns;
   if (const auto lloyd = cuda_lloyd_from_name(v)) return *lloyd;
   throw Error(
-      std::string("PALETTE_CUDA_LLOYD must be \"columns\", \"columns-fma\" or \"warp\", not \"") +
+      std::string("PALETTE_CUDA_LLOYD must be \"columns\", \"columns-fma\", \"columns-cluster\" "
+                  "or \"warp\", not \"") +
       v + "\"");
 }
 

@@ -49,8 +49,13 @@ BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
   Uploaded u;
   upload_all(u, batch, params);
   const std::size_t images = batch.images();
+  std::uint32_t largest = 0;
+  for (std::size_t i = 0; i < images; ++i) {
+    largest = std::max(largest, batch.offsets[i + 1] - batch.offsets[i]);
+  }
   const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
-                              u.w.data(), u.off.data(), static_cast<std::uint32_t>(images)};
+                              u.w.data(), u.off.data(), static_cast<std::uint32_t>(images),
+                              largest};
   cuda::launch_kmeans_batch(dp, {u.sample.data(), u.label.data(), u.packed.data()}, params,
                             shift_limit2(params, batch.space),
                             {u.clusters.data(), u.count.data(), u.iterations.data()}, nullptr, mode,

@@ -8,11 +8,15 @@
 // are order-independent), and every argmin/argmax breaks ties towards the lowest index, as the
 // CPU's sequential loops do.
 
+#include <cooperative_groups.h>
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 
+#include <algorithm>
+
 #include "cuda_check.cuh"
 #include "kmeans_kernels.cuh"
+#include "lloyd_cluster.hpp"
 #include "lloyd_columns.hpp"
 #include "palette/kmeans_math.hpp"
 #include "seed_block.hpp"
@@ -157,13 +161,13 @@ using ColumnsShared = columns::Shared<kThreads>;
 // to warp sums for images whose weights do not fit 32-bit columns.
 // kFilter: the columns variant finds nearest centroids with the fma filter
 // (CudaLloyd::kColumnsFma).
+// Image `img` by this block (every thread of it).
 template <int KP, bool kFilter>
-__global__ void __launch_bounds__(kThreads)
-    kmeans_batch_kernel(DevicePoints P, DeviceScratch S, int k, std::uint64_t seed, int max_iter,
-                        float limit2, DeviceResults R, KernelMode mode) {
+__device__ void kmeans_image(const DevicePoints& P, const DeviceScratch& S, int k,
+                             std::uint64_t seed, int max_iter, float limit2, const DeviceResults& R,
+                             KernelMode mode, std::uint32_t img) {
   __shared__ Shared sh;
   extern __shared__ __align__(16) unsigned char dynamic_shared[];
-  const std::uint32_t img = blockIdx.x;
   const std::uint32_t off = P.offsets[img];
   const std::uint32_t n = P.offsets[img + 1] - off;
   const std::int16_t* X = P.x + off;
@@ -466,6 +470,13 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <int KP, bool kFilter>
+__global__ void __launch_bounds__(kThreads)
+    kmeans_batch_kernel(DevicePoints P, DeviceScratch S, int k, std::uint64_t seed, int max_iter,
+                        float limit2, DeviceResults R, KernelMode mode) {
+  kmeans_image<KP, kFilter>(P, S, k, seed, max_iter, limit2, R, mode, blockIdx.x);
+}
+
+template <int KP, bool kFilter>
 void launch(const DevicePoints& points, const DeviceScratch& scratch, const KMeansParams& params,
             float shift_limit2, const DeviceResults& out, cudaStream_t stream, KernelMode mode) {
   std::size_t dynamic = 0;
@@ -500,6 +511,169 @@ void launch_columns(const DevicePoints& points, const DeviceScratch& scratch,
   }
 }
 
+// ---- CudaLloyd::kColumnsCluster: one image per thread-block cluster of C blocks, its points in
+// the blocks' shared memory for the whole run (lloyd_cluster.hpp). sm_90 and newer.
+
+using ClusterShared = columns::ClusterShared<kThreads>;
+constexpr std::size_t kClusterSharedBytes = (sizeof(ClusterShared) + 15) / 16 * 16;
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+// The Cluster interface of lloyd_cluster.hpp for a thread-block cluster.
+struct DeviceCluster {
+  __device__ int rank() const {
+    return static_cast<int>(cooperative_groups::this_cluster().block_rank());
+  }
+  __device__ int size() const {
+    return static_cast<int>(cooperative_groups::this_cluster().num_blocks());
+  }
+  __device__ void sync() const { cooperative_groups::this_cluster().sync(); }
+  template <class U>
+  __device__ U* map(U* p, int r) const {
+    return cooperative_groups::this_cluster().map_shared_rank(p, static_cast<unsigned>(r));
+  }
+};
+#endif
+
+// Dynamic shared memory per block: ClusterShared, then `area_bytes` for block 0's seeding or the
+// columns, then the block's share of the points (k = 8, 65,536 points, 8 blocks: 105 KB, so two
+// blocks share an SM; the launch bounds keep their registers within half the SM's too). Images
+// whose weights do not fit 16 bits or 32-bit columns are run by block 0 alone, as
+// kmeans_batch_kernel<KP, true> runs them.
+template <int KP>
+__global__ void __launch_bounds__(kThreads, 2)
+    kmeans_cluster_kernel(DevicePoints P, DeviceScratch S, int k, std::uint64_t seed, int max_iter,
+                          float limit2, DeviceResults R, std::uint32_t area_bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  extern __shared__ __align__(16) unsigned char dynamic_shared[];
+  const DeviceCluster cl;
+  const int C = cl.size(), rank = cl.rank();
+  const std::uint32_t img = blockIdx.x / static_cast<std::uint32_t>(C);
+  const std::uint32_t off = P.offsets[img];
+  const std::uint32_t n = P.offsets[img + 1] - off;
+  if (n <= static_cast<std::uint32_t>(k)) {  // no seeding, no Lloyd: block 0 copies the colours
+    if (rank == 0) {
+      kmeans_image<KP, true>(P, S, k, seed, max_iter, limit2, R, KernelMode::kFull, img);
+    }
+    return;
+  }
+  auto& cs = *reinterpret_cast<ClusterShared*>(dynamic_shared);
+  unsigned char* area = dynamic_shared + kClusterSharedBytes;
+  auto* pts = reinterpret_cast<columns::PackedPoint*>(area + area_bytes);
+  const columns::ImageRef ref{P.x + off, P.y + off, P.z + off, P.weight + off, n};
+  if (rank == 0) {  // the others copy their points meanwhile
+    columns::seed_image<kThreads>(
+        DeviceBlock{}, *reinterpret_cast<columns::SeedShared<kThreads>*>(area), ref, k, seed,
+        S.sample + off + static_cast<std::size_t>(img) * kSeedAreaPadding, cs.seeds);
+  }
+  const columns::Share share = columns::share_of(n, rank, C);
+  const columns::ImageSummary sum =
+      columns::load_share<kThreads>(DeviceBlock{}, cl, cs, ref, share, pts);
+  const std::uint32_t every = columns::flush_tiles(sum.heaviest, sum.total, sum.max_abs, sum.zero);
+  if (sum.heaviest > 0xFFFF || every == 0) {
+    cl.sync();  // every block has read the others' summaries
+    if (rank == 0) {
+      kmeans_image<KP, true>(P, S, k, seed, max_iter, limit2, R, KernelMode::kFull, img);
+    }
+    return;
+  }
+  columns::ImageRef lref = ref;
+  lref.max_abs = sum.max_abs;
+  const int iterations = columns::lloyd_cluster<kThreads, KP>(
+      DeviceBlock{}, cl, cs, reinterpret_cast<std::int32_t*>(area), pts, share, lref,
+      cl.map(cs.seeds, 0), k, max_iter, limit2, every,
+      R.clusters + static_cast<std::size_t>(img) * k);
+  if (rank == 0 && threadIdx.x == 0) {
+    R.count[img] = static_cast<std::uint16_t>(k);
+    R.iterations[img] = static_cast<std::uint16_t>(iterations);
+  }
+#else
+  __trap();  // never launched below sm_90 (launch_cluster checks)
+#endif
+}
+
+// Launches kmeans_cluster_kernel<KP> with the cluster size that keeps the most blocks resident
+// (the smallest on ties); false, launching nothing, when the device or the batch cannot take it
+// (compute capability below 9.0, the batch's largest image unknown or too large for shared
+// memory).
+template <int KP>
+bool launch_cluster(const DevicePoints& points, const DeviceScratch& scratch,
+                    const KMeansParams& params, float shift_limit2, const DeviceResults& out,
+                    cudaStream_t stream) {
+  if (points.max_points == 0) return false;
+  int device = 0, major = 0, optin = 0;
+  PALETTE_CUDA_TRY(cudaGetDevice(&device));
+  PALETTE_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  if (major < 9) return false;
+  PALETTE_CUDA_TRY(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  const auto kernel = kmeans_cluster_kernel<KP>;
+  cudaFuncAttributes attrs{};
+  PALETTE_CUDA_TRY(cudaFuncGetAttributes(&attrs, kernel));
+  const std::size_t area = (std::max<std::size_t>(sizeof(columns::SeedShared<kThreads>),
+                                                  columns::column_bytes(params.k, kThreads)) +
+                            15) /
+                           16 * 16;
+  cudaLaunchAttribute cluster{};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cudaLaunchConfig_t config{};
+  config.blockDim = dim3(kThreads);
+  config.stream = stream;
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  int best_c = 0, best_blocks = 0;
+  std::size_t best_dynamic = 0;
+  for (const int c : {2, 4, 8}) {
+    const std::size_t dynamic =
+        kClusterSharedBytes + area +
+        columns::share_capacity(points.max_points, c) * sizeof(columns::PackedPoint);
+    if (dynamic + attrs.sharedSizeBytes > static_cast<std::size_t>(optin)) continue;
+    PALETTE_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(dynamic)));
+    config.gridDim = dim3(points.images * static_cast<unsigned>(c));
+    config.dynamicSmemBytes = dynamic;
+    cluster.val.clusterDim.x = static_cast<unsigned>(c);
+    cluster.val.clusterDim.y = 1;
+    cluster.val.clusterDim.z = 1;
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
+      (void)cudaGetLastError();  // not an error of the run: this size is not possible here
+      continue;
+    }
+    if (clusters * c > best_blocks) {
+      best_c = c;
+      best_blocks = clusters * c;
+      best_dynamic = dynamic;
+    }
+  }
+  if (best_c == 0) return false;
+  PALETTE_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(best_dynamic)));
+  config.gridDim = dim3(points.images * static_cast<unsigned>(best_c));
+  config.dynamicSmemBytes = best_dynamic;
+  cluster.val.clusterDim.x = static_cast<unsigned>(best_c);
+  PALETTE_CUDA_TRY(cudaLaunchKernelEx(&config, kernel, points, scratch, params.k, params.seed,
+                                      params.max_iter, shift_limit2, out,
+                                      static_cast<std::uint32_t>(area)));
+  PALETTE_CUDA_CHECK_LAUNCH();
+  return true;
+}
+
+bool launch_cluster_any(const DevicePoints& points, const DeviceScratch& scratch,
+                        const KMeansParams& params, float shift_limit2, const DeviceResults& out,
+                        cudaStream_t stream) {
+  switch (columns::padded_k(params.k)) {
+    case 4:
+      return launch_cluster<4>(points, scratch, params, shift_limit2, out, stream);
+    case 6:
+      return launch_cluster<6>(points, scratch, params, shift_limit2, out, stream);
+    case 8:
+      return launch_cluster<8>(points, scratch, params, shift_limit2, out, stream);
+    case 12:
+      return launch_cluster<12>(points, scratch, params, shift_limit2, out, stream);
+    default:
+      return launch_cluster<16>(points, scratch, params, shift_limit2, out, stream);
+  }
+}
+
 __global__ void fault_kernel() { __trap(); }
 
 }  // namespace
@@ -516,7 +690,11 @@ void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratc
   if (lloyd == CudaLloyd::kWarp || params.k > columns::kMaxK) {
     return launch<0, false>(points, scratch, params, shift_limit2, out, stream, mode);
   }
-  if (lloyd == CudaLloyd::kColumnsFma) {
+  if (lloyd == CudaLloyd::kColumnsCluster && mode == KernelMode::kFull &&
+      launch_cluster_any(points, scratch, params, shift_limit2, out, stream)) {
+    return;
+  }
+  if (lloyd == CudaLloyd::kColumnsFma || lloyd == CudaLloyd::kColumnsCluster) {
     return launch_columns<true>(points, scratch, params, shift_limit2, out, stream, mode);
   }
   launch_columns<false>(points, scratch, params, shift_limit2, out, stream, mode);

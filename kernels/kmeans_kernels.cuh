@@ -25,6 +25,9 @@ struct DevicePoints {
   const std::uint32_t* weight;
   const std::uint32_t* offsets;  ///< images + 1 entries
   std::uint32_t images;
+  /// Points of the batch's largest image (CudaLloyd::kColumnsCluster sizes shared memory by
+  /// it); 0: unknown, and that variant runs as kColumnsFma.
+  std::uint32_t max_points = 0;
 };
 
 /// One point of an image's k-means++ subsample, gathered once so that seeding reads 16

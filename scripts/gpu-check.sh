@@ -9,7 +9,8 @@
 #   ./gpu-check.sh [--quick] [--profile]
 #
 # --quick: smaller benchmarks. --profile: also Nsight Compute (ncu, when installed) on one launch
-# of the columns and columns-fma kernels for 2,000 images at k = 8 (about a minute each).
+# of the columns, columns-fma and columns-cluster kernels for 2,000 images at k = 8 (about a
+# minute each).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here" || exit 1
@@ -60,8 +61,9 @@ gpu=$(head -1 "$logs/nvidia-smi.log")
 timeout 30 bin/palette info >"$logs/info.log" 2>&1
 cat "$logs/info.log"
 
-# Every Lloyd variant of the kernel (PALETTE_CUDA_LLOYD: columns, the default; warp; columns-fma).
-variants="columns warp columns-fma"
+# Every Lloyd variant of the kernel (PALETTE_CUDA_LLOYD: columns, the default; warp; columns-fma;
+# columns-cluster).
+variants="columns warp columns-fma columns-cluster"
 for v in $variants; do
   check "gpu-tests-$v" 120 env PALETTE_CUDA_LLOYD=$v bin/palette_gpu_tests
   note "  gpu tests ($v)" "$(gtest_counts "$logs/gpu-tests-$v.log")"
@@ -111,7 +113,7 @@ fi
 if [ $profile -eq 1 ]; then
   ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
   if [ -n "$ncu" ]; then
-    for v in columns columns-fma; do
+    for v in columns columns-fma columns-cluster; do
       check "ncu-$v" 240 "$ncu" --section SpeedOfLight --section Occupancy \
         --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats \
         --launch-skip 1 --launch-count 1 bin/bench_cuda_kmeans --images 2000 --reps 1 \

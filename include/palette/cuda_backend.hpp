@@ -40,11 +40,15 @@ std::string cuda_versions();
 /// column sums; nearest centroids from 3 fused multiply-adds per centroid, with exact distances
 /// only where two centroids are too close to call, and points read packed in 8 bytes (a quarter
 /// fewer instructions and a fifth fewer bytes per point and pass; not yet measured on a GPU).
+/// kColumnsCluster: kColumnsFma by a thread-block cluster of 2-8 blocks per image, each holding
+/// its share of the points in shared memory for the whole run, so that Lloyd's passes read no
+/// device memory (kernels/lloyd_cluster.hpp; compute capability 9.0 and images that fit, else
+/// kColumnsFma; not yet measured on a GPU).
 /// kWarp: lanes with the same cluster combine through warp reductions, one shared atomic per
 /// cluster and warp.
-enum class CudaLloyd { kWarp, kColumns, kColumnsFma };
+enum class CudaLloyd { kWarp, kColumns, kColumnsFma, kColumnsCluster };
 
-/// "warp", "columns" or "columns-fma".
+/// "warp", "columns", "columns-fma" or "columns-cluster".
 const char* to_string(CudaLloyd lloyd);
 
 /// The variant called `name` (as to_string() writes it), if any.

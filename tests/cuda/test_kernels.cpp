@@ -167,7 +167,8 @@ TEST(GpuKernel, EveryLloydVariantMatchesTheHost) {
   heavy(2, 400000, 1000, kWarpSums);
   for (int k : {1, 3, 4, 5, 6, 7, 8, 9, 12, 13, 16, 20}) {
     const KMeansParams params{k, 100 + static_cast<std::uint64_t>(k), 100, k % 2 ? 0.0 : 0.5};
-    for (const CudaLloyd lloyd : {CudaLloyd::kWarp, CudaLloyd::kColumns, CudaLloyd::kColumnsFma}) {
+    for (const CudaLloyd lloyd : {CudaLloyd::kWarp, CudaLloyd::kColumns, CudaLloyd::kColumnsFma,
+                                  CudaLloyd::kColumnsCluster}) {
       expect_matches_host(batch, params, cuda_testing::run(batch, params, 0, lloyd),
                           std::string(to_string(lloyd)) + " k=" + std::to_string(k));
     }
