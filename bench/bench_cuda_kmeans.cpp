@@ -1,13 +1,15 @@
 // The CUDA kernel alone, timed with CUDA events: k-means for many images at once (default
 // 10,000 images of 256x256 random pixels, 20 iterations, k = 5, 8, 16), images/s, and the time
 // against the memory floor (bytes the kernel must read at least once / measured bandwidth),
-// for each Lloyd variant (warp sums, column sums, column sums with the fma filter; see
-// CudaLloyd), side by side in one run, and the k-means++ seeding alone (the kernel stopped after
-// it; part of every variant's time: tile by tile for warp and columns, in runs for columns-fma).
+// for each Lloyd variant (warp sums, column sums, column sums with the fma filter, the same by
+// thread-block clusters: row "cluster-xN", N blocks per image; see CudaLloyd), side by side in
+// one run, and the k-means++ seeding alone (the kernel stopped after it; part of every variant's
+// time: tile by tile for warp and columns, in runs for columns-fma and columns-cluster).
 // Not a test: it measures and prints; it fails only if the variants' results differ.
 //
 //   build/bench/bench_cuda_kmeans [--images N] [--pixels P] [--iterations I] [--reps R]
-//                                 [--lloyd warp|columns|columns-fma|all] [--no-seeding] [k...]
+//                                 [--lloyd warp|columns|columns-fma|columns-cluster|all]
+//                                 [--no-seeding] [k...]
 //
 // --no-seeding leaves out the seeding rows, so that a profiler sees only the variants' launches
 // (one warm-up, then --reps).
@@ -112,7 +114,12 @@ int main(int argc, char** argv) {
     for (const CudaLloyd lloyd : variants) {
       const auto t = cuda_testing::time_kernel(batch, params, 0, reps, lloyd);
       const double floor_ms = 1000.0 * bytes / bandwidth;
-      std::printf("%4d %14s %10.1f %14.2f %12.2f %14.0f %12.2f %10.1f\n", k, to_string(lloyd),
+      std::string name = to_string(lloyd);
+      if (lloyd == CudaLloyd::kColumnsCluster) {  // blocks per image, or the variant it fell to
+        const int blocks = cuda_testing::cluster_blocks(batch, k, 0);
+        name = blocks > 0 ? "cluster-x" + std::to_string(blocks) : "cluster(=fma)";
+      }
+      std::printf("%4d %14s %10.1f %14.2f %12.2f %14.0f %12.2f %10.1f\n", k, name.c_str(),
                   t.mean_iterations, t.median_ms, t.min_ms,
                   1000.0 * static_cast<double>(batch.images()) / t.median_ms, floor_ms,
                   t.median_ms / floor_ms);

@@ -26,6 +26,15 @@ void upload(cuda::DeviceBuffer<T>& d, const std::vector<T>& h, std::size_t paddi
   }
 }
 
+// Points of the batch's largest image (DevicePoints::max_points).
+std::uint32_t largest_image(const Batch& batch) {
+  std::uint32_t largest = 0;
+  for (std::size_t i = 0; i < batch.images(); ++i) {
+    largest = std::max(largest, batch.offsets[i + 1] - batch.offsets[i]);
+  }
+  return largest;
+}
+
 void upload_all(Uploaded& u, const Batch& batch, const KMeansParams& params) {
   upload(u.x, batch.x, cuda::kPointPadding);
   upload(u.y, batch.y, cuda::kPointPadding);
@@ -49,13 +58,9 @@ BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
   Uploaded u;
   upload_all(u, batch, params);
   const std::size_t images = batch.images();
-  std::uint32_t largest = 0;
-  for (std::size_t i = 0; i < images; ++i) {
-    largest = std::max(largest, batch.offsets[i + 1] - batch.offsets[i]);
-  }
-  const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
-                              u.w.data(), u.off.data(), static_cast<std::uint32_t>(images),
-                              largest};
+  const cuda::DevicePoints dp{u.x.data(),          u.y.data(),   u.z.data(),
+                              u.w.data(),          u.off.data(), static_cast<std::uint32_t>(images),
+                              largest_image(batch)};
   cuda::launch_kmeans_batch(dp, {u.sample.data(), u.label.data(), u.packed.data()}, params,
                             shift_limit2(params, batch.space),
                             {u.clusters.data(), u.count.data(), u.iterations.data()}, nullptr, mode,
@@ -76,14 +81,21 @@ BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
 
 }  // namespace
 
+int cluster_blocks(const Batch& batch, int k, int device) {
+  PALETTE_CUDA_TRY(cudaSetDevice(device));
+  return cuda::cluster_blocks(static_cast<std::uint32_t>(batch.images()), largest_image(batch), k);
+}
+
 KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int device, int reps,
                          CudaLloyd lloyd, bool seed_only) {
   validate(params);
   PALETTE_CUDA_TRY(cudaSetDevice(device));
   Uploaded u;
   upload_all(u, batch, params);
-  const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
-                              u.w.data(), u.off.data(), static_cast<std::uint32_t>(batch.images())};
+  const cuda::DevicePoints dp{u.x.data(),          u.y.data(),
+                              u.z.data(),          u.w.data(),
+                              u.off.data(),        static_cast<std::uint32_t>(batch.images()),
+                              largest_image(batch)};
   const cuda::DeviceScratch scratch{u.sample.data(), u.label.data(), u.packed.data()};
   const cuda::DeviceResults res{u.clusters.data(), u.count.data(), u.iterations.data()};
   const float limit2 = shift_limit2(params, batch.space);

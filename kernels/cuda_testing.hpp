@@ -21,6 +21,10 @@ std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& para
 BatchResult run(const Batch& batch, const KMeansParams& params, int device,
                 CudaLloyd lloyd = CudaLloyd::kColumns);
 
+/// Blocks per image CudaLloyd::kColumnsCluster runs `batch` with at k colours on `device` (0:
+/// it runs as kColumnsFma there).
+int cluster_blocks(const Batch& batch, int k, int device);
+
 /// GPU time of the kernel on `batch` (uploaded once), timed with CUDA events over `reps`
 /// launches after one warm-up: median and fastest, in milliseconds; and the iterations it ran.
 struct KernelTiming {

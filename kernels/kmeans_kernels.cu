@@ -534,11 +534,14 @@ struct DeviceCluster {
 };
 #endif
 
-// Dynamic shared memory per block: ClusterShared, then `area_bytes` for block 0's seeding or the
-// columns, then the block's share of the points (k = 8, 65,536 points, 8 blocks: 105 KB, so two
-// blocks share an SM; the launch bounds keep their registers within half the SM's too). Images
-// whose weights do not fit 16 bits or 32-bit columns are run by block 0 alone, as
-// kmeans_batch_kernel<KP, true> runs them.
+// The k-means++ seeds come from a seeding launch before it (kmeans_batch_kernel<KP, true> in
+// KernelMode::kSeedOnly, which leaves them in R.clusters[img * k + j].mode): seeding is one
+// block's work, which here would keep the cluster's other blocks waiting.
+// Dynamic shared memory per block: ClusterShared, then `area_bytes` for the columns (or, for an
+// image block 0 runs alone, its seeding), then the block's share of the points (k = 8, 65,536
+// points, 8 blocks: 105 KB, so two blocks share an SM; the launch bounds keep their registers
+// within half the SM's too). Images whose weights do not fit 16 bits or 32-bit columns are run by
+// block 0 alone, as kmeans_batch_kernel<KP, true> runs them.
 template <int KP>
 __global__ void __launch_bounds__(kThreads, 2)
     kmeans_cluster_kernel(DevicePoints P, DeviceScratch S, int k, std::uint64_t seed, int max_iter,
@@ -560,11 +563,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   unsigned char* area = dynamic_shared + kClusterSharedBytes;
   auto* pts = reinterpret_cast<columns::PackedPoint*>(area + area_bytes);
   const columns::ImageRef ref{P.x + off, P.y + off, P.z + off, P.weight + off, n};
-  if (rank == 0) {  // the others copy their points meanwhile
-    columns::seed_image<kThreads>(
-        DeviceBlock{}, *reinterpret_cast<columns::SeedShared<kThreads>*>(area), ref, k, seed,
-        S.sample + off + static_cast<std::size_t>(img) * kSeedAreaPadding, cs.seeds);
-  }
+  ClusterStats* out = R.clusters + static_cast<std::size_t>(img) * k;
+  const int tid = static_cast<int>(threadIdx.x);
+  if (tid < k) cs.seeds[tid] = static_cast<int>(out[tid].mode);
   const columns::Share share = columns::share_of(n, rank, C);
   const columns::ImageSummary sum =
       columns::load_share<kThreads>(DeviceBlock{}, cl, cs, ref, share, pts);
@@ -579,56 +580,58 @@ __global__ void __launch_bounds__(kThreads, 2)
   columns::ImageRef lref = ref;
   lref.max_abs = sum.max_abs;
   const int iterations = columns::lloyd_cluster<kThreads, KP>(
-      DeviceBlock{}, cl, cs, reinterpret_cast<std::int32_t*>(area), pts, share, lref,
-      cl.map(cs.seeds, 0), k, max_iter, limit2, every,
-      R.clusters + static_cast<std::size_t>(img) * k);
-  if (rank == 0 && threadIdx.x == 0) {
+      DeviceBlock{}, cl, cs, reinterpret_cast<std::int32_t*>(area), pts, share, lref, cs.seeds, k,
+      max_iter, limit2, every, out);
+  if (rank == 0 && tid == 0) {
     R.count[img] = static_cast<std::uint16_t>(k);
     R.iterations[img] = static_cast<std::uint16_t>(iterations);
   }
 #else
-  __trap();  // never launched below sm_90 (launch_cluster checks)
+  __trap();  // never launched below sm_90 (plan_cluster checks)
 #endif
 }
 
-// Launches kmeans_cluster_kernel<KP> with the cluster size that keeps the most blocks resident
-// (the smallest on ties); false, launching nothing, when the device or the batch cannot take it
-// (compute capability below 9.0, the batch's largest image unknown or too large for shared
-// memory).
+// How kmeans_cluster_kernel<KP> runs a batch: blocks per image (0: it cannot run here) and the
+// dynamic shared memory of each.
+struct ClusterPlan {
+  int blocks = 0;
+  std::size_t dynamic = 0, area = 0;
+};
+
+// The cluster size that keeps the most blocks resident (the smallest on ties). None when the
+// device or the batch cannot take the kernel: compute capability below 9.0, the batch's largest
+// image unknown or too large for shared memory.
 template <int KP>
-bool launch_cluster(const DevicePoints& points, const DeviceScratch& scratch,
-                    const KMeansParams& params, float shift_limit2, const DeviceResults& out,
-                    cudaStream_t stream) {
-  if (points.max_points == 0) return false;
+ClusterPlan plan_cluster(std::uint32_t images, std::uint32_t max_points, int k) {
+  ClusterPlan plan;
+  if (max_points == 0 || images == 0) return plan;
   int device = 0, major = 0, optin = 0;
   PALETTE_CUDA_TRY(cudaGetDevice(&device));
   PALETTE_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  if (major < 9) return false;
+  if (major < 9) return plan;
   PALETTE_CUDA_TRY(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   const auto kernel = kmeans_cluster_kernel<KP>;
   cudaFuncAttributes attrs{};
   PALETTE_CUDA_TRY(cudaFuncGetAttributes(&attrs, kernel));
   const std::size_t area = (std::max<std::size_t>(sizeof(columns::SeedShared<kThreads>),
-                                                  columns::column_bytes(params.k, kThreads)) +
+                                                  columns::column_bytes(k, kThreads)) +
                             15) /
                            16 * 16;
   cudaLaunchAttribute cluster{};
   cluster.id = cudaLaunchAttributeClusterDimension;
   cudaLaunchConfig_t config{};
   config.blockDim = dim3(kThreads);
-  config.stream = stream;
   config.attrs = &cluster;
   config.numAttrs = 1;
-  int best_c = 0, best_blocks = 0;
-  std::size_t best_dynamic = 0;
+  int best_blocks = 0;
   for (const int c : {2, 4, 8}) {
     const std::size_t dynamic =
         kClusterSharedBytes + area +
-        columns::share_capacity(points.max_points, c) * sizeof(columns::PackedPoint);
+        columns::share_capacity(max_points, c) * sizeof(columns::PackedPoint);
     if (dynamic + attrs.sharedSizeBytes > static_cast<std::size_t>(optin)) continue;
     PALETTE_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(dynamic)));
-    config.gridDim = dim3(points.images * static_cast<unsigned>(c));
+    config.gridDim = dim3(images * static_cast<unsigned>(c));
     config.dynamicSmemBytes = dynamic;
     cluster.val.clusterDim.x = static_cast<unsigned>(c);
     cluster.val.clusterDim.y = 1;
@@ -639,44 +642,80 @@ bool launch_cluster(const DevicePoints& points, const DeviceScratch& scratch,
       continue;
     }
     if (clusters * c > best_blocks) {
-      best_c = c;
       best_blocks = clusters * c;
-      best_dynamic = dynamic;
+      plan = {c, dynamic, area};
     }
   }
-  if (best_c == 0) return false;
-  PALETTE_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(best_dynamic)));
-  config.gridDim = dim3(points.images * static_cast<unsigned>(best_c));
-  config.dynamicSmemBytes = best_dynamic;
-  cluster.val.clusterDim.x = static_cast<unsigned>(best_c);
-  PALETTE_CUDA_TRY(cudaLaunchKernelEx(&config, kernel, points, scratch, params.k, params.seed,
-                                      params.max_iter, shift_limit2, out,
-                                      static_cast<std::uint32_t>(area)));
-  PALETTE_CUDA_CHECK_LAUNCH();
-  return true;
+  return plan;
 }
 
-bool launch_cluster_any(const DevicePoints& points, const DeviceScratch& scratch,
+ClusterPlan plan_cluster_any(std::uint32_t images, std::uint32_t max_points, int k) {
+  switch (columns::padded_k(k)) {
+    case 4:
+      return plan_cluster<4>(images, max_points, k);
+    case 6:
+      return plan_cluster<6>(images, max_points, k);
+    case 8:
+      return plan_cluster<8>(images, max_points, k);
+    case 12:
+      return plan_cluster<12>(images, max_points, k);
+    default:
+      return plan_cluster<16>(images, max_points, k);
+  }
+}
+
+// The seeding launch, then kmeans_cluster_kernel<KP> as `plan` says.
+template <int KP>
+void launch_cluster(const DevicePoints& points, const DeviceScratch& scratch,
+                    const KMeansParams& params, float shift_limit2, const DeviceResults& out,
+                    cudaStream_t stream, const ClusterPlan& plan) {
+  launch<KP, true>(points, scratch, params, shift_limit2, out, stream, KernelMode::kSeedOnly);
+  const auto kernel = kmeans_cluster_kernel<KP>;
+  PALETTE_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(plan.dynamic)));
+  cudaLaunchAttribute cluster{};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = static_cast<unsigned>(plan.blocks);
+  cluster.val.clusterDim.y = 1;
+  cluster.val.clusterDim.z = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(points.images * static_cast<unsigned>(plan.blocks));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = plan.dynamic;
+  config.stream = stream;
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  PALETTE_CUDA_TRY(cudaLaunchKernelEx(&config, kernel, points, scratch, params.k, params.seed,
+                                      params.max_iter, shift_limit2, out,
+                                      static_cast<std::uint32_t>(plan.area)));
+  PALETTE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_cluster_any(const DevicePoints& points, const DeviceScratch& scratch,
                         const KMeansParams& params, float shift_limit2, const DeviceResults& out,
-                        cudaStream_t stream) {
+                        cudaStream_t stream, const ClusterPlan& plan) {
   switch (columns::padded_k(params.k)) {
     case 4:
-      return launch_cluster<4>(points, scratch, params, shift_limit2, out, stream);
+      return launch_cluster<4>(points, scratch, params, shift_limit2, out, stream, plan);
     case 6:
-      return launch_cluster<6>(points, scratch, params, shift_limit2, out, stream);
+      return launch_cluster<6>(points, scratch, params, shift_limit2, out, stream, plan);
     case 8:
-      return launch_cluster<8>(points, scratch, params, shift_limit2, out, stream);
+      return launch_cluster<8>(points, scratch, params, shift_limit2, out, stream, plan);
     case 12:
-      return launch_cluster<12>(points, scratch, params, shift_limit2, out, stream);
+      return launch_cluster<12>(points, scratch, params, shift_limit2, out, stream, plan);
     default:
-      return launch_cluster<16>(points, scratch, params, shift_limit2, out, stream);
+      return launch_cluster<16>(points, scratch, params, shift_limit2, out, stream, plan);
   }
 }
 
 __global__ void fault_kernel() { __trap(); }
 
 }  // namespace
+
+int cluster_blocks(std::uint32_t images, std::uint32_t max_points, int k) {
+  if (k > columns::kMaxK) return 0;
+  return plan_cluster_any(images, max_points, k).blocks;
+}
 
 void launch_fault(cudaStream_t stream) {
   fault_kernel<<<1, 1, 0, stream>>>();
@@ -690,9 +729,11 @@ void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratc
   if (lloyd == CudaLloyd::kWarp || params.k > columns::kMaxK) {
     return launch<0, false>(points, scratch, params, shift_limit2, out, stream, mode);
   }
-  if (lloyd == CudaLloyd::kColumnsCluster && mode == KernelMode::kFull &&
-      launch_cluster_any(points, scratch, params, shift_limit2, out, stream)) {
-    return;
+  if (lloyd == CudaLloyd::kColumnsCluster && mode == KernelMode::kFull) {
+    const ClusterPlan plan = plan_cluster_any(points.images, points.max_points, params.k);
+    if (plan.blocks > 0) {
+      return launch_cluster_any(points, scratch, params, shift_limit2, out, stream, plan);
+    }
   }
   if (lloyd == CudaLloyd::kColumnsFma || lloyd == CudaLloyd::kColumnsCluster) {
     return launch_columns<true>(points, scratch, params, shift_limit2, out, stream, mode);

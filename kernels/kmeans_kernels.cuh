@@ -72,6 +72,11 @@ void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratc
                          cudaStream_t stream, KernelMode mode = KernelMode::kFull,
                          CudaLloyd lloyd = CudaLloyd::kColumns);
 
+/// Blocks per image CudaLloyd::kColumnsCluster runs a batch of `images` images, the largest of
+/// `max_points` points, at k colours with, on the current device: 2, 4 or 8; 0 when it runs
+/// as kColumnsFma instead (compute capability below 9.0, k above 16, images too large).
+int cluster_blocks(std::uint32_t images, std::uint32_t max_points, int k);
+
 /// Launches a kernel that traps on `stream`: an unrecoverable device fault, after which every
 /// CUDA call of the process fails. Only for testing what happens then (PALETTE_CUDA_FAULT_BATCH).
 void launch_fault(cudaStream_t stream);

@@ -76,12 +76,16 @@ if [ -n "$sanitizer" ]; then
   small='GpuKernel.FewPointsAndEmptyImages:GpuKernel.HeaviestMemberBreaksTiesTowardsTheLowestIndex'
   check synccheck 60 "$sanitizer" --tool synccheck --error-exitcode 3 bin/palette_gpu_tests \
     --gtest_filter="$small"
-  # SeedsMatchTheHost runs both seedings (tile by tile, and seed_block.hpp's) whatever the variant.
+  # SeedsMatchTheHost runs both seedings (tile by tile, and seed_block.hpp's) whatever the variant;
+  # ClusterVariantRuns... runs the cluster kernel on a 65,536-point image and 20 smaller ones.
+  cluster=":GpuKernel.ClusterVariantRunsAsClustersFromComputeCapability9"
   for v in $variants; do
     extra=$([ "$v" = columns ] && echo ":GpuKernel.SeedsMatchTheHost" || true)
+    [ "$v" = columns-cluster ] && extra=$cluster
     check "memcheck-$v" 120 env PALETTE_CUDA_LLOYD=$v "$sanitizer" --tool memcheck \
       --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small$extra"
     extra=$([ "$v" = columns-fma ] && echo ":GpuKernel.SeedsMatchTheHost" || true)
+    [ "$v" = columns-cluster ] && extra=$cluster
     check "racecheck-$v" 150 env PALETTE_CUDA_LLOYD=$v "$sanitizer" --tool racecheck \
       --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small$extra"
   done
@@ -114,9 +118,11 @@ if [ $profile -eq 1 ]; then
   ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
   if [ -n "$ncu" ]; then
     for v in columns columns-fma columns-cluster; do
+      # The cluster variant's launches alternate seeding and the cluster kernel: profile the latter.
+      only=$([ "$v" = columns-cluster ] && echo "--kernel-name regex:cluster" || true)
       check "ncu-$v" 240 "$ncu" --section SpeedOfLight --section Occupancy \
         --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats \
-        --launch-skip 1 --launch-count 1 bin/bench_cuda_kmeans --images 2000 --reps 1 \
+        $only --launch-skip 1 --launch-count 1 bin/bench_cuda_kmeans --images 2000 --reps 1 \
         --lloyd $v --no-seeding 8
     done
   else

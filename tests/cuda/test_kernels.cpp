@@ -234,5 +234,35 @@ TEST(GpuKernel, HeaviestMemberBreaksTiesTowardsTheLowestIndex) {
 #endif
 }
 
+// CudaLloyd::kColumnsCluster runs as thread-block clusters on compute capability 9.0 and newer
+// (else, and for k > 16, as columns-fma or warp sums), so that the kernel these tests and the
+// benchmark check is the cluster kernel where it can be; its results equal the host's either way.
+TEST(GpuKernel, ClusterVariantRunsAsClustersFromComputeCapability9) {
+  PALETTE_REQUIRE_GPU();
+#ifdef PALETTE_WITH_CUDA
+  std::mt19937 rng(24);
+  std::vector<ImagePoints> images;
+  images.push_back(random_image(rng, 65536, 1, 255, ColorSpace::kLab));
+  for (int i = 0; i < 20; ++i) {
+    images.push_back(random_image(rng, 100 + static_cast<int>(rng() % 4000),
+                                  1 + static_cast<int>(rng() % 8), 30, ColorSpace::kLab));
+  }
+  const Batch batch = batch_of(images, ColorSpace::kLab);
+  const int blocks = cuda_testing::cluster_blocks(batch, 8, 0);
+  if (cuda_devices().front().cc_major >= 9) {
+    EXPECT_TRUE(blocks == 2 || blocks == 4 || blocks == 8) << "blocks per image: " << blocks;
+  } else {
+    EXPECT_EQ(blocks, 0);
+  }
+  EXPECT_EQ(cuda_testing::cluster_blocks(batch, 20, 0), 0);
+  for (int k : {3, 8, 16}) {
+    const KMeansParams params{k, 77, 20, 0.0};
+    expect_matches_host(batch, params,
+                        cuda_testing::run(batch, params, 0, CudaLloyd::kColumnsCluster),
+                        "columns-cluster k=" + std::to_string(k));
+  }
+#endif
+}
+
 }  // namespace
 }  // namespace palette
