@@ -117,13 +117,24 @@ PALETTE_BLOCK_FN ImageSummary load_share(const Block& b, const Cluster& cl, Clus
   return r;
 }
 
-/// Sums v[0..count) of every block's copy of `mine` (block order) into dst[0..count): threads
-/// tid < count. The caller syncs the cluster before and the block after.
+/// Entry `tid` of every block's copy of `mine`, in block order (0 past the cluster's size): the
+/// loads are independent, so the round trips to the other SMs overlap.
+template <class Cluster, class V>
+PALETTE_HD void gather_over_cluster(const Cluster& cl, int tid, V* mine, V (&out)[kMaxCluster]) {
+  PALETTE_UNROLL
+  for (int q = 0; q < kMaxCluster; ++q) out[q] = q < cl.size() ? cl.map(mine, q)[tid] : V{0};
+}
+
+/// Sums entry i < count of every block's copy of `mine` into dst[i]: threads tid < count. The
+/// caller syncs the cluster before and the block after.
 template <class Cluster, class V>
 PALETTE_HD void sum_over_cluster(const Cluster& cl, int tid, V* mine, int count, V* dst) {
   if (tid < count) {
+    V part[kMaxCluster];
+    gather_over_cluster(cl, tid, mine, part);
     V v = 0;
-    for (int q = 0; q < cl.size(); ++q) v += cl.map(mine, q)[tid];
+    PALETTE_UNROLL
+    for (int q = 0; q < kMaxCluster; ++q) v += part[q];
     dst[tid] = v;
   }
 }
@@ -296,11 +307,9 @@ PALETTE_BLOCK_FN int lloyd_cluster(const Block& b, const Cluster& cl, ClusterSha
   }
   cl.sync();
   if (cl.rank() == 0 && tid < k) {
-    unsigned long long m = 0;
-    for (int q = 0; q < cl.size(); ++q) {
-      const unsigned long long v = cl.map(cs.heavy, q)[tid];
-      m = v > m ? v : m;
-    }
+    unsigned long long part[kMaxCluster], m = 0;
+    gather_over_cluster(cl, tid, cs.heavy, part);
+    for (const unsigned long long v : part) m = v > m ? v : m;
     const long long* t = sh.tot + tid * 4;
     out[tid] = ClusterStats{{t[1], t[2], t[3]},
                             static_cast<std::uint64_t>(t[0]),
