@@ -190,22 +190,7 @@ PALETTE_BLOCK_FN void refill_cluster(const Block& b, const Cluster& cl, ClusterS
         key = v > key ? v : key;
       }
     }
-    if (tid == 0 && key != 0) {
-      const std::uint32_t far = 0xFFFFFFFFu - static_cast<std::uint32_t>(key);
-      const int from = c.nearest_of(p, far);
-      const long long w = p.w[far];
-      const long long v[4] = {w, w * p.x[far], w * p.y[far], w * p.z[far]};
-      for (int q = 0; q < 4; ++q) {
-        sh.tot[from * 4 + q] -= v[q];
-        sh.tot[e * 4 + q] = v[q];
-      }
-      --sh.members[from];
-      sh.members[e] = 1;
-      sh.moved_point[sh.moved] = far;
-      sh.moved_to[sh.moved] = e;
-      ++sh.moved;
-      ++sh.refills;
-    }
+    if (tid == 0 && key != 0) move_into_empty(sh, p, c, e, key);
     b.sync();
   }
 }
@@ -285,26 +270,8 @@ PALETTE_BLOCK_FN int lloyd_cluster(const Block& b, const Cluster& cl, ClusterSha
       if (key > h) h = key;
     }
   }
-  b.sync();
-  constexpr int segments = T / kSegment;
-  for (int item = tid; item < k * segments; item += T) {
-    const int l = item % k, s = item / k;
-    unsigned long long m = 0;
-    for (int q = 0; q < kSegment; ++q) {
-      const unsigned long long v = heavy[l * T + s * kSegment + ((q + item) & (kSegment - 1))];
-      m = v > m ? v : m;
-    }
-    sh.part[s][l] = static_cast<long long>(m);
-  }
-  b.sync();
-  if (tid < k) {
-    unsigned long long m = 0;
-    for (int s = 0; s < segments; ++s) {
-      const auto v = static_cast<unsigned long long>(sh.part[s][tid]);
-      m = v > m ? v : m;
-    }
-    cs.heavy[tid] = m;
-  }
+  const unsigned long long mine = column_max(b, sh, heavy, k);
+  if (tid < k) cs.heavy[tid] = mine;
   cl.sync();
   if (cl.rank() == 0 && tid < k) {
     unsigned long long part[kMaxCluster], m = 0;

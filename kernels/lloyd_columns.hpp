@@ -516,6 +516,28 @@ PALETTE_HD int moved_to(const Shared<T>& sh, std::uint32_t i) {
   return -1;
 }
 
+/// Moves the point that `key` names (its distance's bits, then 0xFFFFFFFF - its index: the
+/// block's maximum over the candidates) from its cluster into empty cluster e: sh.tot, members
+/// and the pass's moves. One thread.
+template <int T, int KP, bool F>
+PALETTE_HD void move_into_empty(Shared<T>& sh, const ImageRef& p, const Centroids<KP, F>& c, int e,
+                                unsigned long long key) {
+  const std::uint32_t far = 0xFFFFFFFFu - static_cast<std::uint32_t>(key);
+  const int from = c.nearest_of(p, far);
+  const long long w = p.w[far];
+  const long long v[4] = {w, w * p.x[far], w * p.y[far], w * p.z[far]};
+  for (int q = 0; q < 4; ++q) {
+    sh.tot[from * 4 + q] -= v[q];
+    sh.tot[e * 4 + q] = v[q];
+  }
+  --sh.members[from];
+  sh.members[e] = 1;
+  sh.moved_point[sh.moved] = far;
+  sh.moved_to[sh.moved] = e;
+  ++sh.moved;
+  ++sh.refills;
+}
+
 /// Empty clusters take the point farthest from its centroid among clusters with at least two
 /// members, lowest index on ties; a point moves at most once per pass (kmeans_image's rule).
 /// Called with sh.tot holding this pass's totals, every thread past a sync().
@@ -546,24 +568,38 @@ PALETTE_BLOCK_FN void refill(const Block& b, Shared<T>& sh, std::int32_t* col, c
       }
     }
     key = block_max(b, sh, key);
-    if (tid == 0 && key != 0) {
-      const std::uint32_t far = 0xFFFFFFFFu - static_cast<std::uint32_t>(key);
-      const int from = c.nearest_of(p, far);
-      const long long w = p.w[far];
-      const long long v[4] = {w, w * p.x[far], w * p.y[far], w * p.z[far]};
-      for (int q = 0; q < 4; ++q) {
-        sh.tot[from * 4 + q] -= v[q];
-        sh.tot[e * 4 + q] = v[q];
-      }
-      --sh.members[from];
-      sh.members[e] = 1;
-      sh.moved_point[sh.moved] = far;
-      sh.moved_to[sh.moved] = e;
-      ++sh.moved;
-      ++sh.refills;
-    }
+    if (tid == 0 && key != 0) move_into_empty(sh, p, c, e, key);
     b.sync();
   }
+}
+
+/// The maximum of each of rows [0, k) of 64-bit columns (T threads wide), for thread tid < k:
+/// row tid's (0 in the others). Starts with each thread's column entries written, ends past a
+/// sync().
+template <int T, class Block>
+PALETTE_BLOCK_FN unsigned long long column_max(const Block& b, Shared<T>& sh,
+                                               const unsigned long long* cols, int k) {
+  const int tid = b.tid();
+  constexpr int segments = T / kSegment;
+  b.sync();
+  for (int item = tid; item < k * segments; item += T) {
+    const int l = item % k, s = item / k;
+    unsigned long long m = 0;
+    for (int q = 0; q < kSegment; ++q) {
+      const unsigned long long v = cols[l * T + s * kSegment + ((q + item) & (kSegment - 1))];
+      m = v > m ? v : m;
+    }
+    sh.part[s][l] = static_cast<long long>(m);
+  }
+  b.sync();
+  unsigned long long m = 0;
+  if (tid < k) {
+    for (int s = 0; s < segments; ++s) {
+      const auto v = static_cast<unsigned long long>(sh.part[s][tid]);
+      m = v > m ? v : m;
+    }
+  }
+  return m;
 }
 
 /// Lloyd iterations for one image with n > k points, from the centroids at points
@@ -633,24 +669,8 @@ PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, con
       if (key > h) h = key;
     }
   }
-  b.sync();
-  constexpr int segments = T / kSegment;
-  for (int item = tid; item < k * segments; item += T) {
-    const int l = item % k, s = item / k;
-    unsigned long long m = 0;
-    for (int q = 0; q < kSegment; ++q) {
-      const unsigned long long v = heavy[l * T + s * kSegment + ((q + item) & (kSegment - 1))];
-      m = v > m ? v : m;
-    }
-    sh.part[s][l] = static_cast<long long>(m);
-  }
-  b.sync();
+  const unsigned long long m = column_max(b, sh, heavy, k);
   if (tid < k) {
-    unsigned long long m = 0;
-    for (int s = 0; s < segments; ++s) {
-      const auto v = static_cast<unsigned long long>(sh.part[s][tid]);
-      m = v > m ? v : m;
-    }
     const long long* t = sh.tot + tid * 4;
     out[tid] = ClusterStats{{t[1], t[2], t[3]},
                             static_cast<std::uint64_t>(t[0]),
