@@ -211,13 +211,7 @@ PALETTE_BLOCK_FN int lloyd_cluster(const Block& b, const Cluster& cl, ClusterSha
   const int tid = b.tid();
   const int rows = 4 * k;
   const float margin = tie_margin(p.max_abs);
-  if (tid < k) {
-    sh.cx[tid] = p.x[seeds[tid]];
-    sh.cy[tid] = p.y[seeds[tid]];
-    sh.cz[tid] = p.z[seeds[tid]];
-  }
-  if (tid == 0) sh.refills = 0;
-  for (int r = 0; r < rows; ++r) col[r * T + tid] = 0;
+  start_lloyd(b, sh, col, p, seeds, k);
   const std::uint32_t quads = (share.m + kQuad - 1) / kQuad;
   const std::uint32_t quad_tiles = (quads + T - 1) / T;
   int iterations = 0;

@@ -602,6 +602,21 @@ PALETTE_BLOCK_FN unsigned long long column_max(const Block& b, Shared<T>& sh,
   return m;
 }
 
+/// Before the first pass: centroids at the seeds' points, no refills yet, zero columns (rows
+/// [0, 4k) of the calling thread's column).
+template <int T, class Block>
+PALETTE_BLOCK_FN void start_lloyd(const Block& b, Shared<T>& sh, std::int32_t* col,
+                                  const ImageRef& p, const int* seeds, int k) {
+  const int tid = b.tid();
+  if (tid < k) {
+    sh.cx[tid] = p.x[seeds[tid]];
+    sh.cy[tid] = p.y[seeds[tid]];
+    sh.cz[tid] = p.z[seeds[tid]];
+  }
+  if (tid == 0) sh.refills = 0;
+  for (int r = 0; r < 4 * k; ++r) col[r * T + tid] = 0;
+}
+
 /// Lloyd iterations for one image with n > k points, from the centroids at points
 /// seeds[0..k) (in shared memory or otherwise visible to every thread). `col` is this block's
 /// column area, column_bytes(k, T) bytes. Threads j < k write out[j]; returns the iterations
@@ -615,13 +630,7 @@ PALETTE_BLOCK_FN int lloyd(const Block& b, Shared<T>& sh, std::int32_t* col, con
   const int tid = b.tid();
   const int rows = 4 * k;
   const float margin = tie_margin(p.max_abs);
-  if (tid < k) {
-    sh.cx[tid] = p.x[seeds[tid]];
-    sh.cy[tid] = p.y[seeds[tid]];
-    sh.cz[tid] = p.z[seeds[tid]];
-  }
-  if (tid == 0) sh.refills = 0;
-  for (int r = 0; r < rows; ++r) col[r * T + tid] = 0;
+  start_lloyd(b, sh, col, p, seeds, k);
   const std::uint32_t tiles = (p.n + T - 1) / T;  // of one point per thread
   const std::uint32_t quads = (p.head + p.n + kQuad - 1) / kQuad;
   const std::uint32_t quad_tiles = (quads + T - 1) / T;  // of kQuad points per thread

@@ -444,23 +444,31 @@ TEST(ColumnsBlock, EmptyClustersAreRefilledAsOnTheCpu) {
   }
 }
 
-// Points halfway between two centroids (seeds placed symmetrically): near or exact dist2
-// ties, where the lowest index must win as on the CPU.
+// Reds mirrored around 128 (RGB): with seeds spread evenly over them (ties_seeds), points lie
+// halfway between two centroids, near or exact dist2 ties, where the lowest index must win.
+ImagePoints ties_image(int half) {
+  std::vector<std::uint8_t> px;
+  for (int r = 128 - half; r <= 128 + half; ++r) {
+    add_pixels(px, (static_cast<std::uint32_t>(r) << 16) | 0x2828u, 1 + (r - 128 + half) % 3);
+    add_pixels(px, (static_cast<std::uint32_t>(256 - r) << 16) | 0x2828u, 1 + (r - 128 + half) % 3);
+  }
+  return from_pixels(px, ColorSpace::kRgb);
+}
+
+std::vector<int> ties_seeds(const ImagePoints& p, int k) {
+  const int n = static_cast<int>(p.size());
+  std::vector<int> seeds;
+  for (int j = 0; j < k; ++j) seeds.push_back(j * (n - 1) / (k - 1));
+  return seeds;
+}
+
 TEST(ColumnsBlock, TiesBetweenCentroids) {
   for (int half : {3, 10, 40}) {
-    std::vector<std::uint8_t> px;
-    for (int r = 128 - half; r <= 128 + half; ++r) {
-      add_pixels(px, (static_cast<std::uint32_t>(r) << 16) | 0x2828u, 1 + (r - 128 + half) % 3);
-      add_pixels(px, (static_cast<std::uint32_t>(256 - r) << 16) | 0x2828u,
-                 1 + (r - 128 + half) % 3);
-    }
-    const ImagePoints p = from_pixels(px, ColorSpace::kRgb);
-    const int n = static_cast<int>(p.size());
+    const ImagePoints p = ties_image(half);
     for (int k : {2, 3, 4}) {
-      std::vector<int> seeds;
-      for (int j = 0; j < k; ++j) seeds.push_back(j * (n - 1) / (k - 1));
       expect_same(p, KMeansParams{k, 0, 100, 0.0}, ColorSpace::kRgb,
-                  "ties half=" + std::to_string(half) + " k=" + std::to_string(k), 0, seeds);
+                  "ties half=" + std::to_string(half) + " k=" + std::to_string(k), 0,
+                  ties_seeds(p, k));
     }
   }
 }
@@ -752,20 +760,11 @@ TEST(ClusterLloyd, EmptyClustersAreRefilledAsOnTheCpu) {
 
 TEST(ClusterLloyd, TiesBetweenCentroids) {
   for (int half : {3, 10, 40}) {
-    std::vector<std::uint8_t> px;
-    for (int r = 128 - half; r <= 128 + half; ++r) {
-      add_pixels(px, (static_cast<std::uint32_t>(r) << 16) | 0x2828u, 1 + (r - 128 + half) % 3);
-      add_pixels(px, (static_cast<std::uint32_t>(256 - r) << 16) | 0x2828u,
-                 1 + (r - 128 + half) % 3);
-    }
-    const ImagePoints p = from_pixels(px, ColorSpace::kRgb);
-    const int n = static_cast<int>(p.size());
+    const ImagePoints p = ties_image(half);
     for (int k : {2, 3, 4}) {
-      std::vector<int> seeds;
-      for (int j = 0; j < k; ++j) seeds.push_back(j * (n - 1) / (k - 1));
       expect_same_cluster(p, KMeansParams{k, 0, 100, 0.0}, ColorSpace::kRgb,
                           "ties half=" + std::to_string(half) + " k=" + std::to_string(k), 3,
-                          seeds);
+                          ties_seeds(p, k));
     }
   }
 }
