@@ -30,10 +30,17 @@ namespace palette::columns {
 inline constexpr int kMaxCluster = 8;
 
 /// A block's points of its image: [lo, lo + m), padded in shared memory with zero-weight points
-/// to a whole number of groups of kQuad.
+/// to a whole number of groups of kQuad. In shared memory the first two points of each group
+/// come first, in group order, and the last two from slot `half` on (slot()): a warp's 16-byte
+/// loads of a half then read contiguous memory, without the bank conflicts of 32-byte strides.
 struct Share {
-  std::uint32_t lo, m;
+  std::uint32_t lo, m, half;
 };
+
+/// Where point j of a share is in shared memory.
+PALETTE_HD std::uint32_t slot(const Share& s, std::uint32_t j) {
+  return ((j & 2u) != 0 ? s.half : 0u) + (j >> 2) * 2 + (j & 1u);
+}
 
 /// Points each block of a C-block cluster holds of an image of n points (whole groups of kQuad):
 /// the shared-memory slots of PackedPoint a block needs.
@@ -45,8 +52,8 @@ PALETTE_HD std::uint32_t share_capacity(std::uint32_t n, int C) {
 PALETTE_HD Share share_of(std::uint32_t n, int rank, int C) {
   const std::uint32_t per = share_capacity(n, C);
   const std::uint32_t lo = static_cast<std::uint32_t>(rank) * per;
-  if (lo >= n) return {n, 0};
-  return {lo, n - lo < per ? n - lo : per};
+  if (lo >= n) return {n, 0, per / 2};
+  return {lo, n - lo < per ? n - lo : per, per / 2};
 }
 
 /// What the cluster learns of its image in load_share(): the same in every block.
@@ -69,10 +76,10 @@ struct ClusterShared {
   int seeds[kMaxK];                 ///< block 0: the k-means++ seeds (point indices)
 };
 
-/// Copies block `share`'s points of p into pts (packed; weights above 16 bits are cut, and the
-/// summary's heaviest then says the copy cannot be used) and scans them; returns the image's
-/// summary, the same in every block. Ends past a cluster barrier, after which block 0's seeds
-/// (written before the call) are readable by every block.
+/// Copies block `share`'s points of p into pts (packed, at slot(); weights above 16 bits are
+/// cut, and the summary's heaviest then says the copy cannot be used) and scans them; returns the
+/// image's summary, the same in every block. Ends past a cluster barrier, after which block 0's
+/// seeds (written before the call) are readable by every block.
 template <int T, class Block, class Cluster>
 PALETTE_BLOCK_FN ImageSummary load_share(const Block& b, const Cluster& cl, ClusterShared<T>& cs,
                                          const ImageRef& p, Share share, PackedPoint* pts) {
@@ -93,7 +100,7 @@ PALETTE_BLOCK_FN ImageSummary load_share(const Block& b, const Cluster& cl, Clus
         max_abs = a > max_abs ? a : max_abs;
       }
     }
-    pts[j] = pt;
+    pts[slot(share, j)] = pt;
   }
   heaviest = block_reduce<false>(b, cs.s, heaviest);
   total = block_reduce<true>(b, cs.s, total);
@@ -158,7 +165,10 @@ PALETTE_BLOCK_FN void refill_cluster(const Block& b, const Cluster& cl, ClusterS
   if (tid < k) cs.counts[tid] = 0;
   for (std::uint32_t t = 0; t < tiles; ++t) {
     const std::uint32_t j = t * T + static_cast<std::uint32_t>(tid);
-    if (j < share.m) col[c.nearest(pts[j].x, pts[j].y, pts[j].z) * T + tid] += 1;
+    if (j < share.m) {
+      const PackedPoint& pt = pts[slot(share, j)];
+      col[c.nearest(pt.x, pt.y, pt.z) * T + tid] += 1;
+    }
   }
   fold_sum(b, sh, col, k, cs.counts);
   cl.sync();
@@ -172,7 +182,7 @@ PALETTE_BLOCK_FN void refill_cluster(const Block& b, const Cluster& cl, ClusterS
       const std::uint32_t i = share.lo + j;
       if (j < share.m && moved_to(sh, i) < 0) {
         float d;
-        const int l = nearest_exact_packed(sh.cx, sh.cy, sh.cz, k, pts[j], d);
+        const int l = nearest_exact_packed(sh.cx, sh.cy, sh.cz, k, pts[slot(share, j)], d);
         if (sh.members[l] >= 2) {
           const unsigned long long kk =
               (static_cast<unsigned long long>(float_bits(d)) << 32) | (0xFFFFFFFFu - i);
@@ -228,7 +238,7 @@ PALETTE_BLOCK_FN int lloyd_cluster(const Block& b, const Cluster& cl, ClusterSha
       const std::uint32_t q = t * T + static_cast<std::uint32_t>(tid);
       if (q < quads) {
         Quad pts4;
-        load_packed_quad(pts + q * kQuad, pts4);
+        load_packed_pairs(pts + 2 * q, pts + share.half + 2 * q, pts4);
         add_quad<T>(c, col + tid, pts4);
       }
       if (++since == flush_every || t + 1 == quad_tiles) {  // the same in every thread
@@ -257,9 +267,10 @@ PALETTE_BLOCK_FN int lloyd_cluster(const Block& b, const Cluster& cl, ClusterSha
     if (j < share.m) {
       const std::uint32_t i = share.lo + j;
       const int m = moved_to(sh, i);
-      const int l = m >= 0 ? m : c.nearest(pts[j].x, pts[j].y, pts[j].z);
+      const PackedPoint& pt = pts[slot(share, j)];
+      const int l = m >= 0 ? m : c.nearest(pt.x, pt.y, pt.z);
       const unsigned long long key =
-          (static_cast<unsigned long long>(pts[j].w) << 32) | (0xFFFFFFFFu - i);
+          (static_cast<unsigned long long>(pt.w) << 32) | (0xFFFFFFFFu - i);
       unsigned long long& h = heavy[l * T + tid];
       if (key > h) h = key;
     }

@@ -209,12 +209,12 @@ __device__ __forceinline__ void unpack4(uint2 v, int* out) {
 }
 #endif
 
-/// The kQuad packed points from g (16-byte aligned), with their weights as stored.
-PALETTE_HD void load_packed_quad(const PackedPoint* g, Quad& out) {
+/// The kQuad packed points a[0], a[1], b[0], b[1] (a and b 16-byte aligned), with their weights
+/// as stored.
+PALETTE_HD void load_packed_pairs(const PackedPoint* a, const PackedPoint* b, Quad& out) {
 #if defined(__CUDA_ARCH__)
-  const auto* v4 = reinterpret_cast<const uint4*>(g);
-  const uint4 a = v4[0], b = v4[1];
-  const unsigned v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+  const uint4 u = *reinterpret_cast<const uint4*>(a), v4 = *reinterpret_cast<const uint4*>(b);
+  const unsigned v[8] = {u.x, u.y, u.z, u.w, v4.x, v4.y, v4.z, v4.w};
   PALETTE_UNROLL
   for (int e = 0; e < kQuad; ++e) {
     out.x[e] = static_cast<std::int16_t>(v[2 * e] & 0xFFFFu);
@@ -224,12 +224,18 @@ PALETTE_HD void load_packed_quad(const PackedPoint* g, Quad& out) {
   }
 #else
   for (int e = 0; e < kQuad; ++e) {
-    out.x[e] = g[e].x;
-    out.y[e] = g[e].y;
-    out.z[e] = g[e].z;
-    out.w[e] = g[e].w;
+    const PackedPoint& g = e < 2 ? a[e] : b[e - 2];
+    out.x[e] = g.x;
+    out.y[e] = g.y;
+    out.z[e] = g.z;
+    out.w[e] = g.w;
   }
 #endif
+}
+
+/// The kQuad packed points from g (16-byte aligned).
+PALETTE_HD void load_packed_quad(const PackedPoint* g, Quad& out) {
+  load_packed_pairs(g, g + 2, out);
 }
 
 PALETTE_HD void load_quad(const ImageRef& p, std::uint32_t q, std::uint32_t quads, Quad& out) {

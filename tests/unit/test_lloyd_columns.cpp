@@ -580,7 +580,8 @@ ClusterRun run_cluster(const ImagePoints& p, const KMeansParams& params, ColorSp
     std::memset(static_cast<void*>(shared.back().get()), 0xA5, sizeof(columns::ClusterShared<T>));
     all.push_back(shared.back().get());
     cols.emplace_back(columns::column_bytes(k, T) / 8, 0xA5A5A5A5A5A5A5A5ull);
-    pts.emplace_back(capacity, columns::PackedPoint{-1, -1, -1, 0xA5A5});
+    // Sentinels after the capacity: the block must not write past its share's slots.
+    pts.emplace_back(capacity + 8, columns::PackedPoint{-1, -1, -1, 0xA5A5});
     block_bars.push_back(std::make_unique<std::barrier<>>(T));
   }
   std::barrier<> cluster_bar(C * T);
@@ -613,6 +614,11 @@ ClusterRun run_cluster(const ImagePoints& p, const KMeansParams& params, ColorSp
               shift_limit2(params, space), every, run.out.data());
         });
       }
+    }
+  }
+  for (const auto& v : pts) {
+    for (std::size_t i = capacity; i < v.size(); ++i) {
+      EXPECT_EQ(v[i].w, 0xA5A5) << "wrote past the share's capacity at " << i;
     }
   }
   run.summary = summaries[0];
@@ -648,6 +654,30 @@ int expect_same_cluster(const ImagePoints& p, const KMeansParams& params, ColorS
   EXPECT_LE(dev.summary.heaviest, 0xFFFFu) << what << ": not a cluster image";
   expect_equal(host, iterations, dev, what + ", cluster of " + std::to_string(C));
   return dev.refills;
+}
+
+// slot() puts a share's points in two halves: every point of the share has its own slot below
+// the share's capacity, and each group's two pairs are 16-byte aligned.
+TEST(ClusterShare, SlotsAreDistinctAndPairsAligned) {
+  for (std::uint32_t n : {5u, 64u, 1029u, 65536u}) {
+    for (int C : {1, 3, 8}) {
+      const std::uint32_t cap = columns::share_capacity(n, C);
+      const columns::Share s = columns::share_of(n, 0, C);
+      const std::uint32_t slots = (s.m + columns::kQuad - 1) / columns::kQuad * columns::kQuad;
+      std::vector<bool> used(cap, false);
+      for (std::uint32_t j = 0; j < slots; ++j) {
+        const std::uint32_t at = columns::slot(s, j);
+        ASSERT_LT(at, cap) << n << " " << C << " " << j;
+        EXPECT_FALSE(used[at]) << "slot " << at << " twice";
+        used[at] = true;
+        if (j % 2 == 0) {
+          EXPECT_EQ(at * sizeof(columns::PackedPoint) % 16, 0u);
+        } else {
+          EXPECT_EQ(at, columns::slot(s, j - 1) + 1);
+        }
+      }
+    }
+  }
 }
 
 TEST(ClusterShare, SharesCoverTheImageInWholeGroups) {
