@@ -73,13 +73,13 @@ struct ClusterShared {
   unsigned long long key[kMaxK];    ///< this block's farthest point for empty cluster e
   unsigned long long heavy[kMaxK];  ///< this block's heaviest member per cluster
   unsigned long long summary[4];    ///< heaviest weight, total weight, max |coordinate|, zero
-  int seeds[kMaxK];                 ///< block 0: the k-means++ seeds (point indices)
+  int seeds[kMaxK];                 ///< the k-means++ seeds (point indices; for the kernel)
 };
 
 /// Copies block `share`'s points of p into pts (packed, at slot(); weights above 16 bits are
 /// cut, and the summary's heaviest then says the copy cannot be used) and scans them; returns the
-/// image's summary, the same in every block. Ends past a cluster barrier, after which block 0's
-/// seeds (written before the call) are readable by every block.
+/// image's summary, the same in every block. Ends past a cluster barrier (so every block of the
+/// cluster has started: the others' shared memory may be read from here on).
 template <int T, class Block, class Cluster>
 PALETTE_BLOCK_FN ImageSummary load_share(const Block& b, const Cluster& cl, ClusterShared<T>& cs,
                                          const ImageRef& p, Share share, PackedPoint* pts) {
