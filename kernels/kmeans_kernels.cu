@@ -469,16 +469,22 @@ __device__ void kmeans_image(const DevicePoints& P, const DeviceScratch& S, int 
   }
 }
 
+// Images of [from_n, to_n) points only (the others are left to another launch).
 template <int KP, bool kFilter>
 __global__ void __launch_bounds__(kThreads)
     kmeans_batch_kernel(DevicePoints P, DeviceScratch S, int k, std::uint64_t seed, int max_iter,
-                        float limit2, DeviceResults R, KernelMode mode) {
+                        float limit2, DeviceResults R, KernelMode mode, std::uint32_t from_n,
+                        std::uint32_t to_n) {
+  const std::uint32_t n = P.offsets[blockIdx.x + 1] - P.offsets[blockIdx.x];
+  if (n < from_n || n >= to_n) return;
   kmeans_image<KP, kFilter>(P, S, k, seed, max_iter, limit2, R, mode, blockIdx.x);
 }
 
+// kmeans_batch_kernel<KP, kFilter> on the images of [from_n, to_n) points (default: all).
 template <int KP, bool kFilter>
 void launch(const DevicePoints& points, const DeviceScratch& scratch, const KMeansParams& params,
-            float shift_limit2, const DeviceResults& out, cudaStream_t stream, KernelMode mode) {
+            float shift_limit2, const DeviceResults& out, cudaStream_t stream, KernelMode mode,
+            std::uint32_t from_n = 0, std::uint32_t to_n = 0xFFFFFFFFu) {
   std::size_t dynamic = 0;
   if constexpr (KP > 0) {
     dynamic = sizeof(ColumnsShared) + columns::column_bytes(params.k, kThreads);
@@ -488,7 +494,8 @@ void launch(const DevicePoints& points, const DeviceScratch& scratch, const KMea
                                           static_cast<int>(dynamic)));
   }
   kmeans_batch_kernel<KP, kFilter><<<points.images, kThreads, dynamic, stream>>>(
-      points, scratch, params.k, params.seed, params.max_iter, shift_limit2, out, mode);
+      points, scratch, params.k, params.seed, params.max_iter, shift_limit2, out, mode, from_n,
+      to_n);
   PALETTE_CUDA_CHECK_LAUNCH();
 }
 
@@ -541,11 +548,13 @@ struct DeviceCluster {
 // image block 0 runs alone, its seeding), then the block's share of the points (k = 8, 65,536
 // points, 8 blocks: 105 KB, so two blocks share an SM; the launch bounds keep their registers
 // within half the SM's too). Images whose weights do not fit 16 bits or 32-bit columns are run by
-// block 0 alone, as kmeans_batch_kernel<KP, true> runs them.
+// block 0 alone, as kmeans_batch_kernel<KP, true> runs them. Only images of at least `from_n`
+// points (smaller ones are another launch's).
 template <int KP>
 __global__ void __launch_bounds__(kThreads, 2)
     kmeans_cluster_kernel(DevicePoints P, DeviceScratch S, int k, std::uint64_t seed, int max_iter,
-                          float limit2, DeviceResults R, std::uint32_t area_bytes) {
+                          float limit2, DeviceResults R, std::uint32_t area_bytes,
+                          std::uint32_t from_n) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   extern __shared__ __align__(16) unsigned char dynamic_shared[];
   const DeviceCluster cl;
@@ -553,6 +562,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const std::uint32_t img = blockIdx.x / static_cast<std::uint32_t>(C);
   const std::uint32_t off = P.offsets[img];
   const std::uint32_t n = P.offsets[img + 1] - off;
+  if (n < from_n) return;
   if (n <= static_cast<std::uint32_t>(k)) {  // no seeding, no Lloyd: block 0 copies the colours
     if (rank == 0) {
       kmeans_image<KP, true>(P, S, k, seed, max_iter, limit2, R, KernelMode::kFull, img);
@@ -591,11 +601,18 @@ __global__ void __launch_bounds__(kThreads, 2)
 #endif
 }
 
-// How kmeans_cluster_kernel<KP> runs a batch: blocks per image (0: it cannot run here) and the
-// dynamic shared memory of each.
+// Points per thread below which an image is left to one block (kmeans_batch_kernel<KP, true>):
+// with fewer, a pass is mostly its fixed end (folds, barriers), and an image that small is read
+// from the L2 cache by the single-block kernel anyway (396 resident images of 16,384 points are
+// the 50 MB of an H100's L2).
+constexpr std::uint32_t kClusterPointsPerThread = 16;
+
+// How kmeans_cluster_kernel<KP> runs a batch: blocks per image (0: it cannot run here), the
+// dynamic shared memory of each, and the smallest image it takes.
 struct ClusterPlan {
   int blocks = 0;
   std::size_t dynamic = 0, area = 0;
+  std::uint32_t from_n = 0;
 };
 
 // The cluster size that keeps the most blocks resident (the smallest on ties). None when the
@@ -643,7 +660,7 @@ ClusterPlan plan_cluster(std::uint32_t images, std::uint32_t max_points, int k) 
     }
     if (clusters * c > best_blocks) {
       best_blocks = clusters * c;
-      plan = {c, dynamic, area};
+      plan = {c, dynamic, area, static_cast<std::uint32_t>(c) * kThreads * kClusterPointsPerThread};
     }
   }
   return plan;
@@ -664,12 +681,17 @@ ClusterPlan plan_cluster_any(std::uint32_t images, std::uint32_t max_points, int
   }
 }
 
-// The seeding launch, then kmeans_cluster_kernel<KP> as `plan` says.
+// Images below plan.from_n points by kmeans_batch_kernel<KP, true>; the others seeded by it,
+// then kmeans_cluster_kernel<KP> as `plan` says.
 template <int KP>
 void launch_cluster(const DevicePoints& points, const DeviceScratch& scratch,
                     const KMeansParams& params, float shift_limit2, const DeviceResults& out,
                     cudaStream_t stream, const ClusterPlan& plan) {
-  launch<KP, true>(points, scratch, params, shift_limit2, out, stream, KernelMode::kSeedOnly);
+  launch<KP, true>(points, scratch, params, shift_limit2, out, stream, KernelMode::kFull, 0,
+                   plan.from_n);
+  if (points.max_points < plan.from_n) return;  // no image for the clusters
+  launch<KP, true>(points, scratch, params, shift_limit2, out, stream, KernelMode::kSeedOnly,
+                   plan.from_n);
   const auto kernel = kmeans_cluster_kernel<KP>;
   PALETTE_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(plan.dynamic)));
@@ -687,7 +709,7 @@ void launch_cluster(const DevicePoints& points, const DeviceScratch& scratch,
   config.numAttrs = 1;
   PALETTE_CUDA_TRY(cudaLaunchKernelEx(&config, kernel, points, scratch, params.k, params.seed,
                                       params.max_iter, shift_limit2, out,
-                                      static_cast<std::uint32_t>(plan.area)));
+                                      static_cast<std::uint32_t>(plan.area), plan.from_n));
   PALETTE_CUDA_CHECK_LAUNCH();
 }
 

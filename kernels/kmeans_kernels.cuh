@@ -74,7 +74,9 @@ void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratc
 
 /// Blocks per image CudaLloyd::kColumnsCluster runs a batch of `images` images, the largest of
 /// `max_points` points, at k colours with, on the current device: 2, 4 or 8; 0 when it runs
-/// as kColumnsFma instead (compute capability below 9.0, k above 16, images too large).
+/// as kColumnsFma instead (compute capability below 9.0, k above 16, images too large). Only
+/// images of at least 16 points per thread of a cluster (blocks * 4,096) run as clusters; the
+/// smaller ones run as kColumnsFma in the same call.
 int cluster_blocks(std::uint32_t images, std::uint32_t max_points, int k);
 
 /// Launches a kernel that traps on `stream`: an unrecoverable device fault, after which every

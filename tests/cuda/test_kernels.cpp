@@ -20,9 +20,10 @@ namespace {
 
 using test::batch_of;
 using test::distinct_image;
+using test::from_pixels;
 using test::random_image;
 
-PointsView view(const Batch& b, std::size_t i) {
+[[maybe_unused]] PointsView view(const Batch& b, std::size_t i) {
   const std::size_t o = b.offsets[i];
   return {b.x.data() + o, b.y.data() + o, b.z.data() + o, b.weight.data() + o, b.points_of(i)};
 }
@@ -242,7 +243,12 @@ TEST(GpuKernel, ClusterVariantRunsAsClustersFromComputeCapability9) {
 #ifdef PALETTE_WITH_CUDA
   std::mt19937 rng(24);
   std::vector<ImagePoints> images;
-  images.push_back(random_image(rng, 65536, 1, 255, ColorSpace::kLab));
+  // The benchmark's kind of image (65,536 random pixels, nearly all distinct): large enough for
+  // any cluster size (images below 4,096 points per block run as columns-fma); then small ones.
+  std::vector<std::uint8_t> px(65536 * 3);
+  for (auto& v : px) v = static_cast<std::uint8_t>(rng());
+  images.push_back(from_pixels(px, ColorSpace::kLab));
+  ASSERT_GE(images.back().size(), 8u * 4096u);
   for (int i = 0; i < 20; ++i) {
     images.push_back(random_image(rng, 100 + static_cast<int>(rng() % 4000),
                                   1 + static_cast<int>(rng() % 8), 30, ColorSpace::kLab));
