@@ -76,17 +76,18 @@ if [ -n "$sanitizer" ]; then
   small='GpuKernel.FewPointsAndEmptyImages:GpuKernel.HeaviestMemberBreaksTiesTowardsTheLowestIndex'
   check synccheck 60 "$sanitizer" --tool synccheck --error-exitcode 3 bin/palette_gpu_tests \
     --gtest_filter="$small"
-  # SeedsMatchTheHost runs both seedings (tile by tile, and seed_block.hpp's) whatever the variant;
-  # ClusterVariantRuns... runs the cluster kernel on a 65,536-point image and 20 smaller ones
-  # (memcheck only: racecheck would take minutes on it; the small tests run the cluster kernel
-  # too under columns-cluster).
-  cluster=":GpuKernel.ClusterVariantRunsAsClustersFromComputeCapability9"
+  # SeedsMatchTheHost runs both seedings (tile by tile, and seed_block.hpp's) whatever the variant.
+  # The cluster kernel takes only large images (the small tests run as columns-fma under
+  # columns-cluster): ClusterKernelOnOneImage under both tools, ClusterVariantRuns... (a
+  # 65,536-point image and 20 smaller ones, 20 passes) under memcheck only.
+  cluster=":GpuKernel.ClusterKernelOnOneImage"
   for v in $variants; do
     extra=$([ "$v" = columns ] && echo ":GpuKernel.SeedsMatchTheHost" || true)
-    [ "$v" = columns-cluster ] && extra=$cluster
+    [ "$v" = columns-cluster ] && extra="$cluster:GpuKernel.ClusterVariantRunsAsClustersFromComputeCapability9"
     check "memcheck-$v" 120 env PALETTE_CUDA_LLOYD=$v "$sanitizer" --tool memcheck \
       --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small$extra"
     extra=$([ "$v" = columns-fma ] && echo ":GpuKernel.SeedsMatchTheHost" || true)
+    [ "$v" = columns-cluster ] && extra=$cluster
     check "racecheck-$v" 150 env PALETTE_CUDA_LLOYD=$v "$sanitizer" --tool racecheck \
       --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small$extra"
   done

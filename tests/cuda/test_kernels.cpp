@@ -270,5 +270,25 @@ TEST(GpuKernel, ClusterVariantRunsAsClustersFromComputeCapability9) {
 #endif
 }
 
+// One image just large enough for the cluster kernel at any cluster size (8 blocks x 4,096
+// points), few passes: small enough for compute-sanitizer's racecheck (gpu-check runs it there).
+TEST(GpuKernel, ClusterKernelOnOneImage) {
+  PALETTE_REQUIRE_GPU();
+#ifdef PALETTE_WITH_CUDA
+  std::mt19937 rng(25);
+  std::vector<std::uint8_t> px(36000 * 3);
+  for (auto& v : px) v = static_cast<std::uint8_t>(rng());
+  const Batch batch = batch_of({from_pixels(px, ColorSpace::kLab)}, ColorSpace::kLab);
+  ASSERT_GE(batch.points_of(0), 8u * 4096u);
+  if (cuda_devices().front().cc_major >= 9) {
+    EXPECT_GT(cuda_testing::cluster_blocks(batch, 5, 0), 0);
+  }
+  const KMeansParams params{5, 3, 3, 0.0};
+  expect_matches_host(batch, params,
+                      cuda_testing::run(batch, params, 0, CudaLloyd::kColumnsCluster),
+                      "columns-cluster, one image");
+#endif
+}
+
 }  // namespace
 }  // namespace palette
