@@ -20,7 +20,7 @@ namespace {
 
 using test::batch_of;
 using test::distinct_image;
-using test::from_pixels;
+using test::noise_image;
 using test::random_image;
 
 [[maybe_unused]] PointsView view(const Batch& b, std::size_t i) {
@@ -245,9 +245,7 @@ TEST(GpuKernel, ClusterVariantRunsAsClustersFromComputeCapability9) {
   std::vector<ImagePoints> images;
   // The benchmark's kind of image (65,536 random pixels, nearly all distinct): large enough for
   // any cluster size (images below 4,096 points per block run as columns-fma); then small ones.
-  std::vector<std::uint8_t> px(65536 * 3);
-  for (auto& v : px) v = static_cast<std::uint8_t>(rng());
-  images.push_back(from_pixels(px, ColorSpace::kLab));
+  images.push_back(noise_image(rng, 65536, ColorSpace::kLab));
   ASSERT_GE(images.back().size(), 8u * 4096u);
   for (int i = 0; i < 20; ++i) {
     images.push_back(random_image(rng, 100 + static_cast<int>(rng() % 4000),
@@ -276,9 +274,7 @@ TEST(GpuKernel, ClusterKernelOnOneImage) {
   PALETTE_REQUIRE_GPU();
 #ifdef PALETTE_WITH_CUDA
   std::mt19937 rng(25);
-  std::vector<std::uint8_t> px(36000 * 3);
-  for (auto& v : px) v = static_cast<std::uint8_t>(rng());
-  const Batch batch = batch_of({from_pixels(px, ColorSpace::kLab)}, ColorSpace::kLab);
+  const Batch batch = batch_of({noise_image(rng, 36000, ColorSpace::kLab)}, ColorSpace::kLab);
   ASSERT_GE(batch.points_of(0), 8u * 4096u);
   if (cuda_devices().front().cc_major >= 9) {
     EXPECT_GT(cuda_testing::cluster_blocks(batch, 5, 0), 0);

@@ -90,6 +90,13 @@ inline ImagePoints from_pixels(const std::vector<std::uint8_t>& px, ColorSpace s
   return p;
 }
 
+/// `pixels` uniformly random RGB pixels (nearly all distinct: the kernel benchmark's images).
+inline ImagePoints noise_image(std::mt19937& rng, int pixels, ColorSpace space) {
+  std::vector<std::uint8_t> px(static_cast<std::size_t>(pixels) * 3);
+  for (auto& v : px) v = static_cast<std::uint8_t>(rng());
+  return from_pixels(px, space);
+}
+
 /// `images` packed into one batch in `space`.
 inline Batch batch_of(const std::vector<ImagePoints>& images, ColorSpace space) {
   Batch b;
