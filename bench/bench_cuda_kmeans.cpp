@@ -5,7 +5,10 @@
 // thread-block clusters: row "cluster-xN", N blocks per image; see CudaLloyd), side by side in
 // one run, and the k-means++ seeding alone (the kernel stopped after it; part of every variant's
 // time: tile by tile for warp and columns, in runs for columns-fma and columns-cluster).
-// Not a test: it measures and prints; it fails only if the variants' results differ.
+// Variants run one after the other (the default, columns, first: the reference every other
+// variant's results must equal on every image), each row printed as soon as it is measured.
+// Not a test: it measures and prints; it fails (exit 1) only if a variant's results differ or
+// a variant fails (its rows say FAILED; the rows before it stand).
 //
 //   build/bench/bench_cuda_kmeans [--images N] [--pixels P] [--iterations I] [--reps R]
 //                                 [--lloyd warp|columns|columns-fma|columns-cluster|all]
@@ -14,9 +17,11 @@
 // --no-seeding leaves out the seeding rows, so that a profiler sees only the variants' launches
 // (one warm-up, then --reps).
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <random>
 #include <string>
 #include <vector>
@@ -29,12 +34,33 @@
 
 using namespace palette;
 
+namespace {
+
+// Images whose results (sums, weights, heaviest members, iterations) differ between a and b.
+std::size_t differing_images(const BatchResult& a, const BatchResult& b, int k) {
+  if (a.images() != b.images()) return std::max(a.images(), b.images());
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < a.images(); ++i) {
+    bool same = a.count[i] == b.count[i] && a.iterations[i] == b.iterations[i];
+    for (int j = 0; same && j < a.count[i]; ++j) {
+      const ClusterStats &x = a.clusters[i * k + j], &y = b.clusters[i * k + j];
+      same = x.sum[0] == y.sum[0] && x.sum[1] == y.sum[1] && x.sum[2] == y.sum[2] &&
+             x.weight == y.weight && x.mode == y.mode;
+    }
+    differ += same ? 0 : 1;
+  }
+  return differ;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::size_t images = 10000, pixels = 65536;
   int iterations = 20, reps = 5;
   bool seeding_rows = true;
   std::vector<int> ks;
-  const std::vector<CudaLloyd> all = {CudaLloyd::kWarp, CudaLloyd::kColumns, CudaLloyd::kColumnsFma,
+  // The default first (the reference), the newest last.
+  const std::vector<CudaLloyd> all = {CudaLloyd::kColumns, CudaLloyd::kWarp, CudaLloyd::kColumnsFma,
                                       CudaLloyd::kColumnsCluster};
   std::vector<CudaLloyd> variants = all;
   for (int i = 1; i < argc; ++i) {
@@ -65,6 +91,7 @@ int main(int argc, char** argv) {
     }
   }
   if (ks.empty()) ks = {5, 8, 16};
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // every row out at once, even if a later one hangs
   if (cuda_device_count() == 0) {
     std::printf("bench_cuda_kmeans: no CUDA device, nothing to measure\n");
     return 0;
@@ -97,55 +124,69 @@ int main(int argc, char** argv) {
   std::printf("batch: %zu images, %zu pixels each, %zu distinct colours in all (%.0f per image)\n",
               batch.images(), pixels, batch.points(),
               static_cast<double>(batch.points()) / static_cast<double>(batch.images()));
-  std::printf("%4s %14s %10s %14s %12s %14s %12s %10s\n", "k", "lloyd", "iters/img",
-              "GPU ms median", "GPU ms min", "images/s", "floor ms", "x floor");
+  std::printf("%4s %14s %10s %14s %12s %14s %12s %10s  %s\n", "k", "lloyd", "iters/img",
+              "GPU ms median", "GPU ms min", "images/s", "floor ms", "x floor",
+              variants.size() > 1 ? "results" : "");
+  const double floor_ms = 1000.0 * bytes / bandwidth;
+  bool failed = false;
+  // Seeding alone: tile by tile (warp, columns) and in runs (seed_block.hpp, columns-fma).
   for (int k : ks) {
     const KMeansParams params{k, 0, iterations, 0.0};
-    // Seeding alone: tile by tile (warp, columns) and in runs (seed_block.hpp, columns-fma).
     for (const CudaLloyd lloyd : {CudaLloyd::kColumns, CudaLloyd::kColumnsFma}) {
       if (!seeding_rows) break;
-      const auto seeding = cuda_testing::time_kernel(batch, params, 0, reps, lloyd,
-                                                     /*seed_only=*/true);
-      std::printf("%4d %14s %10s %14.2f %12.2f %14.0f %12s %10s\n", k,
-                  lloyd == CudaLloyd::kColumns ? "seeding-tiles" : "seeding-runs", "-",
-                  seeding.median_ms, seeding.min_ms,
-                  1000.0 * static_cast<double>(batch.images()) / seeding.median_ms, "-", "-");
+      const char* name = lloyd == CudaLloyd::kColumns ? "seeding-tiles" : "seeding-runs";
+      try {
+        const auto seeding = cuda_testing::time_kernel(batch, params, 0, reps, lloyd,
+                                                       /*seed_only=*/true);
+        std::printf("%4d %14s %10s %14.2f %12.2f %14.0f %12s %10s\n", k, name, "-",
+                    seeding.median_ms, seeding.min_ms,
+                    1000.0 * static_cast<double>(batch.images()) / seeding.median_ms, "-", "-");
+      } catch (const std::exception& e) {
+        std::printf("%4d %14s FAILED: %s\n", k, name, e.what());
+        failed = true;
+      }
     }
-    for (const CudaLloyd lloyd : variants) {
-      const auto t = cuda_testing::time_kernel(batch, params, 0, reps, lloyd);
-      const double floor_ms = 1000.0 * bytes / bandwidth;
+  }
+  // One variant after the other, each over every k, the first one (the default) the reference
+  // the others must equal image for image (the tests check smaller batches): a variant that
+  // fails (an exception; after a device fault every later one fails too) loses none of the rows
+  // printed before it.
+  std::vector<BatchResult> reference(ks.size());
+  for (std::size_t v = 0; v < variants.size(); ++v) {
+    const CudaLloyd lloyd = variants[v];
+    for (std::size_t ki = 0; ki < ks.size(); ++ki) {
+      const int k = ks[ki];
+      const KMeansParams params{k, 0, iterations, 0.0};
       std::string name = to_string(lloyd);
-      if (lloyd == CudaLloyd::kColumnsCluster) {  // blocks per image, or the variant it fell to
-        const int blocks = cuda_testing::cluster_blocks(batch, k, 0);
-        name = blocks > 0 ? "cluster-x" + std::to_string(blocks) : "cluster(=fma)";
-      }
-      std::printf("%4d %14s %10.1f %14.2f %12.2f %14.0f %12.2f %10.1f\n", k, name.c_str(),
-                  t.mean_iterations, t.median_ms, t.min_ms,
-                  1000.0 * static_cast<double>(batch.images()) / t.median_ms, floor_ms,
-                  t.median_ms / floor_ms);
-    }
-  }
-  // The variants must agree on this batch too, image for image (the tests check smaller ones).
-  for (int k : ks) {
-    const KMeansParams params{k, 0, iterations, 0.0};
-    const BatchResult a = cuda_testing::run(batch, params, 0, variants.front());
-    for (std::size_t v = 1; v < variants.size(); ++v) {
-      const BatchResult b = cuda_testing::run(batch, params, 0, variants[v]);
-      std::size_t differ = 0;
-      for (std::size_t i = 0; i < a.images(); ++i) {
-        bool same = a.count[i] == b.count[i] && a.iterations[i] == b.iterations[i];
-        for (int j = 0; same && j < a.count[i]; ++j) {
-          const ClusterStats &x = a.clusters[i * k + j], &y = b.clusters[i * k + j];
-          same = x.sum[0] == y.sum[0] && x.sum[1] == y.sum[1] && x.sum[2] == y.sum[2] &&
-                 x.weight == y.weight && x.mode == y.mode;
+      try {
+        if (lloyd == CudaLloyd::kColumnsCluster) {  // blocks per image, or the variant it fell to
+          const int blocks = cuda_testing::cluster_blocks(batch, k, 0);
+          name = blocks > 0 ? "cluster-x" + std::to_string(blocks) : "cluster(=fma)";
         }
-        differ += same ? 0 : 1;
+        BatchResult r;
+        const auto t = cuda_testing::time_kernel(batch, params, 0, reps, lloyd, false, &r);
+        std::string same;
+        if (v == 0) {
+          reference[ki] = std::move(r);
+          same = variants.size() > 1 ? "reference" : "";
+        } else if (reference[ki].images() == 0) {
+          same = "no reference (it failed)";
+        } else {
+          const std::size_t d = differing_images(reference[ki], r, k);
+          same = d == 0 ? std::string("identical to ") + to_string(variants.front())
+                        : "DIFFER FROM " + std::string(to_string(variants.front())) + " in " +
+                              std::to_string(d) + " of " + std::to_string(r.images()) + " images";
+          failed = failed || d != 0;
+        }
+        std::printf("%4d %14s %10.1f %14.2f %12.2f %14.0f %12.2f %10.1f  %s\n", k, name.c_str(),
+                    t.mean_iterations, t.median_ms, t.min_ms,
+                    1000.0 * static_cast<double>(batch.images()) / t.median_ms, floor_ms,
+                    t.median_ms / floor_ms, same.c_str());
+      } catch (const std::exception& e) {
+        std::printf("%4d %14s FAILED: %s\n", k, name.c_str(), e.what());
+        failed = true;
       }
-      std::printf("k=%d: %s %s %s (%zu of %zu images differ)\n", k, to_string(variants[v]),
-                  differ == 0 ? "identical to" : "DIFFERS FROM", to_string(variants.front()),
-                  differ, a.images());
-      if (differ != 0) return 1;
     }
   }
-  return 0;
+  return failed ? 1 : 0;
 }

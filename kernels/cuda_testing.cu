@@ -51,6 +51,18 @@ void upload_all(Uploaded& u, const Batch& batch, const KMeansParams& params) {
   u.iterations.reserve(std::max<std::size_t>(images, 1));
 }
 
+// The results of the last launch into r.
+void download(const Uploaded& u, std::size_t images, int k, BatchResult& r) {
+  r.reset(images, k);
+  if (images == 0) return;
+  PALETTE_CUDA_TRY(cudaMemcpy(r.clusters.data(), u.clusters.data(),
+                              r.clusters.size() * sizeof(ClusterStats), cudaMemcpyDeviceToHost));
+  PALETTE_CUDA_TRY(cudaMemcpy(r.count.data(), u.count.data(), images * sizeof(std::uint16_t),
+                              cudaMemcpyDeviceToHost));
+  PALETTE_CUDA_TRY(cudaMemcpy(r.iterations.data(), u.iterations.data(),
+                              images * sizeof(std::uint16_t), cudaMemcpyDeviceToHost));
+}
+
 BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
                    cuda::KernelMode mode, CudaLloyd lloyd) {
   validate(params);
@@ -67,15 +79,7 @@ BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
                             lloyd);
   PALETTE_CUDA_TRY(cudaDeviceSynchronize());
   BatchResult r;
-  r.reset(images, params.k);
-  if (images) {
-    PALETTE_CUDA_TRY(cudaMemcpy(r.clusters.data(), u.clusters.data(),
-                                r.clusters.size() * sizeof(ClusterStats), cudaMemcpyDeviceToHost));
-    PALETTE_CUDA_TRY(cudaMemcpy(r.count.data(), u.count.data(), images * sizeof(std::uint16_t),
-                                cudaMemcpyDeviceToHost));
-    PALETTE_CUDA_TRY(cudaMemcpy(r.iterations.data(), u.iterations.data(),
-                                images * sizeof(std::uint16_t), cudaMemcpyDeviceToHost));
-  }
+  download(u, images, params.k, r);
   return r;
 }
 
@@ -87,7 +91,7 @@ int cluster_blocks(const Batch& batch, int k, int device) {
 }
 
 KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int device, int reps,
-                         CudaLloyd lloyd, bool seed_only) {
+                         CudaLloyd lloyd, bool seed_only, BatchResult* result) {
   validate(params);
   PALETTE_CUDA_TRY(cudaSetDevice(device));
   Uploaded u;
@@ -113,11 +117,10 @@ KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int dev
     PALETTE_CUDA_TRY(cudaEventElapsedTime(&t, start.get(), stop.get()));
     if (r > 0) ms.push_back(t);
   }
-  std::vector<std::uint16_t> iters(batch.images());
-  if (!iters.empty()) {
-    PALETTE_CUDA_TRY(cudaMemcpy(iters.data(), u.iterations.data(),
-                                iters.size() * sizeof(std::uint16_t), cudaMemcpyDeviceToHost));
-  }
+  BatchResult local;
+  BatchResult& r = result != nullptr ? *result : local;
+  download(u, batch.images(), params.k, r);
+  const std::vector<std::uint16_t>& iters = r.iterations;
   KernelTiming t;
   std::sort(ms.begin(), ms.end());
   t.median_ms = ms.empty() ? 0 : ms[ms.size() / 2];

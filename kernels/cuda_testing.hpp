@@ -31,9 +31,11 @@ struct KernelTiming {
   double median_ms = 0, min_ms = 0;
   double mean_iterations = 0;
 };
-/// seed_only: the kernel stops after k-means++ seeding (what seeding alone costs).
+/// seed_only: the kernel stops after k-means++ seeding (what seeding alone costs). result, when
+/// given: what the last launch computed.
 KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int device, int reps,
-                         CudaLloyd lloyd = CudaLloyd::kColumns, bool seed_only = false);
+                         CudaLloyd lloyd = CudaLloyd::kColumns, bool seed_only = false,
+                         BatchResult* result = nullptr);
 
 /// Device memory bandwidth measured by a device-to-device copy of `bytes` (bytes read plus bytes
 /// written, per second).
