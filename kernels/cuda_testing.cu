@@ -4,6 +4,7 @@
 #include "cuda_memory.cuh"
 #include "cuda_testing.hpp"
 #include "kmeans_kernels.cuh"
+#include "palette/error.hpp"
 
 namespace palette::cuda_testing {
 namespace {
@@ -63,13 +64,33 @@ void download(const Uploaded& u, std::size_t images, int k, BatchResult& r) {
                               images * sizeof(std::uint16_t), cudaMemcpyDeviceToHost));
 }
 
+// seeds: for KernelMode::kLloydOnly, k point indices per image (into clusters[].mode).
 BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
-                   cuda::KernelMode mode, CudaLloyd lloyd) {
+                   cuda::KernelMode mode, CudaLloyd lloyd,
+                   const std::vector<std::vector<int>>* seeds = nullptr) {
   validate(params);
   PALETTE_CUDA_TRY(cudaSetDevice(device));
   Uploaded u;
   upload_all(u, batch, params);
   const std::size_t images = batch.images();
+  if (seeds != nullptr) {
+    if (seeds->size() != images) throw Error("run_from_seeds: one list of seeds per image");
+    std::vector<ClusterStats> start(images * static_cast<std::size_t>(params.k), ClusterStats{});
+    for (std::size_t i = 0; i < images; ++i) {
+      const auto& s = (*seeds)[i];
+      if (s.size() != static_cast<std::size_t>(params.k)) {
+        throw Error("run_from_seeds: k seeds per image");
+      }
+      for (int j = 0; j < params.k; ++j) {
+        if (s[j] < 0 || static_cast<std::size_t>(s[j]) >= batch.points_of(i)) {
+          throw Error("run_from_seeds: a seed outside its image");
+        }
+        start[i * params.k + j].mode = static_cast<std::uint32_t>(s[j]);
+      }
+    }
+    PALETTE_CUDA_TRY(cudaMemcpy(u.clusters.data(), start.data(),
+                                start.size() * sizeof(ClusterStats), cudaMemcpyHostToDevice));
+  }
   const cuda::DevicePoints dp{u.x.data(),          u.y.data(),   u.z.data(),
                               u.w.data(),          u.off.data(), static_cast<std::uint32_t>(images),
                               largest_image(batch)};
@@ -165,6 +186,12 @@ std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& para
 
 BatchResult run(const Batch& batch, const KMeansParams& params, int device, CudaLloyd lloyd) {
   return launch(batch, params, device, cuda::KernelMode::kFull, lloyd);
+}
+
+BatchResult run_from_seeds(const Batch& batch, const KMeansParams& params, int device,
+                           const std::vector<std::vector<int>>& seeds) {
+  return launch(batch, params, device, cuda::KernelMode::kLloydOnly, CudaLloyd::kColumnsCluster,
+                &seeds);
 }
 
 }  // namespace palette::cuda_testing

@@ -21,6 +21,13 @@ std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& para
 BatchResult run(const Batch& batch, const KMeansParams& params, int device,
                 CudaLloyd lloyd = CudaLloyd::kColumns);
 
+/// The cluster kernel's Lloyd iterations alone (CudaLloyd::kColumnsCluster, KernelMode::kLloydOnly)
+/// from the given seeds (k point indices per image), as lloyd_image() runs them on the host.
+/// Every image must be one the kernel runs as a cluster (cluster_blocks() > 0, at least
+/// blocks * 4,096 points, weights within 16 bits); throws palette::Error where it cannot run.
+BatchResult run_from_seeds(const Batch& batch, const KMeansParams& params, int device,
+                           const std::vector<std::vector<int>>& seeds);
+
 /// Blocks per image CudaLloyd::kColumnsCluster runs `batch` with at k colours on `device` (0:
 /// it runs as kColumnsFma there).
 int cluster_blocks(const Batch& batch, int k, int device);

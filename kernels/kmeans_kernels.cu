@@ -18,6 +18,7 @@
 #include "kmeans_kernels.cuh"
 #include "lloyd_cluster.hpp"
 #include "lloyd_columns.hpp"
+#include "palette/error.hpp"
 #include "palette/kmeans_math.hpp"
 #include "seed_block.hpp"
 
@@ -686,16 +687,18 @@ ClusterPlan plan_cluster_any(std::uint32_t images, std::uint32_t max_points, int
 }
 
 // Images below plan.from_n points by kmeans_batch_kernel<KP, true>; the others seeded by it,
-// then kmeans_cluster_kernel<KP> as `plan` says.
+// then kmeans_cluster_kernel<KP> as `plan` says. KernelMode::kLloydOnly: the last alone.
 template <int KP>
 void launch_cluster(const DevicePoints& points, const DeviceScratch& scratch,
                     const KMeansParams& params, float shift_limit2, const DeviceResults& out,
-                    cudaStream_t stream, const ClusterPlan& plan) {
-  launch<KP, true>(points, scratch, params, shift_limit2, out, stream, KernelMode::kFull, 0,
-                   plan.from_n);
-  if (points.max_points < plan.from_n) return;  // no image for the clusters
-  launch<KP, true>(points, scratch, params, shift_limit2, out, stream, KernelMode::kSeedOnly,
-                   plan.from_n);
+                    cudaStream_t stream, const ClusterPlan& plan, KernelMode mode) {
+  if (mode != KernelMode::kLloydOnly) {
+    launch<KP, true>(points, scratch, params, shift_limit2, out, stream, KernelMode::kFull, 0,
+                     plan.from_n);
+    if (points.max_points < plan.from_n) return;  // no image for the clusters
+    launch<KP, true>(points, scratch, params, shift_limit2, out, stream, KernelMode::kSeedOnly,
+                     plan.from_n);
+  }
   const auto kernel = kmeans_cluster_kernel<KP>;
   PALETTE_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(plan.dynamic)));
@@ -719,18 +722,18 @@ void launch_cluster(const DevicePoints& points, const DeviceScratch& scratch,
 
 void launch_cluster_any(const DevicePoints& points, const DeviceScratch& scratch,
                         const KMeansParams& params, float shift_limit2, const DeviceResults& out,
-                        cudaStream_t stream, const ClusterPlan& plan) {
+                        cudaStream_t stream, const ClusterPlan& plan, KernelMode mode) {
   switch (columns::padded_k(params.k)) {
     case 4:
-      return launch_cluster<4>(points, scratch, params, shift_limit2, out, stream, plan);
+      return launch_cluster<4>(points, scratch, params, shift_limit2, out, stream, plan, mode);
     case 6:
-      return launch_cluster<6>(points, scratch, params, shift_limit2, out, stream, plan);
+      return launch_cluster<6>(points, scratch, params, shift_limit2, out, stream, plan, mode);
     case 8:
-      return launch_cluster<8>(points, scratch, params, shift_limit2, out, stream, plan);
+      return launch_cluster<8>(points, scratch, params, shift_limit2, out, stream, plan, mode);
     case 12:
-      return launch_cluster<12>(points, scratch, params, shift_limit2, out, stream, plan);
+      return launch_cluster<12>(points, scratch, params, shift_limit2, out, stream, plan, mode);
     default:
-      return launch_cluster<16>(points, scratch, params, shift_limit2, out, stream, plan);
+      return launch_cluster<16>(points, scratch, params, shift_limit2, out, stream, plan, mode);
   }
 }
 
@@ -752,13 +755,24 @@ void launch_kmeans_batch(const DevicePoints& points, const DeviceScratch& scratc
                          const KMeansParams& params, float shift_limit2, const DeviceResults& out,
                          cudaStream_t stream, KernelMode mode, CudaLloyd lloyd) {
   if (points.images == 0) return;
+  if (mode == KernelMode::kLloydOnly) {
+    const ClusterPlan plan = lloyd == CudaLloyd::kColumnsCluster && params.k <= columns::kMaxK
+                                 ? plan_cluster_any(points.images, points.max_points, params.k)
+                                 : ClusterPlan{};
+    if (plan.blocks == 0) {
+      throw Error(
+          "KernelMode::kLloydOnly needs the cluster kernel (columns-cluster, k <= 16, "
+          "compute capability 9.0 or newer)");
+    }
+    return launch_cluster_any(points, scratch, params, shift_limit2, out, stream, plan, mode);
+  }
   if (lloyd == CudaLloyd::kWarp || params.k > columns::kMaxK) {
     return launch<0, false>(points, scratch, params, shift_limit2, out, stream, mode);
   }
   if (lloyd == CudaLloyd::kColumnsCluster && mode == KernelMode::kFull) {
     const ClusterPlan plan = plan_cluster_any(points.images, points.max_points, params.k);
     if (plan.blocks > 0) {
-      return launch_cluster_any(points, scratch, params, shift_limit2, out, stream, plan);
+      return launch_cluster_any(points, scratch, params, shift_limit2, out, stream, plan, mode);
     }
   }
   if (lloyd == CudaLloyd::kColumnsFma || lloyd == CudaLloyd::kColumnsCluster) {

@@ -60,9 +60,12 @@ struct DeviceResults {
   std::uint16_t* iterations;
 };
 
-/// What the kernel runs: everything, or (for tests) only the seeding, whose chosen point
-/// indices then go to clusters[i * k + j].mode.
-enum class KernelMode { kFull, kSeedOnly };
+/// What the kernel runs: everything; or, for tests, only the seeding, whose chosen point
+/// indices then go to clusters[i * k + j].mode; or only the Lloyd iterations, from the seeds the
+/// caller put there (CudaLloyd::kColumnsCluster alone, for the images it runs as clusters: the
+/// others are left as they are, and an image it hands to one block, weights above 16 bits, is
+/// seeded again).
+enum class KernelMode { kFull, kSeedOnly, kLloydOnly };
 
 /// Launches k-means for every image of the batch on `stream` (asynchronous; checks the launch).
 /// `lloyd` picks how the Lloyd iterations sum clusters (see CudaLloyd); both give the same

@@ -121,12 +121,13 @@ if [ -n "$sanitizer" ]; then
     --gtest_filter="$small"
   # SeedsMatchTheHost runs both seedings (tile by tile, and seed_block.hpp's) whatever the variant.
   # The cluster kernel takes only large images (the small tests run as columns-fma under
-  # columns-cluster): ClusterKernelOnOneImage under both tools, ClusterVariantRuns... (a
-  # 65,536-point image and 20 smaller ones, 20 passes) under memcheck only.
+  # columns-cluster): ClusterKernelOnOneImage under both tools; under memcheck only, the larger
+  # ones: ClusterVariantRuns... (a 65,536-point image and 20 smaller ones, 20 passes), the refills
+  # and the heavy image handed to one block.
   cluster=":GpuKernel.ClusterKernelOnOneImage"
   for v in $variants; do
     extra=$([ "$v" = columns ] && echo ":GpuKernel.SeedsMatchTheHost" || true)
-    [ "$v" = columns-cluster ] && extra="$cluster:GpuKernel.ClusterVariantRunsAsClustersFromComputeCapability9"
+    [ "$v" = columns-cluster ] && extra="$cluster:GpuKernel.ClusterVariantRuns*:GpuKernel.ClusterKernelRefills*:GpuKernel.ClusterKernelHands*"
     check "memcheck-$v" 120 env PALETTE_CUDA_LLOYD="$v" "$sanitizer" --tool memcheck \
       --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small$extra"
     extra=$([ "$v" = columns-fma ] && echo ":GpuKernel.SeedsMatchTheHost" || true)

@@ -3,10 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <set>
+#include <string>
 
 #include "palette/backend.hpp"
+#include "palette/error.hpp"
 #include "palette/kmeans.hpp"
 #include "support/gpu.hpp"
 
@@ -56,6 +59,20 @@ TEST(GpuKernel, SeedsMatchTheHost) {
 }
 
 #ifdef PALETTE_WITH_CUDA
+// Whether clusters dev[0..count) equal host[0..count); a failure for the first that differs.
+bool same_clusters(const ClusterStats* dev, const ClusterStats* host, int count,
+                   const std::string& what) {
+  for (int j = 0; j < count; ++j) {
+    const ClusterStats &d = dev[j], &h = host[j];
+    const bool same = d.sum[0] == h.sum[0] && d.sum[1] == h.sum[1] && d.sum[2] == h.sum[2] &&
+                      d.weight == h.weight && d.mode == h.mode;
+    EXPECT_TRUE(same) << what << " cluster " << j << ": weight " << d.weight << " vs " << h.weight
+                      << ", mode " << d.mode << " vs " << h.mode;
+    if (!same) return false;
+  }
+  return true;
+}
+
 // Every image of `dev` (the kernel's results on `batch`) against kmeans_image on the host.
 void expect_matches_host(const Batch& batch, const KMeansParams& params, const BatchResult& dev,
                          const std::string& what) {
@@ -68,18 +85,9 @@ void expect_matches_host(const Batch& batch, const KMeansParams& params, const B
                                    host.data(), iterations, scratch);
     ASSERT_EQ(dev.count[i], count) << what << ", image " << i;
     EXPECT_EQ(dev.iterations[i], iterations) << what << ", image " << i;
-    for (int j = 0; j < count; ++j) {
-      const ClusterStats& d = dev.clusters[i * params.k + j];
-      const bool same = d.sum[0] == host[j].sum[0] && d.sum[1] == host[j].sum[1] &&
-                        d.sum[2] == host[j].sum[2] && d.weight == host[j].weight &&
-                        d.mode == host[j].mode;
-      EXPECT_TRUE(same) << what << ", image " << i << " cluster " << j << ": weight " << d.weight
-                        << " vs " << host[j].weight << ", mode " << d.mode << " vs "
-                        << host[j].mode;
-      if (!same) {
-        ++mismatches;
-        break;
-      }
+    if (!same_clusters(dev.clusters.data() + i * params.k, host.data(), count,
+                       what + ", image " + std::to_string(i))) {
+      ++mismatches;
     }
   }
 }
@@ -283,6 +291,74 @@ TEST(GpuKernel, ClusterKernelOnOneImage) {
   expect_matches_host(batch, params,
                       cuda_testing::run(batch, params, 0, CudaLloyd::kColumnsCluster),
                       "columns-cluster, one image");
+#endif
+}
+
+// The cluster kernel's empty-cluster refills (counts and farthest points combined over the
+// cluster's blocks through distributed shared memory), which the k-means++ seeds of noise images
+// hardly ever need: Lloyd from given seeds, all on one point (k - 1 clusters start empty) or on
+// two, against lloyd_image on the host. max_iter 1 refills in the last pass.
+TEST(GpuKernel, ClusterKernelRefillsEmptyClustersAsTheHost) {
+  PALETTE_REQUIRE_GPU();
+#ifdef PALETTE_WITH_CUDA
+  std::mt19937 rng(26);
+  const Batch batch = batch_of(
+      {noise_image(rng, 36000, ColorSpace::kLab), noise_image(rng, 34000, ColorSpace::kLab)},
+      ColorSpace::kLab);
+  for (std::size_t i = 0; i < batch.images(); ++i) ASSERT_GE(batch.points_of(i), 8u * 4096u);
+  for (const int k : {3, 8, 16}) {
+    std::vector<std::vector<int>> seeds(batch.images());
+    seeds[0].assign(k, 1234);  // one point
+    seeds[1].assign(k, 20000);
+    for (int j = 0; j < k / 2; ++j) seeds[1][j] = 7;  // two points
+    for (const int max_iter : {1, 3}) {
+      const KMeansParams params{k, 0, max_iter, 0.0};
+      if (cuda_devices().front().cc_major < 9) {  // no clusters there
+        EXPECT_THROW(cuda_testing::run_from_seeds(batch, params, 0, seeds), Error);
+        continue;
+      }
+      ASSERT_GT(cuda_testing::cluster_blocks(batch, k, 0), 0);
+      const BatchResult dev = cuda_testing::run_from_seeds(batch, params, 0, seeds);
+      KMeansScratch scratch;
+      for (std::size_t i = 0; i < batch.images(); ++i) {
+        std::vector<ClusterStats> host(k);
+        int iterations = 0;
+        lloyd_image(view(batch, i), params, shift_limit2(params, batch.space), seeds[i].data(),
+                    host.data(), iterations, scratch);
+        const std::string what = "k=" + std::to_string(k) + " max_iter " +
+                                 std::to_string(max_iter) + ", image " + std::to_string(i);
+        ASSERT_EQ(dev.count[i], k) << what;
+        EXPECT_EQ(dev.iterations[i], iterations) << what;
+        same_clusters(dev.clusters.data() + i * k, host.data(), k, what);
+      }
+    }
+  }
+#endif
+}
+
+// An image the cluster kernel hands to its first block alone (a colour of more than 65,535
+// pixels: its weight does not fit the packed points' 16 bits) beside one it runs as a cluster.
+TEST(GpuKernel, ClusterKernelHandsHeavyImagesToOneBlock) {
+  PALETTE_REQUIRE_GPU();
+#ifdef PALETTE_WITH_CUDA
+  std::mt19937 rng(27);
+  std::vector<std::uint8_t> px(40000 * 3);
+  for (auto& v : px) v = static_cast<std::uint8_t>(rng());
+  test::add_pixels(px, 0x3366CC, 70000);
+  const ImagePoints heavy = test::from_pixels(px, ColorSpace::kLab);
+  ASSERT_GT(*std::max_element(heavy.weight.begin(), heavy.weight.end()), 65535u);
+  ASSERT_GE(heavy.size(), 8u * 4096u);
+  const Batch batch =
+      batch_of({heavy, noise_image(rng, 36000, ColorSpace::kLab)}, ColorSpace::kLab);
+  if (cuda_devices().front().cc_major >= 9) {
+    EXPECT_GT(cuda_testing::cluster_blocks(batch, 8, 0), 0);
+  }
+  for (const int k : {5, 8}) {
+    const KMeansParams params{k, 9, 20, 0.0};
+    expect_matches_host(batch, params,
+                        cuda_testing::run(batch, params, 0, CudaLloyd::kColumnsCluster),
+                        "heavy, columns-cluster k=" + std::to_string(k));
+  }
 #endif
 }
 
