@@ -123,11 +123,11 @@ if [ -n "$sanitizer" ]; then
   # The cluster kernel takes only large images (the small tests run as columns-fma under
   # columns-cluster): ClusterKernelOnOneImage under both tools; under memcheck only, the larger
   # ones: ClusterVariantRuns... (a 65,536-point image and 20 smaller ones, 20 passes), the refills
-  # and the heavy image handed to one block.
+  # and the heavy images (folds, images handed to one block).
   cluster=":GpuKernel.ClusterKernelOnOneImage"
   for v in $variants; do
     extra=$([ "$v" = columns ] && echo ":GpuKernel.SeedsMatchTheHost" || true)
-    [ "$v" = columns-cluster ] && extra="$cluster:GpuKernel.ClusterVariantRuns*:GpuKernel.ClusterKernelRefills*:GpuKernel.ClusterKernelHands*"
+    [ "$v" = columns-cluster ] && extra="$cluster:GpuKernel.ClusterVariantRuns*:GpuKernel.ClusterKernelRefills*:GpuKernel.ClusterKernelOnHeavy*"
     check "memcheck-$v" 120 env PALETTE_CUDA_LLOYD="$v" "$sanitizer" --tool memcheck \
       --error-exitcode 3 bin/palette_gpu_tests --gtest_filter="$small$extra"
     extra=$([ "$v" = columns-fma ] && echo ":GpuKernel.SeedsMatchTheHost" || true)

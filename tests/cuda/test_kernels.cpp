@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "palette/backend.hpp"
 #include "palette/error.hpp"
@@ -336,20 +337,34 @@ TEST(GpuKernel, ClusterKernelRefillsEmptyClustersAsTheHost) {
 #endif
 }
 
-// An image the cluster kernel hands to its first block alone (a colour of more than 65,535
-// pixels: its weight does not fit the packed points' 16 bits) beside one it runs as a cluster.
-TEST(GpuKernel, ClusterKernelHandsHeavyImagesToOneBlock) {
+// Heavy images in the cluster kernel: columns folded every tile or every few tiles (flush_tiles),
+// and images it hands to its first block alone: weights beyond 32-bit columns (warp sums), or a
+// colour of more than 65,535 pixels (its weight does not fit the packed points' 16 bits).
+TEST(GpuKernel, ClusterKernelOnHeavyImages) {
   PALETTE_REQUIRE_GPU();
 #ifdef PALETTE_WITH_CUDA
   std::mt19937 rng(27);
-  std::vector<std::uint8_t> px(40000 * 3);
-  for (auto& v : px) v = static_cast<std::uint8_t>(rng());
-  test::add_pixels(px, 0x3366CC, 70000);
-  const ImagePoints heavy = test::from_pixels(px, ColorSpace::kLab);
-  ASSERT_GT(*std::max_element(heavy.weight.begin(), heavy.weight.end()), 65535u);
-  ASSERT_GE(heavy.size(), 8u * 4096u);
-  const Batch batch =
-      batch_of({heavy, noise_image(rng, 36000, ColorSpace::kLab)}, ColorSpace::kLab);
+  std::vector<ImagePoints> images;
+  std::vector<std::uint32_t> every;
+  // 36,000 random pixels, then `colours` flat colours of `pixels` pixels each.
+  for (const auto& [colours, pixels] : {std::pair{1, 70000}, {8, 40000}, {8, 20000}, {15, 10000}}) {
+    std::vector<std::uint8_t> px(36000 * 3);
+    for (auto& v : px) v = static_cast<std::uint8_t>(rng());
+    for (int c = 0; c < colours; ++c) test::add_pixels(px, rng() & 0xFFFFFF, pixels);
+    images.push_back(test::from_pixels(px, ColorSpace::kLab));
+    const ImagePoints& p = images.back();
+    ASSERT_GE(p.size(), 8u * 4096u);
+    every.push_back(columns::flush_tiles_of(
+        columns::ImageRef{p.x.data(), p.y.data(), p.z.data(), p.weight.data(),
+                          static_cast<std::uint32_t>(p.size())}));
+  }
+  EXPECT_GT(*std::max_element(images[0].weight.begin(), images[0].weight.end()), 65535u);
+  EXPECT_EQ(every[1], 0u);  // warp sums
+  EXPECT_EQ(every[2], 1u);  // a fold after every tile
+  EXPECT_GT(every[3], 1u);  // every few tiles
+  EXPECT_LT(every[3], 5u);  // a pass is 5 tiles per block with 8 blocks
+  images.push_back(noise_image(rng, 36000, ColorSpace::kLab));
+  const Batch batch = batch_of(images, ColorSpace::kLab);
   if (cuda_devices().front().cc_major >= 9) {
     EXPECT_GT(cuda_testing::cluster_blocks(batch, 8, 0), 0);
   }
