@@ -100,7 +100,13 @@ void linear_to_lab(double r, double g, double b, double out[3]) {
   out[2] = 200.0 * (fy - fz);
 }
 
+// Not under ThreadSanitizer: its instrumentation of the ifunc resolver runs before the runtime
+// is set up, and the process crashes at load.
+#ifdef __SANITIZE_THREAD__
+#define PALETTE_COLOR_CLONES
+#else
 #define PALETTE_COLOR_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
 
 // Cube roots of n values (>= 0; anything else gives 0), in place. A float bit-level guess
 // (within ~3%) and three Halley steps (cubic convergence). Plain IEEE arithmetic throughout, so

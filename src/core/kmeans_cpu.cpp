@@ -43,7 +43,13 @@ void BatchResult::reset(std::size_t images, int k_) {
 
 namespace {
 
+// Not under ThreadSanitizer: its instrumentation of the ifunc resolver runs before the runtime
+// is set up, and the process crashes at load.
+#ifdef __SANITIZE_THREAD__
+#define PALETTE_SIMD_CLONES
+#else
 #define PALETTE_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
 
 // Sum over points of weight * min(closest, d(point, c)): the potential if c became a centre.
 PALETTE_SIMD_CLONES std::uint64_t potential_with(const PointsView& p, const std::uint32_t* closest,
