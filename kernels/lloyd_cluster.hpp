@@ -170,7 +170,7 @@ PALETTE_BLOCK_FN void refill_cluster(const Block& b, const Cluster& cl, ClusterS
       col[c.nearest(pt.x, pt.y, pt.z) * T + tid] += 1;
     }
   }
-  fold_sum(b, sh, col, k, cs.counts);
+  fold_sum<false>(b, sh, col, k, cs.counts);
   cl.sync();
   sum_over_cluster(cl, tid, cs.counts, k, sh.members);
   b.sync();
@@ -227,7 +227,9 @@ PALETTE_BLOCK_FN int lloyd_cluster(const Block& b, const Cluster& cl, ClusterSha
   int iterations = 0;
   for (int it = 1; it <= max_iter; ++it) {
     iterations = it;
-    b.sync();  // centroids of the previous pass written, its totals read
+    // start_lloyd's centroids written. Later passes need no barrier here: converged() ended
+    // with one, after the centroids were written, and every thread read the totals before it.
+    if (it == 1) b.sync();
     Centroids<KP, true> c;
     c.load(sh.cx, sh.cy, sh.cz, k, margin);
     long long* mine = cs.mine[it & 1];
@@ -242,11 +244,11 @@ PALETTE_BLOCK_FN int lloyd_cluster(const Block& b, const Cluster& cl, ClusterSha
         add_quad<T>(c, col + tid, pts4);
       }
       if (++since == flush_every || t + 1 == quad_tiles) {  // the same in every thread
-        fold_sum(b, sh, col, rows, mine);
+        fold_sum<false>(b, sh, col, rows, mine);
         since = 0;
       }
     }
-    cl.sync();  // every block's totals of this pass complete
+    cl.sync();  // every block's totals of this pass complete (the last fold's barrier)
     sum_over_cluster(cl, tid, mine, rows, sh.tot);
     b.sync();
     bool empty = false;

@@ -337,8 +337,11 @@ PALETTE_HD float tie_margin(std::uint32_t max_abs) {
 }
 
 /// Adds rows [0, rows) of the 32-bit columns into dst[row] (64-bit) and zeroes the caller's own
-/// column entries. Starts and ends with every thread past a sync().
-template <int T, class Block>
+/// column entries. Starts with every thread past a sync(); kSyncAfter: ends with one too (else
+/// dst is only complete after the caller's next barrier; the columns and sh.part may be used
+/// again at once: each thread adds only to its own column, and the next fold_sum reads them
+/// and writes sh.part after its first sync()).
+template <bool kSyncAfter = true, int T, class Block>
 PALETTE_BLOCK_FN void fold_sum(const Block& b, Shared<T>& sh, std::int32_t* col, int rows,
                                long long* dst) {
   const int tid = b.tid();
@@ -359,7 +362,7 @@ PALETTE_BLOCK_FN void fold_sum(const Block& b, Shared<T>& sh, std::int32_t* col,
     dst[tid] = v;
   }
   for (int r = 0; r < rows; ++r) col[r * T + tid] = 0;
-  b.sync();
+  if constexpr (kSyncAfter) b.sync();
 }
 
 /// Maximum (kSum false) or sum (kSum true) of v over the block; every thread gets it.
