@@ -167,10 +167,10 @@ PALETTE_BLOCK_FN void refill_cluster(const Block& b, const Cluster& cl, ClusterS
     const std::uint32_t j = t * T + static_cast<std::uint32_t>(tid);
     if (j < share.m) {
       const PackedPoint& pt = pts[slot(share, j)];
-      col[c.nearest(pt.x, pt.y, pt.z) * T + tid] += 1;
+      col[cell<T, true>(c.nearest(pt.x, pt.y, pt.z), tid)] += 1;
     }
   }
-  fold_sum<false>(b, sh, col, k, cs.counts);
+  fold_sum<false, true>(b, sh, col, k, cs.counts);
   cl.sync();
   sum_over_cluster(cl, tid, cs.counts, k, sh.members);
   b.sync();
@@ -221,7 +221,7 @@ PALETTE_BLOCK_FN int lloyd_cluster(const Block& b, const Cluster& cl, ClusterSha
   const int tid = b.tid();
   const int rows = 4 * k;
   const float margin = tie_margin(p.max_abs);
-  start_lloyd(b, sh, col, p, seeds, k);
+  start_lloyd<T, true>(b, sh, col, p, seeds, k);  // columns in cells (cell())
   const std::uint32_t quads = (share.m + kQuad - 1) / kQuad;
   const std::uint32_t quad_tiles = (quads + T - 1) / T;
   int iterations = 0;
@@ -241,10 +241,10 @@ PALETTE_BLOCK_FN int lloyd_cluster(const Block& b, const Cluster& cl, ClusterSha
       if (q < quads) {
         Quad pts4;
         load_packed_pairs(pts + 2 * q, pts + share.half + 2 * q, pts4);
-        add_quad<T>(c, col + tid, pts4);
+        add_quad<T, true>(c, col + cell<T, true>(0, tid), pts4);
       }
       if (++since == flush_every || t + 1 == quad_tiles) {  // the same in every thread
-        fold_sum<false>(b, sh, col, rows, mine);
+        fold_sum<false, true>(b, sh, col, rows, mine);
         since = 0;
       }
     }

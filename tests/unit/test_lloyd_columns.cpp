@@ -279,6 +279,69 @@ TEST(ColumnsFlush, BudgetFromWeightsAndCoordinates) {
   EXPECT_EQ(columns::flush_tiles(1, 100, 0, false), 0xFFFFFFFFu);
 }
 
+// Both column layouts: every (row, thread) its own entry of the area, fold_sum()'s item reading
+// each thread of its segment once, and the 32 items of a warp reading 32 different banks in each
+// step (rows 4k, as in the passes).
+template <int T, bool kCells>
+void expect_layout() {
+  constexpr int segments = T / columns::kSegment;
+  for (int k = 1; k <= columns::kMaxK; ++k) {
+    const int rows = 4 * k, area = rows * T;
+    std::vector<int> seen(static_cast<std::size_t>(area), 0);
+    for (int r = 0; r < rows; ++r) {
+      for (int t = 0; t < T; ++t) {
+        const int e = columns::cell<T, kCells>(r, t);
+        ASSERT_GE(e, 0);
+        ASSERT_LT(e, area);
+        ++seen[static_cast<std::size_t>(e)];
+      }
+    }
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), area) << "k=" << k;
+    for (int item = 0; item < rows * segments; ++item) {
+      std::vector<int> got, want;
+      const int r = item % rows, s = item / rows;
+      for (int c = 0; c < columns::kSegment; ++c) {
+        got.push_back(columns::fold_entry<T, kCells>(item, rows, c));
+        want.push_back(columns::cell<T, kCells>(r, s * columns::kSegment + c));
+      }
+      std::sort(got.begin(), got.end());
+      ASSERT_EQ(got, want) << "k=" << k << " item " << item;
+    }
+    for (int first = 0; first < rows * segments; first += 32) {
+      for (int c = 0; c < columns::kSegment; ++c) {
+        std::vector<int> banks;
+        for (int item = first; item < std::min(rows * segments, first + 32); ++item) {
+          banks.push_back(columns::fold_entry<T, kCells>(item, rows, c) % 32);
+        }
+        std::sort(banks.begin(), banks.end());
+        EXPECT_EQ(std::unique(banks.begin(), banks.end()), banks.end())
+            << "k=" << k << " items from " << first << " step " << c
+            << (kCells ? " (cells)" : " (rows)");
+      }
+    }
+  }
+}
+
+TEST(ColumnsLayout, EntriesDistinctAndFoldReadsConflictFree) {
+  expect_layout<256, false>();
+  expect_layout<256, true>();
+  expect_layout<64, false>();
+  expect_layout<64, true>();
+  // A thread's cell of cluster l: its 4 rows in 16 contiguous, 16-byte aligned bytes, l * 4 * T
+  // entries after cluster 0's (what add_quad() relies on, in either layout).
+  constexpr int T = 256;
+  for (int l = 0; l < columns::kMaxK; ++l) {
+    for (int t = 0; t < T; ++t) {
+      const int e = columns::cell<T, true>(4 * l, t);
+      EXPECT_EQ(e % 4, 0);
+      EXPECT_EQ(e, (columns::cell<T, true>(0, t) + l * 4 * T));
+      for (int q = 1; q < 4; ++q) EXPECT_EQ((columns::cell<T, true>(4 * l + q, t)), e + q);
+      EXPECT_EQ((columns::cell<T, false>(4 * l + 2, t)),
+                (columns::cell<T, false>(0, t) + l * 4 * T + 2 * T));
+    }
+  }
+}
+
 TEST(ColumnsFilter, MarginIsAPowerOfTwoAboveTheBound) {
   EXPECT_EQ(columns::tie_margin(0), 1.0f / 65536);
   EXPECT_EQ(columns::tie_margin(1), 4.0f / 65536);  // M = 2
