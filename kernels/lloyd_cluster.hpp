@@ -221,7 +221,7 @@ PALETTE_BLOCK_FN int lloyd_cluster(const Block& b, const Cluster& cl, ClusterSha
   const int tid = b.tid();
   const int rows = 4 * k;
   const float margin = tie_margin(p.max_abs);
-  start_lloyd<T, true>(b, sh, col, p, seeds, k);  // columns in cells (cell())
+  start_lloyd<T, true, true>(b, sh, col, p, seeds, k);  // columns in cells, filter terms kept
   const std::uint32_t quads = (share.m + kQuad - 1) / kQuad;
   const std::uint32_t quad_tiles = (quads + T - 1) / T;
   int iterations = 0;
@@ -231,7 +231,7 @@ PALETTE_BLOCK_FN int lloyd_cluster(const Block& b, const Cluster& cl, ClusterSha
     // with one, after the centroids were written, and every thread read the totals before it.
     if (it == 1) b.sync();
     Centroids<KP, true> c;
-    c.load(sh.cx, sh.cy, sh.cz, k, margin);
+    c.load_keys(sh.key, sh.cx, sh.cy, sh.cz, k, margin);
     long long* mine = cs.mine[it & 1];
     if (tid < rows) mine[tid] = 0;
     if (tid == 0) sh.moved = 0;
@@ -254,7 +254,7 @@ PALETTE_BLOCK_FN int lloyd_cluster(const Block& b, const Cluster& cl, ClusterSha
     bool empty = false;
     for (int j = 0; j < k; ++j) empty = empty || sh.tot[j * 4] == 0;  // weights are >= 1
     if (empty) refill_cluster(b, cl, cs, col, pts, share, p, k, c);
-    if (converged(b, sh, k, limit2)) break;
+    if (converged<true>(b, sh, k, limit2)) break;
   }
 
   // Heaviest member of each final cluster (lowest index on ties), as lloyd(): each block over

@@ -149,6 +149,9 @@ PALETTE_HD std::uint32_t flush_tiles_of(const ImageRef& p) {
 /// The block's shared state besides the columns.
 template <int T>
 struct Shared {
+  /// The fma filter's terms of each centroid (write_key(); padding past k), for
+  /// Centroids<KP, true>::load_keys(): one 16-byte load per centroid and thread.
+  alignas(16) float key[kMaxK][4];
   long long tot[4 * kMaxK];  ///< row l*4 + c: weight (c = 0), weighted x, y, z sums
   long long part[T / kSegment][4 * kMaxK];
   unsigned long long red[T];
@@ -364,6 +367,21 @@ PALETTE_HD float tie_margin(std::uint32_t max_abs) {
 /// dst is only complete after the caller's next barrier; the columns and sh.part may be used
 /// again at once: each thread adds only to its own column, and the next fold_sum reads them
 /// and writes sh.part after its first sync()).
+/// Zeroes rows [0, rows) of thread t's column (in cells: whole cells, 16 bytes at a time, when
+/// rows is a multiple of 4).
+template <int T, bool kCells>
+PALETTE_HD void zero_rows(std::int32_t* col, int rows, int t) {
+#if defined(__CUDA_ARCH__)
+  if (kCells && rows % 4 == 0) {
+    for (int l = 0; l < rows / 4; ++l) {
+      *reinterpret_cast<int4*>(col + cell<T, kCells>(4 * l, t)) = make_int4(0, 0, 0, 0);
+    }
+    return;
+  }
+#endif
+  for (int r = 0; r < rows; ++r) col[cell<T, kCells>(r, t)] = 0;
+}
+
 /// kCells: the columns' layout (cell()).
 template <bool kSyncAfter = true, bool kCells = false, int T, class Block>
 PALETTE_BLOCK_FN void fold_sum(const Block& b, Shared<T>& sh, std::int32_t* col, int rows,
@@ -382,7 +400,7 @@ PALETTE_BLOCK_FN void fold_sum(const Block& b, Shared<T>& sh, std::int32_t* col,
     for (int s = 0; s < segments; ++s) v += sh.part[s][tid];
     dst[tid] = v;
   }
-  for (int r = 0; r < rows; ++r) col[cell<T, kCells>(r, tid)] = 0;
+  zero_rows<T, kCells>(col, rows, tid);
   if constexpr (kSyncAfter) b.sync();
 }
 
@@ -409,6 +427,15 @@ PALETTE_BLOCK_FN unsigned long long block_reduce(const Block& b, Shared<T>& sh,
 template <int T, class Block>
 PALETTE_BLOCK_FN unsigned long long block_max(const Block& b, Shared<T>& sh, unsigned long long v) {
   return block_reduce<false>(b, sh, v);
+}
+
+/// The fma filter's terms of centroid (cx, cy, cz) into t: -2cx, -2cy, -2cz (exact) and |c|^2,
+/// or for a padding entry (!real) 0, 0, 0, +inf (never nearest).
+PALETTE_HD void write_key(float* t, bool real, float cx, float cy, float cz) {
+  t[0] = -2.0f * cx;
+  t[1] = -2.0f * cy;
+  t[2] = -2.0f * cz;
+  t[3] = real ? (cx * cx + cy * cy) + cz * cz : infinity_f();
 }
 
 /// The centroids of one pass as every thread holds them for the nearest-centroid search.
@@ -440,16 +467,44 @@ struct Centroids {
     for (int j = 0; j < KP; ++j) {
       if constexpr (kFilter) {
         const bool real = j < k;
-        const float cx = real ? x[j] : 0.0f, cy = real ? y[j] : 0.0f, cz = real ? z[j] : 0.0f;
-        a[j] = -2.0f * cx;  // exact
-        b[j] = -2.0f * cy;
-        c[j] = -2.0f * cz;
-        d[j] = real ? (cx * cx + cy * cy) + cz * cz : infinity_f();
+        float t[4];
+        write_key(t, real, real ? x[j] : 0.0f, real ? y[j] : 0.0f, real ? z[j] : 0.0f);
+        a[j] = t[0];
+        b[j] = t[1];
+        c[j] = t[2];
+        d[j] = t[3];
       } else {
         a[j] = j < k ? x[j] : infinity_f();
         b[j] = j < k ? y[j] : infinity_f();
         c[j] = j < k ? z[j] : infinity_f();
       }
+    }
+  }
+
+  /// kFilter: load() with the terms already in `key` (write_key() of centroids x, y, z, and the
+  /// padding past k up to KP): one 16-byte load per centroid instead of computing them.
+  PALETTE_HD void load_keys(const float (*key)[4], const float* x, const float* y, const float* z,
+                            int k_, float margin_) {
+    static_assert(kFilter, "the keys are the fma filter's");
+    sx = x;
+    sy = y;
+    sz = z;
+    k = k_;
+    margin = margin_;
+    PALETTE_UNROLL
+    for (int j = 0; j < KP; ++j) {
+#if defined(__CUDA_ARCH__)
+      const float4 v = *reinterpret_cast<const float4*>(key[j]);
+      a[j] = v.x;
+      b[j] = v.y;
+      c[j] = v.z;
+      d[j] = v.w;
+#else
+      a[j] = key[j][0];
+      b[j] = key[j][1];
+      c[j] = key[j][2];
+      d[j] = key[j][3];
+#endif
     }
   }
 
@@ -530,9 +585,10 @@ PALETTE_BLOCK_FN void add_quad(const Centroids<KP, F>& c, std::int32_t* col, con
 }
 
 /// The end of a pass, with sh.tot holding its totals (refills done) and every thread past a
-/// sync(): the new centroids (the old ones kept in px, py, pz) and whether every centroid moved
-/// by at most limit2 (squared), the same answer in every thread.
-template <int T, class Block>
+/// sync(): the new centroids (the old ones kept in px, py, pz; kKeys: their filter terms in
+/// sh.key too) and whether every centroid moved by at most limit2 (squared), the same answer in
+/// every thread.
+template <bool kKeys = false, int T, class Block>
 PALETTE_BLOCK_FN bool converged(const Block& b, Shared<T>& sh, int k, float limit2) {
   const int tid = b.tid();
   if (tid < k) {
@@ -548,6 +604,7 @@ PALETTE_BLOCK_FN bool converged(const Block& b, Shared<T>& sh, int k, float limi
     sh.cx[tid] = nx;
     sh.cy[tid] = ny;
     sh.cz[tid] = nz;
+    if constexpr (kKeys) write_key(sh.key[tid], true, nx, ny, nz);
   }
   b.sync();
   float shift = 0.0f;
@@ -650,9 +707,10 @@ PALETTE_BLOCK_FN unsigned long long column_max(const Block& b, Shared<T>& sh,
   return m;
 }
 
-/// Before the first pass: centroids at the seeds' points, no refills yet, zero columns (rows
-/// [0, 4k) of the calling thread's column, in the layout kCells says).
-template <int T, bool kCells, class Block>
+/// Before the first pass: centroids at the seeds' points (kKeys: their filter terms in sh.key
+/// too, for Centroids::load_keys()), no refills yet, zero columns (rows [0, 4k) of the calling
+/// thread's column, in the layout kCells says).
+template <int T, bool kCells, bool kKeys = false, class Block>
 PALETTE_BLOCK_FN void start_lloyd(const Block& b, Shared<T>& sh, std::int32_t* col,
                                   const ImageRef& p, const int* seeds, int k) {
   const int tid = b.tid();
@@ -661,8 +719,15 @@ PALETTE_BLOCK_FN void start_lloyd(const Block& b, Shared<T>& sh, std::int32_t* c
     sh.cy[tid] = p.y[seeds[tid]];
     sh.cz[tid] = p.z[seeds[tid]];
   }
+  if constexpr (kKeys) {
+    if (tid < kMaxK) {  // the filter's terms, and the padding past k for good
+      const bool real = tid < k;
+      write_key(sh.key[tid], real, real ? sh.cx[tid] : 0.0f, real ? sh.cy[tid] : 0.0f,
+                real ? sh.cz[tid] : 0.0f);
+    }
+  }
   if (tid == 0) sh.refills = 0;
-  for (int r = 0; r < 4 * k; ++r) col[cell<T, kCells>(r, tid)] = 0;
+  zero_rows<T, kCells>(col, 4 * k, tid);
 }
 
 /// Lloyd iterations for one image with n > k points, from the centroids at points
