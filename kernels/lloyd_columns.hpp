@@ -362,11 +362,6 @@ PALETTE_HD float tie_margin(std::uint32_t max_abs) {
   return m * m * (1.0f / 65536.0f);
 }
 
-/// Adds rows [0, rows) of the 32-bit columns into dst[row] (64-bit) and zeroes the caller's own
-/// column entries. Starts with every thread past a sync(); kSyncAfter: ends with one too (else
-/// dst is only complete after the caller's next barrier; the columns and sh.part may be used
-/// again at once: each thread adds only to its own column, and the next fold_sum reads them
-/// and writes sh.part after its first sync()).
 /// Zeroes rows [0, rows) of thread t's column (in cells: whole cells, 16 bytes at a time, when
 /// rows is a multiple of 4).
 template <int T, bool kCells>
@@ -382,7 +377,11 @@ PALETTE_HD void zero_rows(std::int32_t* col, int rows, int t) {
   for (int r = 0; r < rows; ++r) col[cell<T, kCells>(r, t)] = 0;
 }
 
-/// kCells: the columns' layout (cell()).
+/// Adds rows [0, rows) of the 32-bit columns (laid out as kCells says: cell()) into dst[row]
+/// (64-bit) and zeroes the caller's own column entries. Starts with every thread past a sync();
+/// kSyncAfter: ends with one too (else dst is only complete after the caller's next barrier; the
+/// columns and sh.part may be used again at once: each thread adds only to its own column, and
+/// the next fold_sum reads them and writes sh.part after its first sync()).
 template <bool kSyncAfter = true, bool kCells = false, int T, class Block>
 PALETTE_BLOCK_FN void fold_sum(const Block& b, Shared<T>& sh, std::int32_t* col, int rows,
                                long long* dst) {
@@ -562,7 +561,9 @@ PALETTE_BLOCK_FN void add_quad(const Centroids<KP, F>& c, std::int32_t* col, con
     std::int32_t* s = col + l * 4 * T;
     if constexpr (kCells) {
 #if defined(__CUDA_ARCH__)
-      int4* cellp = reinterpret_cast<int4*>(col) + l * T;  // one 16-byte load and store
+      // s as a 16-byte cell: one load and one store. (Written from col, not s: nvcc then
+      // computes the address with one multiply-add instead of two.)
+      int4* cellp = reinterpret_cast<int4*>(col) + l * T;
       int4 v = *cellp;
       v.x += w;
       v.y += w * pts.x[e];
