@@ -89,18 +89,8 @@ void count_image(const ImagePoints& p, int k, int iterations, Count& c) {
 
 void count(const ImagePoints& p, int k, int iterations, Count& c) {
   if (p.size() <= static_cast<std::size_t>(k)) return;
-  switch (columns::padded_k(k)) {
-    case 4:
-      return count_image<4>(p, k, iterations, c);
-    case 6:
-      return count_image<6>(p, k, iterations, c);
-    case 8:
-      return count_image<8>(p, k, iterations, c);
-    case 12:
-      return count_image<12>(p, k, iterations, c);
-    default:
-      return count_image<16>(p, k, iterations, c);
-  }
+  columns::with_padded_k(k,
+                         [&](auto kp) { count_image<decltype(kp)::value>(p, k, iterations, c); });
 }
 
 }  // namespace

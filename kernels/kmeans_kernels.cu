@@ -505,18 +505,9 @@ template <bool kFilter>
 void launch_columns(const DevicePoints& points, const DeviceScratch& scratch,
                     const KMeansParams& params, float shift_limit2, const DeviceResults& out,
                     cudaStream_t stream, KernelMode mode) {
-  switch (columns::padded_k(params.k)) {
-    case 4:
-      return launch<4, kFilter>(points, scratch, params, shift_limit2, out, stream, mode);
-    case 6:
-      return launch<6, kFilter>(points, scratch, params, shift_limit2, out, stream, mode);
-    case 8:
-      return launch<8, kFilter>(points, scratch, params, shift_limit2, out, stream, mode);
-    case 12:
-      return launch<12, kFilter>(points, scratch, params, shift_limit2, out, stream, mode);
-    default:
-      return launch<16, kFilter>(points, scratch, params, shift_limit2, out, stream, mode);
-  }
+  columns::with_padded_k(params.k, [&](auto kp) {
+    launch<decltype(kp)::value, kFilter>(points, scratch, params, shift_limit2, out, stream, mode);
+  });
 }
 
 // ---- CudaLloyd::kColumnsCluster: one image per thread-block cluster of C blocks, its points in
@@ -672,18 +663,8 @@ ClusterPlan plan_cluster(std::uint32_t images, std::uint32_t max_points, int k) 
 }
 
 ClusterPlan plan_cluster_any(std::uint32_t images, std::uint32_t max_points, int k) {
-  switch (columns::padded_k(k)) {
-    case 4:
-      return plan_cluster<4>(images, max_points, k);
-    case 6:
-      return plan_cluster<6>(images, max_points, k);
-    case 8:
-      return plan_cluster<8>(images, max_points, k);
-    case 12:
-      return plan_cluster<12>(images, max_points, k);
-    default:
-      return plan_cluster<16>(images, max_points, k);
-  }
+  return columns::with_padded_k(
+      k, [&](auto kp) { return plan_cluster<decltype(kp)::value>(images, max_points, k); });
 }
 
 // Images below plan.from_n points by kmeans_batch_kernel<KP, true>; the others seeded by it,
@@ -723,18 +704,10 @@ void launch_cluster(const DevicePoints& points, const DeviceScratch& scratch,
 void launch_cluster_any(const DevicePoints& points, const DeviceScratch& scratch,
                         const KMeansParams& params, float shift_limit2, const DeviceResults& out,
                         cudaStream_t stream, const ClusterPlan& plan, KernelMode mode) {
-  switch (columns::padded_k(params.k)) {
-    case 4:
-      return launch_cluster<4>(points, scratch, params, shift_limit2, out, stream, plan, mode);
-    case 6:
-      return launch_cluster<6>(points, scratch, params, shift_limit2, out, stream, plan, mode);
-    case 8:
-      return launch_cluster<8>(points, scratch, params, shift_limit2, out, stream, plan, mode);
-    case 12:
-      return launch_cluster<12>(points, scratch, params, shift_limit2, out, stream, plan, mode);
-    default:
-      return launch_cluster<16>(points, scratch, params, shift_limit2, out, stream, plan, mode);
-  }
+  columns::with_padded_k(params.k, [&](auto kp) {
+    launch_cluster<decltype(kp)::value>(points, scratch, params, shift_limit2, out, stream, plan,
+                                        mode);
+  });
 }
 
 __global__ void fault_kernel() { __trap(); }

@@ -300,23 +300,10 @@ PALETTE_BLOCK_FN int lloyd_cluster_any(const Block& b, const Cluster& cl, Cluste
                                        std::int32_t* col, const PackedPoint* pts, Share share,
                                        const ImageRef& p, const int* seeds, int k, int max_iter,
                                        float limit2, std::uint32_t flush_every, ClusterStats* out) {
-  switch (padded_k(k)) {
-    case 4:
-      return lloyd_cluster<T, 4>(b, cl, cs, col, pts, share, p, seeds, k, max_iter, limit2,
-                                 flush_every, out);
-    case 6:
-      return lloyd_cluster<T, 6>(b, cl, cs, col, pts, share, p, seeds, k, max_iter, limit2,
-                                 flush_every, out);
-    case 8:
-      return lloyd_cluster<T, 8>(b, cl, cs, col, pts, share, p, seeds, k, max_iter, limit2,
-                                 flush_every, out);
-    case 12:
-      return lloyd_cluster<T, 12>(b, cl, cs, col, pts, share, p, seeds, k, max_iter, limit2,
-                                  flush_every, out);
-    default:
-      return lloyd_cluster<T, 16>(b, cl, cs, col, pts, share, p, seeds, k, max_iter, limit2,
-                                  flush_every, out);
-  }
+  return with_padded_k(k, [&](auto kp) {
+    return lloyd_cluster<T, decltype(kp)::value>(b, cl, cs, col, pts, share, p, seeds, k, max_iter,
+                                                 limit2, flush_every, out);
+  });
 }
 
 }  // namespace palette::columns

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "palette/hd.hpp"
 #include "palette/kmeans.hpp"
@@ -53,6 +54,24 @@ inline constexpr int kQuad = 4;
 /// Centroids are kept in registers, padded to a compile-time count (unused ones at +inf, never
 /// nearest): the smallest of these at least k.
 PALETTE_HD int padded_k(int k) { return k <= 4 ? 4 : k <= 6 ? 6 : k <= 8 ? 8 : k <= 12 ? 12 : 16; }
+
+/// f(std::integral_constant<int, padded_k(k)>{}): the one place where a run-time k picks the
+/// instantiation of code templated on the padding (kernels, launches, Lloyd loops).
+template <class F>
+PALETTE_HD decltype(auto) with_padded_k(int k, F&& f) {
+  switch (padded_k(k)) {
+    case 4:
+      return f(std::integral_constant<int, 4>{});
+    case 6:
+      return f(std::integral_constant<int, 6>{});
+    case 8:
+      return f(std::integral_constant<int, 8>{});
+    case 12:
+      return f(std::integral_constant<int, 12>{});
+    default:
+      return f(std::integral_constant<int, 16>{});
+  }
+}
 
 /// Shared-memory bytes of the columns of `threads` threads at k colours.
 PALETTE_HD std::uint32_t column_bytes(int k, int threads) {
@@ -810,18 +829,10 @@ template <int T, bool kFilter, class Block>
 PALETTE_BLOCK_FN int lloyd_any(const Block& b, Shared<T>& sh, std::int32_t* col, const ImageRef& p,
                                const int* seeds, int k, int max_iter, float limit2,
                                std::uint32_t flush_every, ClusterStats* out) {
-  switch (padded_k(k)) {
-    case 4:
-      return lloyd<T, 4, kFilter>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
-    case 6:
-      return lloyd<T, 6, kFilter>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
-    case 8:
-      return lloyd<T, 8, kFilter>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
-    case 12:
-      return lloyd<T, 12, kFilter>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
-    default:
-      return lloyd<T, 16, kFilter>(b, sh, col, p, seeds, k, max_iter, limit2, flush_every, out);
-  }
+  return with_padded_k(k, [&](auto kp) {
+    return lloyd<T, decltype(kp)::value, kFilter>(b, sh, col, p, seeds, k, max_iter, limit2,
+                                                  flush_every, out);
+  });
 }
 
 }  // namespace palette::columns
