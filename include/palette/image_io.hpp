@@ -74,8 +74,19 @@ struct UninitializedAllocator : std::allocator<T> {
 /// File contents.
 using FileBytes = std::vector<std::uint8_t, UninitializedAllocator<std::uint8_t>>;
 
-/// Reads a whole file. Throws palette::Error ("cannot open: ...", "empty file").
-FileBytes read_file(const std::string& path);
+/// The largest file read for decoding: what the largest image allowed (max_pixels) could take
+/// uncompressed at 16 bits x 4 samples, plus 16 MiB of metadata.
+constexpr std::uint64_t max_file_bytes(std::uint64_t max_pixels) {
+  return (max_pixels < (std::uint64_t{1} << 56) ? max_pixels * 8 : std::uint64_t{1} << 59) +
+         (std::uint64_t{16} << 20);
+}
+
+/// Reads a whole regular file of at most `max_bytes`. Anything else is refused without
+/// reading, and without blocking: a FIFO, device or socket named like an image ("not a
+/// regular file (FIFO)"), a directory, a file over the limit. Throws palette::Error ("cannot
+/// open: ...", "empty file", ...).
+FileBytes read_file(const std::string& path,
+                    std::uint64_t max_bytes = max_file_bytes(DecodeOptions{}.max_pixels));
 
 /// One-time process set-up for image decoding: silences OpenCV's own logging and keeps OpenCV
 /// from starting threads of its own (we parallelise over images). Call before the first decode.

@@ -37,7 +37,7 @@ struct Field {
 
 }  // namespace
 
-cv::Mat decode_bmp(std::span<const std::uint8_t> b) {
+cv::Mat decode_bmp(std::span<const std::uint8_t> b, std::uint64_t max_pixels) {
   if (b.size() < 26) throw Error("truncated BMP");
   const std::uint32_t data_offset = le32(&b[10]);
   const std::uint32_t header = le32(&b[14]);
@@ -62,6 +62,7 @@ cv::Mat decode_bmp(std::span<const std::uint8_t> b) {
   const bool top_down = height < 0;
   height = std::abs(height);
   if (width <= 0 || height <= 0) throw Error("corrupt BMP: bad size");
+  check_pixels(width, height, max_pixels);
 
   // Channel masks: defaults by depth, or BI_BITFIELDS / BI_ALPHABITFIELDS from the header.
   Field r, g, bl, a;
@@ -147,15 +148,9 @@ cv::Mat decode_bmp(std::span<const std::uint8_t> b) {
   return out;
 }
 
-cv::Mat decode_pnm(std::span<const std::uint8_t> b) {
-  // "P5"/"P6", whitespace and comments, width, height, maxval, one whitespace, samples.
-  if (b.size() < 3 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) {
-    throw Error("unsupported PNM variant (only binary P5/P6)");
-  }
-  const int channels = b[1] == '6' ? 3 : 1;
-  std::size_t o = 2;
-  std::int64_t v[3];
-  for (auto& value : v) {
+void read_pnm_numbers(std::span<const std::uint8_t> b, std::size_t& o, int count,
+                      std::int64_t* values) {
+  for (int i = 0; i < count; ++i) {
     for (;;) {
       if (o >= b.size()) throw Error("truncated PNM");
       if (b[o] == '#') {
@@ -166,17 +161,32 @@ cv::Mat decode_pnm(std::span<const std::uint8_t> b) {
         break;
       }
     }
-    value = 0;
+    std::int64_t value = 0;
     int digits = 0;
-    while (o < b.size() && b[o] >= '0' && b[o] <= '9' && digits < 10) {
+    while (o < b.size() && b[o] >= '0' && b[o] <= '9') {
+      // More digits than any size this reads could have: refused, not cut short (a reader
+      // that stops early sees a different number than one that does not).
+      if (++digits > 10) throw Error("corrupt PNM header");
       value = value * 10 + (b[o++] - '0');
-      ++digits;
     }
-    if (digits == 0) throw Error("corrupt PNM header");
+    if (digits == 0 || value > 0x7FFFFFFF) throw Error("corrupt PNM header");
+    values[i] = value;
   }
+}
+
+cv::Mat decode_pnm(std::span<const std::uint8_t> b, std::uint64_t max_pixels) {
+  // "P5"/"P6", whitespace and comments, width, height, maxval, one whitespace, samples.
+  if (b.size() < 3 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) {
+    throw Error("unsupported PNM variant (only binary P5/P6)");
+  }
+  const int channels = b[1] == '6' ? 3 : 1;
+  std::size_t o = 2;
+  std::int64_t v[3];
+  read_pnm_numbers(b, o, 3, v);
   ++o;  // the single whitespace before the samples
   const std::int64_t w = v[0], h = v[1], maxval = v[2];
   if (w <= 0 || h <= 0 || maxval <= 0 || maxval > 65535) throw Error("corrupt PNM header");
+  check_pixels(w, h, max_pixels);
   const int bytes_per_sample = maxval > 255 ? 2 : 1;
   const std::size_t need = static_cast<std::size_t>(w) * h * channels * bytes_per_sample;
   if (o > b.size() || b.size() - o < need) throw Error("truncated PNM");

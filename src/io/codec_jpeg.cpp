@@ -27,6 +27,9 @@ struct ErrorManager {
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
   bool truncated;
+  std::uint64_t max_pixels;
+  bool over_limit;  // the frame is larger than max_pixels: stopped before decompressing
+  std::int64_t width, height;
 };
 
 extern "C" void on_error_exit(j_common_ptr cinfo) {
@@ -64,6 +67,12 @@ bool run_decoder(jpeg_decompress_struct& cinfo, ErrorManager& err, const std::ui
   if (setjmp(err.jump)) return false;
   jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&cinfo, TRUE);
+  if (static_cast<std::uint64_t>(cinfo.image_width) * cinfo.image_height > err.max_pixels) {
+    err.width = cinfo.image_width;
+    err.height = cinfo.image_height;
+    err.over_limit = true;
+    return false;
+  }
   const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   cinfo.scale_num = static_cast<unsigned>(pick_scale_num(
@@ -108,12 +117,14 @@ void frame_size(std::span<const std::uint8_t> b, int& width, int& height) {
 
 }  // namespace
 
-cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc) {
+cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc,
+                    std::uint64_t max_pixels) {
   int width = 0, height = 0;
   frame_size(bytes, width, height);
   if (fast_dc && width > 0 && pick_scale_num(width, height, size) == 1) {
+    check_pixels(width, height, max_pixels);
     try {
-      cv::Mat dc = decode_jpeg_dc(bytes, size);
+      cv::Mat dc = decode_jpeg_dc(bytes, size, max_pixels);
       if (!dc.empty()) return dc;
     } catch (const Error&) {
       // A damaged file: let libjpeg decide what it can recover and how to report it.
@@ -121,6 +132,7 @@ cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc)
   }
   jpeg_decompress_struct cinfo;
   ErrorManager err{};
+  err.max_pixels = max_pixels;
   cinfo.err = jpeg_std_error(&err.pub);
   err.pub.error_exit = on_error_exit;
   err.pub.emit_message = on_message;
@@ -129,6 +141,9 @@ cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc)
   const bool ok = run_decoder(cinfo, err, bytes.data(), bytes.size(), size, &out);
   jpeg_destroy_decompress(&cinfo);
   if (!ok) {
+    if (err.over_limit) {
+      check_pixels(err.width, err.height, max_pixels);  // throws
+    }
     if (err.truncated) throw Error("truncated JPEG");
     throw Error(std::string("corrupt JPEG: ") + err.message);
   }

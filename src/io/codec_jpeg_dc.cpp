@@ -48,7 +48,25 @@ struct Huffman {
   std::array<std::uint32_t, 1 << kPairBits> pair{};
   bool defined = false;
 
+  // Checks the table as a whole before anything is written: codes of each length must fit in
+  // the code space left by the shorter ones (an over-subscribed table would index past the
+  // lookup tables below), and there are at most 256 symbols.
+  static bool valid(const std::uint8_t counts[16], int n) {
+    if (n < 0 || n > 256) return false;
+    std::int64_t code = 0;
+    int total = 0;
+    for (int len = 1; len <= 16; ++len) {
+      code += counts[len - 1];
+      total += counts[len - 1];
+      if (code > (std::int64_t{1} << len)) return false;
+      code <<= 1;
+    }
+    return total == n;
+  }
+
   void build(const std::uint8_t counts[16], const std::uint8_t* symbols, int n) {
+    if (!valid(counts, n)) corrupt("bad Huffman table");
+    defined = false;
     std::copy(symbols, symbols + n, values.begin());
     fast.fill(0);
     int code = 0, k = 0;
@@ -64,7 +82,6 @@ struct Huffman {
         }
       }
       maxcode[len] = counts[len - 1] ? code - 1 : -1;
-      if (code > (1 << len)) corrupt("bad Huffman table");
       code <<= 1;
     }
     maxcode[17] = 0x7fffffff;
@@ -244,6 +261,11 @@ class BitReader {
     if (p_ > guard_) truncated();  // a damaged stream running far past its data
   }
 
+  // Whether reading has gone so far past the data that the next refills could leave the zero
+  // padding. Checked after every block or MCU: a block reads at most ~250 bytes (64 codes of
+  // at most 31 bits), well inside the half of the padding beyond the guard.
+  bool past_guard() const { return p_ > guard_; }
+
   // Whether the current interval used more bits than it holds.
   bool overrun() const {
     const auto consumed =
@@ -277,6 +299,12 @@ int extend(std::uint32_t v, int s) {
   return v < (1u << (s - 1)) ? static_cast<int>(v) - (1 << s) + 1 : static_cast<int>(v);
 }
 
+// DC prediction plus a difference, wrapping like the unsigned arithmetic it is (a damaged or
+// hostile file may add 2^16 per block for millions of blocks; signed overflow would be UB).
+inline int add_dc(int pred, int diff) {
+  return static_cast<int>(static_cast<std::uint32_t>(pred) + static_cast<std::uint32_t>(diff));
+}
+
 struct Component {
   int id = 0, h = 1, v = 1, tq = 0;
   int blocks_w = 0, blocks_h = 0;  // blocks that hold image data
@@ -304,7 +332,7 @@ inline void sequential_block(BitReader& br, const Huffman& dc, const Huffman& ac
   br.refill();
   const int s = br.symbol(dc);
   if (s > 16) corrupt("bad DC magnitude");
-  if (s) c.pred += extend(br.get(s), s);
+  if (s) c.pred = add_dc(c.pred, extend(br.get(s), s));
   *out = c.pred;
   br.skip_ac(ac);
 }
@@ -333,7 +361,7 @@ void decode_scan(const std::uint8_t* begin, const std::uint8_t* end, Frame& f, c
       br.refill();
       const int s = br.symbol(dc_tables[sc.td[i]]);
       if (s > 16) corrupt("bad DC magnitude");
-      if (s) c.pred += extend(br.get(s), s);
+      if (s) c.pred = add_dc(c.pred, extend(br.get(s), s));
       *dst = static_cast<std::int32_t>(static_cast<std::uint32_t>(c.pred) << sc.al);
     } else {
       br.refill();
@@ -343,6 +371,9 @@ void decode_scan(const std::uint8_t* begin, const std::uint8_t* end, Frame& f, c
 
   for (int uy = 0; uy < units_y; ++uy) {
     for (int ux = 0; ux < units_x; ++ux) {
+      // A scan whose data ends early (progressive DC scans read a few bits per block, so a
+      // cut one would otherwise walk off the padding over a large image).
+      if (br.past_guard()) truncated();
       if (restart_interval) {
         if (until_restart == 0) {
           br.restart();
@@ -444,7 +475,7 @@ std::vector<std::uint8_t> chroma_at_luma_blocks(const Component& c,
 
 }  // namespace
 
-cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b, int size) {
+cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b, int size, std::uint64_t max_pixels) {
   const std::size_t n = b.size();
   if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) corrupt("not a JPEG");
   Frame f;
@@ -485,6 +516,7 @@ cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b, int size) {
       f.width = (seg[3] << 8) | seg[4];
       const int nf = seg[5];
       if (f.width == 0 || f.height == 0) return {};  // height from DNL: rare, leave to libjpeg
+      check_pixels(f.width, f.height, max_pixels);
       if ((nf != 1 && nf != 3) || seg_len < 6 + 3u * nf) return {};
       for (int c = 0; c < nf; ++c) {
         Component comp;
@@ -499,6 +531,10 @@ cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b, int size) {
         f.max_v = std::max(f.max_v, comp.v);
         f.comps.push_back(comp);
       }
+      // Both output paths index every plane on the luma grid (one value per luma block):
+      // luma sampled more coarsely than a chroma component in either direction is rare and
+      // libjpeg's job (its plane would be read past its rows).
+      if (f.comps[0].h != f.max_h || f.comps[0].v != f.max_v) return {};
       f.mcus_x = (f.width + 8 * f.max_h - 1) / (8 * f.max_h);
       f.mcus_y = (f.height + 8 * f.max_v - 1) / (8 * f.max_v);
       for (auto& c : f.comps) {
@@ -625,7 +661,11 @@ cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b, int size) {
   for (auto& c : f.comps) {
     std::vector<std::uint8_t> p(c.dc.size());
     const int q = quant[c.tq][0];
-    for (std::size_t i = 0; i < p.size(); ++i) p[i] = clamp8(((c.dc[i] * q + 4) >> 3) + 128);
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      // 64 bits: a wrapped DC times a 16-bit quantiser does not fit in an int.
+      const std::int64_t mean = ((std::int64_t{c.dc[i]} * q + 4) >> 3) + 128;
+      p[i] = static_cast<std::uint8_t>(std::clamp<std::int64_t>(mean, 0, 255));
+    }
     planes.push_back(std::move(p));
   }
   // Shrinking on the way: each plane is area-averaged to the wanted size on its own (chroma
@@ -633,7 +673,7 @@ cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b, int size) {
   // conversion is affine up to clamping, so this is what shrinking the RGB image would give,
   // for a tenth of the work, and chroma needs no upsampling at all.
   const cv::Size want = size > 0 ? target_size(out_w, out_h, size) : cv::Size(out_w, out_h);
-  if (want != cv::Size(out_w, out_h) && (f.comps.size() == 1 || f.max_h / f.comps[0].h == 1)) {
+  if (want != cv::Size(out_w, out_h)) {
     auto shrink = [&](std::size_t c, int w, int h) {
       const cv::Mat plane(h, w, CV_8U, planes[c].data(),
                           static_cast<std::size_t>(f.comps[c].plane_w) * 1);
@@ -680,7 +720,6 @@ cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b, int size) {
   }
   static const YccTables t;
   const auto& cy = f.comps[0];
-  if (f.max_h / cy.h != 1 || f.max_v / cy.v != 1) return {};  // luma not the finest: unusual
   // Chroma block means sit at the centres of blocks covering r luma blocks; each output pixel
   // (a luma block) takes chroma interpolated linearly between the nearest centres, which is
   // what its own 8x8 mean is when chroma varies smoothly.

@@ -4,6 +4,7 @@
 
 #include <png.h>
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstring>
 #include <string>
@@ -42,6 +43,8 @@ extern "C" void png_warning_cb(png_structp, png_const_charp) {}
 struct Header {
   png_uint_32 width = 0, height = 0;
   int channels = 0;
+  std::uint64_t max_pixels = 0;
+  bool over_limit = false;  // the size in IHDR is over max_pixels: nothing else was set up
 };
 
 // Step 1: read the header and set up the transforms. Returns false on a libpng error.
@@ -50,6 +53,10 @@ bool read_header(png_structp png, png_infop info, Header& h) {
   png_read_info(png, info);
   int bit_depth = 0, color_type = 0;
   png_get_IHDR(png, info, &h.width, &h.height, &bit_depth, &color_type, nullptr, nullptr, nullptr);
+  if (static_cast<std::uint64_t>(h.width) * h.height > h.max_pixels) {
+    h.over_limit = true;
+    return true;
+  }
   png_set_expand(png);  // palette -> RGB, grey < 8 bits -> 8 bits, tRNS -> alpha
   if (bit_depth == 16) png_set_scale_16(png);
   if (color_type == PNG_COLOR_TYPE_GRAY || color_type == PNG_COLOR_TYPE_GRAY_ALPHA) {
@@ -77,7 +84,7 @@ void read_end(png_structp png, png_infop info) {
 
 }  // namespace
 
-cv::Mat decode_png(std::span<const std::uint8_t> bytes) {
+cv::Mat decode_png(std::span<const std::uint8_t> bytes, std::uint64_t max_pixels) {
   Source src{bytes.data(), bytes.size(), 0, {}};
   png_structp png =
       png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_cb, png_warning_cb);
@@ -98,8 +105,15 @@ cv::Mat decode_png(std::span<const std::uint8_t> bytes) {
   png_set_option(png, PNG_IGNORE_ADLER32, PNG_OPTION_ON);
 #endif
 
+  // libpng's own limits on what a header may claim (its defaults allow a million by a
+  // million), and on a single chunk held in memory (iCCP, zTXt, ...).
+  const auto side = static_cast<png_uint_32>(std::min<std::uint64_t>(max_pixels, 0x7FFFFFFF));
+  png_set_user_limits(png, side, side);
+  png_set_chunk_malloc_max(png, 8u << 20);
   Header h;
+  h.max_pixels = max_pixels;
   if (!read_header(png, info, h)) throw Error(src.message);
+  if (h.over_limit) check_pixels(h.width, h.height, max_pixels);
   if (h.channels != 3 && h.channels != 4) throw Error("unsupported PNG layout");
   cv::Mat out(static_cast<int>(h.height), static_cast<int>(h.width),
               h.channels == 4 ? CV_8UC4 : CV_8UC3);

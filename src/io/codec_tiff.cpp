@@ -1,6 +1,7 @@
 // TIFF through libtiff's RGBA interface (any photometric interpretation and bit depth it
-// supports), read from memory. libtiff's message handlers are process-wide: ours record the
-// last error of the calling thread instead of printing it.
+// supports), read from memory. Errors are recorded per handle (libtiff 4.5's ExtR handlers);
+// the process-wide handlers only keep libtiff from printing. The pixel limit is checked on the
+// dimensions libtiff itself reads, and libtiff's own allocations are capped from it.
 
 #include <tiffio.h>
 
@@ -18,14 +19,19 @@
 namespace palette::codec {
 namespace {
 
-thread_local std::string tls_tiff_error;
+extern "C" void tiff_quiet(const char*, const char*, va_list) {}
 
-extern "C" void tiff_error(const char*, const char* fmt, va_list ap) {
-  char buf[256];
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  tls_tiff_error = buf;
+// The first error of one handle (later ones are usually consequences of it).
+extern "C" int tiff_error(TIFF*, void* user, const char*, const char* fmt, va_list ap) {
+  auto* message = static_cast<std::string*>(user);
+  if (message->empty()) {
+    char buf[256];
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    *message = buf;
+  }
+  return 1;
 }
-extern "C" void tiff_warning(const char*, const char*, va_list) {}
+extern "C" int tiff_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; }
 
 struct Memory {
   const std::uint8_t* data;
@@ -54,17 +60,30 @@ extern "C" void mem_unmap(thandle_t, tdata_t, toff_t) {}
 
 }  // namespace
 
-cv::Mat decode_tiff(std::span<const std::uint8_t> bytes) {
+cv::Mat decode_tiff(std::span<const std::uint8_t> bytes, std::uint64_t max_pixels) {
   static std::once_flag once;
   std::call_once(once, [] {
-    TIFFSetErrorHandler(tiff_error);
-    TIFFSetWarningHandler(tiff_warning);
+    TIFFSetErrorHandler(tiff_quiet);
+    TIFFSetWarningHandler(tiff_quiet);
   });
-  tls_tiff_error.clear();
+  std::string error;
+  struct Options {
+    TIFFOpenOptions* o = TIFFOpenOptionsAlloc();
+    ~Options() { TIFFOpenOptionsFree(o); }
+  } options;
+  if (!options.o) throw Error("cannot initialise the TIFF decoder");
+  // No single buffer of libtiff's (a strip, a tile) needs more than the largest image allowed
+  // at 16 bits x 4 samples; a header claiming more is refused instead of allocated.
+  const std::uint64_t cap =
+      std::min<std::uint64_t>(max_pixels, std::uint64_t{1} << 40) * 8 + (1u << 20);
+  TIFFOpenOptionsSetMaxSingleMemAlloc(
+      options.o, static_cast<tmsize_t>(std::min<std::uint64_t>(cap, std::uint64_t{1} << 62)));
+  TIFFOpenOptionsSetErrorHandlerExtR(options.o, tiff_error, &error);
+  TIFFOpenOptionsSetWarningHandlerExtR(options.o, tiff_warning, nullptr);
   Memory mem{bytes.data(), bytes.size(), 0};
-  TIFF* tif = TIFFClientOpen("image", "rm", &mem, mem_read, mem_write, mem_seek, mem_close,
-                             mem_size, mem_map, mem_unmap);
-  if (!tif) throw Error("corrupt TIFF: " + tls_tiff_error);
+  TIFF* tif = TIFFClientOpenExt("image", "rm", &mem, mem_read, mem_write, mem_seek, mem_close,
+                                mem_size, mem_map, mem_unmap, options.o);
+  if (!tif) throw Error("corrupt TIFF: " + error);
   struct Closer {
     TIFF* t;
     ~Closer() { TIFFClose(t); }
@@ -79,11 +98,12 @@ cv::Mat decode_tiff(std::span<const std::uint8_t> bytes) {
   // As libtiff's RGBA reader: an unspecified extra sample is taken as (associated) alpha.
   const bool alpha = extra > 0 && extra_types != nullptr;
   if (w == 0 || h == 0) throw Error("corrupt TIFF: no image size");
+  check_pixels(w, h, max_pixels);  // the size libtiff will decode, whatever a sniff read
   std::vector<std::uint32_t> raster(static_cast<std::size_t>(w) * h);
   if (!TIFFReadRGBAImageOriented(tif, w, h, raster.data(), ORIENTATION_TOPLEFT, 1)) {
-    throw Error("corrupt or truncated TIFF: " + tls_tiff_error);
+    throw Error("corrupt or truncated TIFF: " + error);
   }
-  if (!tls_tiff_error.empty()) throw Error("corrupt or truncated TIFF: " + tls_tiff_error);
+  if (!error.empty()) throw Error("corrupt or truncated TIFF: " + error);
   cv::Mat out(static_cast<int>(h), static_cast<int>(w), alpha ? CV_8UC4 : CV_8UC3);
   for (std::uint32_t y = 0; y < h; ++y) {
     std::uint8_t* d = out.ptr<std::uint8_t>(static_cast<int>(y));

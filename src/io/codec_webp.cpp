@@ -25,12 +25,13 @@ std::string status_text(VP8StatusCode s) {
 
 }  // namespace
 
-cv::Mat decode_webp(std::span<const std::uint8_t> bytes, int size) {
+cv::Mat decode_webp(std::span<const std::uint8_t> bytes, int size, std::uint64_t max_pixels) {
   WebPDecoderConfig config;
   if (!WebPInitDecoderConfig(&config)) throw Error("cannot initialise the WebP decoder");
   VP8StatusCode st = WebPGetFeatures(bytes.data(), bytes.size(), &config.input);
   if (st != VP8_STATUS_OK) throw Error(status_text(st));
   if (config.input.has_animation) throw Error("animated WebP is not supported");
+  check_pixels(config.input.width, config.input.height, max_pixels);
   const bool alpha = config.input.has_alpha != 0;
   const cv::Size to = target_size(config.input.width, config.input.height, size);
   cv::Mat out(to, alpha ? CV_8UC4 : CV_8UC3);

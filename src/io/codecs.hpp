@@ -15,20 +15,42 @@
 
 namespace palette::codec {
 
+/// Every decoder refuses, before allocating anything for the pixels, an image whose own
+/// dimensions (the ones it will decode, not a separate sniff) exceed `max_pixels`.
+inline constexpr std::uint64_t kDefaultMaxPixels = 200'000'000;
+
+/// Throws palette::Error ("image is WxH pixels, over the limit of N (--max-pixels)") when
+/// width * height > max_pixels or either is not positive.
+void check_pixels(std::int64_t width, std::int64_t height, std::uint64_t max_pixels);
+
 /// `size`: long side wanted after shrinking; a decoder may decode at a reduced scale as long as
 /// the result stays at least that large (JPEG DCT scaling, WebP's built-in rescaler).
 /// `fast_dc`: at 1/8 scale, use decode_jpeg_dc when it handles the file (false: always libjpeg;
 /// tests compare the two).
-cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc = true);
+cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc = true,
+                    std::uint64_t max_pixels = kDefaultMaxPixels);
 /// The image at exactly 1/8 scale from DC coefficients alone (codec_jpeg_dc.cpp), shrunk
 /// further to long side `size` when that is smaller (0: not shrunk); an empty Mat for files it
 /// leaves to libjpeg.
-cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> bytes, int size = 0);
-cv::Mat decode_png(std::span<const std::uint8_t> bytes);
-cv::Mat decode_webp(std::span<const std::uint8_t> bytes, int size);
-cv::Mat decode_tiff(std::span<const std::uint8_t> bytes);
-cv::Mat decode_bmp(std::span<const std::uint8_t> bytes);
-cv::Mat decode_pnm(std::span<const std::uint8_t> bytes);
+cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> bytes, int size = 0,
+                       std::uint64_t max_pixels = kDefaultMaxPixels);
+cv::Mat decode_png(std::span<const std::uint8_t> bytes,
+                   std::uint64_t max_pixels = kDefaultMaxPixels);
+cv::Mat decode_webp(std::span<const std::uint8_t> bytes, int size,
+                    std::uint64_t max_pixels = kDefaultMaxPixels);
+cv::Mat decode_tiff(std::span<const std::uint8_t> bytes,
+                    std::uint64_t max_pixels = kDefaultMaxPixels);
+cv::Mat decode_bmp(std::span<const std::uint8_t> bytes,
+                   std::uint64_t max_pixels = kDefaultMaxPixels);
+cv::Mat decode_pnm(std::span<const std::uint8_t> bytes,
+                   std::uint64_t max_pixels = kDefaultMaxPixels);
+
+/// The numbers at the start of a PNM header ("P6 <ws/comments> width <ws> height <ws> maxval"):
+/// reads `count` of them from offset `pos` (just after the magic) and leaves `pos` after the
+/// last digit. Each must have 1 to 10 digits and be at most 2^31 - 1 (else "corrupt PNM
+/// header"). The sniffer and the decoder share it, so they cannot disagree on a size.
+void read_pnm_numbers(std::span<const std::uint8_t> bytes, std::size_t& pos, int count,
+                      std::int64_t* values);
 
 /// The size an image of width x height should be shrunk to: long side == size, aspect kept,
 /// never enlarged.

@@ -24,6 +24,16 @@
 namespace palette {
 namespace codec {
 
+void check_pixels(std::int64_t width, std::int64_t height, std::uint64_t max_pixels) {
+  if (width <= 0 || height <= 0) throw Error("corrupt image: no size");
+  // Both fit in 32 bits wherever they come from, so the product cannot overflow.
+  const auto pixels = static_cast<std::uint64_t>(width) * static_cast<std::uint64_t>(height);
+  if (width > (std::int64_t{1} << 32) || height > (std::int64_t{1} << 32) || pixels > max_pixels) {
+    throw Error("image is " + std::to_string(width) + "x" + std::to_string(height) +
+                " pixels, over the limit of " + std::to_string(max_pixels) + " (--max-pixels)");
+  }
+}
+
 cv::Size target_size(int width, int height, int size) {
   const int long_side = std::max(width, height);
   if (long_side <= size) return {width, height};
@@ -86,34 +96,29 @@ cv::Mat shrink_rgba(const cv::Mat& rgba, cv::Size to) {
 DecodedImage decode_image(std::span<const std::uint8_t> bytes, const DecodeOptions& options) {
   if (bytes.empty()) throw Error("empty file");
   const ImageInfo info = sniff_image(bytes);
-  if (info.has_size) {
-    const auto pixels = static_cast<std::uint64_t>(info.width) * info.height;
-    if (pixels > options.max_pixels) {
-      throw Error("image is " + std::to_string(info.width) + "x" + std::to_string(info.height) +
-                  " pixels, over the limit of " + std::to_string(options.max_pixels) +
-                  " (--max-pixels)");
-    }
-  }
+  // A first, cheap refusal from the header; every decoder checks again on the dimensions it
+  // will itself use (a sniff and a library can read a header differently).
+  if (info.has_size) codec::check_pixels(info.width, info.height, options.max_pixels);
 
   cv::Mat img;
   switch (info.format) {
     case ImageFormat::kJpeg:
-      img = codec::decode_jpeg(bytes, options.size);
+      img = codec::decode_jpeg(bytes, options.size, true, options.max_pixels);
       break;
     case ImageFormat::kPng:
-      img = codec::decode_png(bytes);
+      img = codec::decode_png(bytes, options.max_pixels);
       break;
     case ImageFormat::kWebp:
-      img = codec::decode_webp(bytes, options.size);
+      img = codec::decode_webp(bytes, options.size, options.max_pixels);
       break;
     case ImageFormat::kTiff:
-      img = codec::decode_tiff(bytes);
+      img = codec::decode_tiff(bytes, options.max_pixels);
       break;
     case ImageFormat::kBmp:
-      img = codec::decode_bmp(bytes);
+      img = codec::decode_bmp(bytes, options.max_pixels);
       break;
     case ImageFormat::kPnm:
-      img = codec::decode_pnm(bytes);
+      img = codec::decode_pnm(bytes, options.max_pixels);
       break;
     case ImageFormat::kGif:
       throw Error("GIF images are not supported");
@@ -150,19 +155,50 @@ DecodedImage decode_image(std::span<const std::uint8_t> bytes, const DecodeOptio
   return out;
 }
 
-FileBytes read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+namespace {
+
+// Why a file of this type is not read: opening a FIFO blocks until a writer comes, a device
+// such as /dev/zero never ends, and opening some devices has side effects.
+void check_regular(const struct stat& st) {
+  if (S_ISREG(st.st_mode)) return;
+  if (S_ISDIR(st.st_mode)) throw Error("is a directory");
+  const char* what = S_ISFIFO(st.st_mode)   ? "FIFO"
+                     : S_ISCHR(st.st_mode)  ? "character device"
+                     : S_ISBLK(st.st_mode)  ? "block device"
+                     : S_ISSOCK(st.st_mode) ? "socket"
+                                            : "special file";
+  throw Error(std::string("not a regular file (") + what + ")");
+}
+
+[[noreturn]] void too_large(std::uint64_t size, std::uint64_t max_bytes, bool at_least) {
+  throw Error("file is " + std::string(at_least ? "over " : "") + std::to_string(size) +
+              " bytes, over the limit of " + std::to_string(max_bytes) +
+              " for the largest image --max-pixels allows");
+}
+
+}  // namespace
+
+FileBytes read_file(const std::string& path, std::uint64_t max_bytes) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw Error(std::string("cannot open: ") + std::strerror(errno));
+  }
+  check_regular(st);  // before open(): refused without opening
+  // O_NONBLOCK: should the path be swapped for a FIFO after the stat, open() still returns.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) throw Error(std::string("cannot open: ") + std::strerror(errno));
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
-  struct stat st {};
   if (::fstat(fd, &st) != 0) throw Error(std::string("cannot read: ") + std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) throw Error("is a directory");
-  FileBytes data(S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) : 0);
+  check_regular(st);
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
+    too_large(static_cast<std::uint64_t>(st.st_size), max_bytes, false);
+  }
+  FileBytes data(static_cast<std::size_t>(st.st_size));
   std::size_t have = 0;
-  std::uint8_t spill[1 << 16];  // for files that grow or report no size (pipes)
+  std::uint8_t spill[1 << 16];  // for files that grow, or report no size (/proc, /sys)
   for (;;) {
     const bool room = have < data.size();
     const ssize_t got =
@@ -172,7 +208,10 @@ FileBytes read_file(const std::string& path) {
       throw Error(std::string("cannot read: ") + std::strerror(errno));
     }
     if (got == 0) break;
-    if (!room) data.insert(data.end(), spill, spill + got);
+    if (!room) {
+      if (have + static_cast<std::uint64_t>(got) > max_bytes) too_large(max_bytes, max_bytes, true);
+      data.insert(data.end(), spill, spill + got);
+    }
     have += static_cast<std::size_t>(got);
   }
   data.resize(have);

@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "codecs.hpp"
 #include "palette/error.hpp"
 #include "palette/image_io.hpp"
 
@@ -95,42 +96,31 @@ void tiff_size(const Reader& r, ImageInfo& info) {
   const std::size_t ifd = u32(4);
   if (!r.has(ifd, 2)) bad_header(info.format);
   const std::size_t entries = u16(ifd);
+  bool width_seen = false, height_seen = false;
   for (std::size_t e = 0; e < entries; ++e) {
     const std::size_t o = ifd + 2 + e * 12;
     if (!r.has(o, 12)) bad_header(info.format);
     const std::uint32_t tag = u16(o), type = u16(o + 2);
     const std::int64_t value = type == 3 ? u16(o + 8) : u32(o + 8);  // SHORT or LONG
-    if (tag == 256) info.width = value;
-    if (tag == 257) info.height = value;
+    // A tag given twice: libtiff keeps the first, and so do we (the decoder checks the
+    // dimensions libtiff reads again in any case).
+    if (tag == 256 && !width_seen) info.width = value;
+    if (tag == 257 && !height_seen) info.height = value;
+    width_seen |= tag == 256;
+    height_seen |= tag == 257;
   }
   if (info.width <= 0 || info.height <= 0) bad_header(info.format);
   info.has_size = true;
 }
 
-void pnm_size(const Reader& r, ImageInfo& info) {
-  // "P6 <ws/comments> width <ws> height ..."
+void pnm_size(std::span<const std::uint8_t> bytes, ImageInfo& info) {
+  // "P6 <ws/comments> width <ws> height ...", read by the decoder's own parser.
   std::size_t o = 2;
   std::int64_t values[2];
-  for (auto& v : values) {
-    for (;;) {
-      if (!r.has(o, 1)) bad_header(info.format);
-      const char c = static_cast<char>(r.u8(o));
-      if (c == '#') {
-        while (r.has(o, 1) && r.u8(o) != '\n') ++o;
-      } else if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-        ++o;
-      } else {
-        break;
-      }
-    }
-    v = 0;
-    int digits = 0;
-    while (r.has(o, 1) && r.u8(o) >= '0' && r.u8(o) <= '9' && digits < 12) {
-      v = v * 10 + (r.u8(o) - '0');
-      ++o;
-      ++digits;
-    }
-    if (digits == 0) bad_header(info.format);
+  try {
+    codec::read_pnm_numbers(bytes, o, 2, values);
+  } catch (const Error&) {
+    bad_header(info.format);
   }
   info.width = values[0];
   info.height = values[1];
@@ -203,7 +193,7 @@ ImageInfo sniff_image(std::span<const std::uint8_t> bytes) {
     info.has_size = true;
   } else if (r.has(0, 3) && r.u8(0) == 'P' && r.u8(1) >= '1' && r.u8(1) <= '6') {
     info.format = ImageFormat::kPnm;
-    pnm_size(r, info);
+    pnm_size(bytes, info);
   }
   return info;
 }

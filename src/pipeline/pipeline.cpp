@@ -55,13 +55,14 @@ bool load(const InputItem& item, const PipelineOptions& options, ImagePoints& po
       bytes = *item.data;
     } else {
       StageTimer t(times.read);
-      owned = read_file(item.path);
+      owned = read_file(item.path, max_file_bytes(options.decode.max_pixels));
       bytes = owned;
     }
     DecodedImage img;
     {
       StageTimer t(times.decode);
-      img = decode_image(bytes, options.decode);
+      img = options.decoder ? options.decoder(bytes, options.decode)
+                            : decode_image(bytes, options.decode);
     }
     {
       StageTimer t(times.prepare);

@@ -6,8 +6,16 @@
 #include <jpeglib.h>
 // clang-format on
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <future>
 #include <random>
 
 #include "codecs.hpp"
@@ -38,7 +46,8 @@ cv::Mat photo(int width, int height, unsigned seed = 1) {
 struct JpegOptions {
   int quality = 90;
   bool progressive = false;
-  int h = 2, v = 2;  // luma sampling factors (chroma 1x1)
+  int h = 2, v = 2;        // luma sampling factors
+  int cb_h = 1, cb_v = 1;  // Cb's (Cr is 1x1)
   int restart_rows = 0;
   bool gray = false;
   bool cmyk = false;
@@ -63,6 +72,8 @@ std::vector<std::uint8_t> encode_jpeg(const cv::Mat& img, const JpegOptions& o) 
   if (!o.gray && !o.cmyk) {
     c.comp_info[0].h_samp_factor = o.h;
     c.comp_info[0].v_samp_factor = o.v;
+    c.comp_info[1].h_samp_factor = o.cb_h;
+    c.comp_info[1].v_samp_factor = o.cb_v;
   }
   if (o.progressive) jpeg_simple_progression(&c);
   c.restart_in_rows = o.restart_rows;
@@ -486,6 +497,226 @@ TEST(ReadFile, ReportsWhyItCannotRead) {
   const auto bytes = read_file(dir.file("x.bin"));
   EXPECT_EQ(std::vector<std::uint8_t>(bytes.begin(), bytes.end()),
             (std::vector<std::uint8_t>{'a', 'b', 'c'}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile inputs (issue 13): each file is generated here from a valid one.
+
+// Offset of the first marker `m` (0xFF m) after the SOI, walking segments.
+std::size_t find_marker(const std::vector<std::uint8_t>& b, std::uint8_t m) {
+  std::size_t o = 2;
+  while (o + 4 <= b.size() && b[o] == 0xFF) {
+    if (b[o + 1] == m) return o;
+    o += 2 + ((static_cast<std::size_t>(b[o + 2]) << 8) | b[o + 3]);
+  }
+  ADD_FAILURE() << "marker " << int(m) << " not found";
+  return 0;
+}
+
+TEST(Hostile, OversubscribedHuffmanTableIsAnErrorNotAnOverflow) {
+  // The first table of the first DHT segment gets all its codes at length 1 (only two fit):
+  // the lookup tables were written thousands of entries past their end before the code-space
+  // check (a stack overflow).
+  for (const bool progressive : {false, true}) {
+    JpegOptions o;
+    o.progressive = progressive;
+    auto bytes = encode_jpeg(photo(1600, 1200), o);
+    const std::size_t dht = find_marker(bytes, 0xC4);
+    std::uint8_t* counts = &bytes[dht + 5];
+    int total = 0;
+    for (int i = 0; i < 16; ++i) total += counts[i];
+    ASSERT_GT(total, 2);
+    for (int i = 0; i < 16; ++i) counts[i] = 0;
+    counts[0] = static_cast<std::uint8_t>(total);
+    EXPECT_THROW(codec::decode_jpeg_dc(bytes), Error);
+    const std::string e = error_of(bytes);
+    EXPECT_NE(e.find("corrupt JPEG"), std::string::npos) << e;
+  }
+}
+
+TEST(Hostile, ProgressiveDcScanThatEndsEarlyIsTruncated) {
+  // The DC scan of a large progressive image keeps 10 bytes of its data and the file ends:
+  // the reader went on through its padding and beyond.
+  JpegOptions o;
+  o.progressive = true;
+  o.gray = true;
+  cv::Mat grey;
+  cv::cvtColor(photo(2400, 1600), grey, cv::COLOR_RGB2GRAY);
+  auto bytes = encode_jpeg(grey, o);
+  const std::size_t sos = find_marker(bytes, 0xDA);
+  const std::size_t data = sos + 2 + ((bytes[sos + 2] << 8) | bytes[sos + 3]);
+  bytes.resize(data + 10);
+  bytes.push_back(0xFF);
+  bytes.push_back(0xD9);
+  try {
+    codec::decode_jpeg_dc(bytes);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "truncated JPEG");
+  }
+  EXPECT_NE(error_of(bytes), "");
+}
+
+TEST(Hostile, LumaSampledMoreCoarselyThanChromaKeepsItsColours) {
+  // Luma 2x1, Cb 1x2, Cr 1x1: vertically luma is coarser than Cb. The shrink step read the
+  // luma plane past its rows (and gave wrong colours); such files go to libjpeg now.
+  JpegOptions o;
+  o.h = 2;
+  o.v = 1;
+  o.cb_h = 1;
+  o.cb_v = 2;
+  const cv::Vec3b colour(200, 40, 90);
+  const cv::Mat flat(1200, 1600, CV_8UC3, cv::Scalar(colour[0], colour[1], colour[2]));
+  const auto bytes = encode_jpeg(flat, o);
+  EXPECT_TRUE(codec::decode_jpeg_dc(bytes, 64).empty());
+  for (const int size : {64, 200}) {  // shrunk further, and exactly 1/8
+    const cv::Mat m = codec::decode_jpeg(bytes, size);
+    ASSERT_FALSE(m.empty());
+    EXPECT_EQ(m.cols, 200);  // libjpeg at 1/8; decode_image shrinks further
+    for (int y = 0; y < m.rows; ++y) {
+      for (int x = 0; x < m.cols; ++x) {
+        const cv::Vec3b p = m.at<cv::Vec3b>(y, x);
+        for (int c = 0; c < 3; ++c) ASSERT_NEAR(p[c], colour[c], 4) << x << "," << y;
+      }
+    }
+  }
+}
+
+// A little-endian TIFF, 8-bit grey, one strip, with the given IFD entries (tag, type, value).
+std::vector<std::uint8_t> tiff_with(const std::vector<std::array<std::uint32_t, 3>>& entries) {
+  std::vector<std::uint8_t> b = {'I', 'I', 42, 0, 8, 0, 0, 0};
+  auto u16 = [&](std::uint32_t v) {
+    b.push_back(v & 0xFF);
+    b.push_back((v >> 8) & 0xFF);
+  };
+  auto u32 = [&](std::uint32_t v) {
+    u16(v & 0xFFFF);
+    u16(v >> 16);
+  };
+  u16(static_cast<std::uint32_t>(entries.size()));
+  for (const auto& [tag, type, value] : entries) {
+    u16(tag);
+    u16(type);
+    u32(1);
+    if (type == 3) {
+      u16(value);
+      u16(0);
+    } else {
+      u32(value);
+    }
+  }
+  u32(0);
+  b.resize(b.size() + 64, 0x80);  // strip data
+  return b;
+}
+
+TEST(Hostile, TiffWithImageWidthTwiceIsCheckedOnTheSizeLibtiffUses) {
+  // libtiff takes the first ImageWidth; the sniffer took the last and let a 60000 x 60000
+  // image through (11.7 GB of raster from a 1 KB file).
+  const auto bytes = tiff_with({{256, 4, 60000},
+                                {256, 4, 8},
+                                {257, 4, 60000},
+                                {258, 3, 8},
+                                {259, 3, 1},
+                                {262, 3, 1},
+                                {273, 4, 200},
+                                {277, 3, 1},
+                                {278, 4, 60000},
+                                {279, 4, 64}});
+  const ImageInfo info = sniff_image(bytes);
+  EXPECT_EQ(info.width, 60000);
+  EXPECT_NE(error_of(bytes).find("over the limit"), std::string::npos) << error_of(bytes);
+  // The decoder refuses it on its own, whatever a sniff said.
+  try {
+    codec::decode_tiff(bytes, 1'000'000);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("60000x60000"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Hostile, EveryDecoderChecksThePixelLimitItself) {
+  const cv::Mat img = photo(64, 48);
+  JpegOptions prog;
+  prog.progressive = true;
+  const std::vector<std::pair<std::string, std::function<cv::Mat(std::uint64_t)>>> decoders = {
+      {"jpeg dc",
+       [&](std::uint64_t m) { return codec::decode_jpeg_dc(encode_jpeg(img, {}), 0, m); }},
+      {"jpeg libjpeg",
+       [&](std::uint64_t m) { return codec::decode_jpeg(encode_jpeg(img, prog), 48, false, m); }},
+      {"png", [&](std::uint64_t m) { return codec::decode_png(encode(".png", img), m); }},
+      {"webp", [&](std::uint64_t m) { return codec::decode_webp(encode(".webp", img), 64, m); }},
+      {"tiff", [&](std::uint64_t m) { return codec::decode_tiff(encode(".tif", img), m); }},
+      {"bmp", [&](std::uint64_t m) { return codec::decode_bmp(encode(".bmp", img), m); }},
+      {"pnm", [&](std::uint64_t m) { return codec::decode_pnm(encode(".ppm", img), m); }}};
+  for (const auto& [name, decode] : decoders) {
+    EXPECT_EQ(decode(64 * 48).cols, name == "jpeg dc"        ? 8
+                                    : name == "jpeg libjpeg" ? 48
+                                                             : 64)
+        << name;
+    try {
+      decode(64 * 48 - 1);
+      ADD_FAILURE() << name << ": no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("64x48 pixels, over the limit of 3071"),
+                std::string::npos)
+          << name << ": " << e.what();
+    }
+  }
+}
+
+TEST(Hostile, PnmNumbersAreReadTheSameBySniffAndDecoder) {
+  auto bytes_of = [](const std::string& s) {
+    return std::vector<std::uint8_t>(s.begin(), s.end());
+  };
+  // 14 digits: the sniffer read 12 of them and the decoder 10, each a different size.
+  for (const std::string header :
+       {"P6\n00000000001000 1000\n255\n", "P5 99999999999 1 255 ", "P5 1 4294967296 255 "}) {
+    auto bytes = bytes_of(header);
+    bytes.resize(bytes.size() + 3000, 7);
+    EXPECT_THROW(sniff_image(bytes), Error) << header;
+    EXPECT_THROW(codec::decode_pnm(bytes), Error) << header;
+    EXPECT_NE(error_of(bytes).find("corrupt PNM header"), std::string::npos) << error_of(bytes);
+  }
+  // Ten digits are read whole, and the limit applies to them.
+  auto big = bytes_of("P5 2000000000 2 255 ");
+  big.resize(big.size() + 100, 7);
+  EXPECT_EQ(sniff_image(big).width, 2000000000);
+  EXPECT_NE(error_of(big).find("2000000000x2 pixels, over the limit"), std::string::npos);
+}
+
+TEST(Hostile, OnlyRegularFilesAreReadAndNeverBlock) {
+  TempDir dir;
+  const std::string fifo = dir.file("pipe.jpg");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto message = [](const std::string& path, std::uint64_t max_bytes) {
+    // On a thread, so that a regression that blocks fails the test instead of hanging it.
+    auto f = std::async(std::launch::async, [=] {
+      try {
+        read_file(path, max_bytes);
+      } catch (const Error& e) {
+        return std::string(e.what());
+      }
+      return std::string("read");
+    });
+    if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+      ADD_FAILURE() << path << ": still reading after 5 s";
+      // Unblock it: a writer for the FIFO, or nothing more to do for a device.
+      const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+    }
+    return f.get();
+  };
+  EXPECT_EQ(message(fifo, 1 << 20), "not a regular file (FIFO)");
+  EXPECT_EQ(message("/dev/zero", 1 << 20), "not a regular file (character device)");
+  EXPECT_EQ(message("/dev/null", 1 << 20), "not a regular file (character device)");
+  test::write_text(dir.file("big.png"), std::string(5000, 'x'));
+  EXPECT_NE(message(dir.file("big.png"), 4999).find("5000 bytes, over the limit of 4999"),
+            std::string::npos);
+  EXPECT_EQ(message(dir.file("big.png"), 5000), "read");
+  // A size the file system does not report (procfs says 0): still bounded while reading.
+  EXPECT_NE(message("/proc/self/maps", 10).find("over the limit of 10"), std::string::npos);
+  EXPECT_EQ(max_file_bytes(1000), 8000u + (16u << 20));
 }
 
 }  // namespace
