@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 #include "commands.hpp"
 #include "palette/error.hpp"
 #include "palette/thread_pool.hpp"
@@ -15,7 +17,22 @@ void add_cluster_options(CLI::App* cmd, ClusterOptions& o) {
   cmd->add_option("--size", o.size, "Long side in pixels after shrinking")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Random seed (same seed, same output)")->capture_default_str();
+  // CLI11 converts with strtoull, which takes "-1" and wraps it, and saturates values past
+  // 2^64 - 1: the text is checked first, digits only and in range.
+  const CLI::Validator whole_u64(
+      [](std::string& text) -> std::string {
+        std::uint64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto [p, ec] = std::from_chars(text.data(), end, v);
+        if (text.empty() || ec != std::errc() || p != end) {
+          return "must be a whole number from 0 to 18446744073709551615, not '" + text + "'";
+        }
+        return {};
+      },
+      "0..2^64-1");
+  cmd->add_option("--seed", o.seed, "Random seed (same seed, same output)")
+      ->check(whole_u64)
+      ->capture_default_str();
   cmd->add_option("--max-iter", o.max_iter, "Lloyd iterations at most")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();

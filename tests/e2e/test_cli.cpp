@@ -26,6 +26,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/images.hpp"
@@ -235,6 +236,9 @@ INSTANTIATE_TEST_SUITE_P(
                       UsageCase{"BackendUnknown", {"IMG", "--backend", "opencl"}},
                       UsageCase{"AlphaThresholdNotANumber", {"IMG", "--alpha-threshold", "x"}},
                       UsageCase{"MaxPixelsNotANumber", {"IMG", "--max-pixels", "lots"}},
+                      UsageCase{"SeedNegative", {"IMG", "--seed", "-1"}},
+                      UsageCase{"SeedOver64Bits", {"IMG", "--seed", "18446744073709551616"}},
+                      UsageCase{"SeedNotWhole", {"IMG", "--seed", "1e3"}},
                       UsageCase{"OptionMissingValue", {"IMG", "-k"}}),
     [](const ::testing::TestParamInfo<UsageCase>& info) { return info.param.name; });
 
@@ -962,6 +966,45 @@ TEST_F(ErrorRowTest, MaxPixelsRefusesJpegBeforeDecoding) {
   const std::string bad = jpeg("big.jpg");  // 128x96
   const std::string error = expect_error_row(bad, {"--max-pixels", "100"});
   EXPECT_NE(error.find("pixels"), std::string::npos) << error;
+}
+
+// Hostile inputs (issue 13): one error row each, never a crash, a hang or a lost row.
+
+TEST_F(ErrorRowTest, JpegWithOversubscribedHuffmanTable) {
+  // Large enough for the DC-only decoder; its first Huffman table claims all its codes at
+  // length 1 (two fit). Before: a stack overflow that killed the run, rows and all.
+  cv::Mat img(1600, 2400, CV_8UC3);
+  for (int y = 0; y < img.rows; ++y) {
+    for (int x = 0; x < img.cols; ++x) {
+      img.at<cv::Vec3b>(y, x) = cv::Vec3b(x % 256, y % 256, (x + y) % 256);
+    }
+  }
+  const std::string bad = dir_.file("crafted.jpg");
+  write_image(bad, img, {cv::IMWRITE_JPEG_QUALITY, 90});
+  auto bytes = read_bytes(bad);
+  std::size_t o = 2;
+  while (!(bytes[o] == 0xFF && bytes[o + 1] == 0xC4)) o += 2 + ((bytes[o + 2] << 8) | bytes[o + 3]);
+  int total = 0;
+  for (int i = 0; i < 16; ++i) total += std::exchange(bytes[o + 5 + i], 0);
+  bytes[o + 5] = static_cast<std::uint8_t>(total);
+  write_bytes(bad, bytes);
+  const std::string error = expect_error_row(bad);
+  EXPECT_NE(error.find("corrupt JPEG"), std::string::npos) << error;
+}
+
+TEST_F(ErrorRowTest, FifoNamedLikeAnImageIsAnErrorRowNotAHang) {
+  const std::string fifo = dir_.file("pipe.jpg");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(expect_error_row(fifo), "not a regular file (FIFO)");
+}
+
+TEST_F(ErrorRowTest, DevZeroIsAnErrorRowNotAnEndlessRead) {
+  EXPECT_EQ(expect_error_row("/dev/zero"), "not a regular file (character device)");
+}
+
+TEST_F(ExtractTest, LargestSeedIsAccepted) {
+  const auto r = extract({solid_png("a.png", kRed), "--seed", "18446744073709551615"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 TEST_F(ErrorRowTest, FullyTransparentPng) {
