@@ -112,9 +112,22 @@ cv::Mat decode_bmp(std::span<const std::uint8_t> b, std::uint64_t max_pixels) {
   const bool has_alpha = a.mask != 0;
   cv::Mat out(static_cast<int>(height), static_cast<int>(width), has_alpha ? CV_8UC4 : CV_8UC3);
   bool any_alpha = false;
+  // The common layouts (BGR bytes, or BGRX with X unused) are a byte shuffle per pixel; the
+  // general path extracts every field through its mask.
+  const bool plain = !has_alpha && (bpp == 24 || bpp == 32) && r.mask == 0xFF0000 &&
+                     g.mask == 0x00FF00 && bl.mask == 0x0000FF;
   for (std::int64_t y = 0; y < height; ++y) {
     const std::uint8_t* row = &b[data_offset + stride * static_cast<std::size_t>(y)];
     std::uint8_t* d = out.ptr<std::uint8_t>(static_cast<int>(top_down ? y : height - 1 - y));
+    if (plain) {
+      const int step = bpp / 8;
+      for (std::int64_t x = 0; x < width; ++x, row += step, d += 3) {
+        d[0] = row[2];
+        d[1] = row[1];
+        d[2] = row[0];
+      }
+      continue;
+    }
     for (std::int64_t x = 0; x < width; ++x) {
       std::uint8_t px[4] = {0, 0, 0, 255};
       if (bpp <= 8) {
@@ -192,6 +205,18 @@ cv::Mat decode_pnm(std::span<const std::uint8_t> b, std::uint64_t max_pixels) {
   if (o > b.size() || b.size() - o < need) throw Error("truncated PNM");
   cv::Mat out(static_cast<int>(h), static_cast<int>(w), CV_8UC3);
   const std::uint8_t* s = &b[o];
+  if (maxval == 255) {  // samples are the bytes: copied (P6) or expanded from grey (P5)
+    for (int y = 0; y < out.rows; ++y) {
+      std::uint8_t* d = out.ptr<std::uint8_t>(y);
+      if (channels == 3) {
+        std::copy_n(s, 3 * static_cast<std::size_t>(out.cols), d);
+        s += 3 * static_cast<std::size_t>(out.cols);
+      } else {
+        for (int x = 0; x < out.cols; ++x, ++s, d += 3) d[0] = d[1] = d[2] = *s;
+      }
+    }
+    return out;
+  }
   for (int y = 0; y < out.rows; ++y) {
     std::uint8_t* d = out.ptr<std::uint8_t>(y);
     for (int x = 0; x < out.cols; ++x) {
