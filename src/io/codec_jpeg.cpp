@@ -30,7 +30,18 @@ struct ErrorManager {
   std::uint64_t max_pixels;
   bool over_limit;  // the frame is larger than max_pixels: stopped before decompressing
   std::int64_t width, height;
+  bool too_many_scans;
 };
+
+// Called by libjpeg as it reads: stops a progressive file with more scans than any real one.
+extern "C" void on_progress(j_common_ptr cinfo) {
+  if (!cinfo->is_decompressor) return;
+  if (reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number > kMaxJpegScans) {
+    auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
+    err->too_many_scans = true;
+    std::longjmp(err->jump, 1);
+  }
+}
 
 extern "C" void on_error_exit(j_common_ptr cinfo) {
   auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
@@ -137,12 +148,18 @@ cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc,
   err.pub.error_exit = on_error_exit;
   err.pub.emit_message = on_message;
   jpeg_create_decompress(&cinfo);
+  jpeg_progress_mgr progress{};
+  progress.progress_monitor = on_progress;
+  cinfo.progress = &progress;
   cv::Mat out;
   const bool ok = run_decoder(cinfo, err, bytes.data(), bytes.size(), size, &out);
   jpeg_destroy_decompress(&cinfo);
   if (!ok) {
     if (err.over_limit) {
       check_pixels(err.width, err.height, max_pixels);  // throws
+    }
+    if (err.too_many_scans) {
+      throw Error("corrupt JPEG: more than " + std::to_string(kMaxJpegScans) + " scans");
     }
     if (err.truncated) throw Error("truncated JPEG");
     throw Error(std::string("corrupt JPEG: ") + err.message);

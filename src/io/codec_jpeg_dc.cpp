@@ -484,6 +484,7 @@ cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b, int size, std::uint64_t 
   Huffman dc_tables[4], ac_tables[4];
   int restart_interval = 0;
   bool jfif = false, adobe = false, scanned = false, ended = false;
+  int scans = 0;
   int adobe_transform = -1;
 
   std::size_t o = 2;
@@ -639,6 +640,7 @@ cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b, int size, std::uint64_t 
         decode_scan(&b[next], &b[e], f, sc, dc_tables, ac_tables, restart_interval);
       }
       scanned = true;
+      if (++scans > kMaxJpegScans) corrupt("too many scans");
       next = e;
     }
     o = next;

@@ -23,6 +23,11 @@ inline constexpr std::uint64_t kDefaultMaxPixels = 200'000'000;
 /// width * height > max_pixels or either is not positive.
 void check_pixels(std::int64_t width, std::int64_t height, std::uint64_t max_pixels);
 
+/// Most scans a JPEG may have. Progressive files have about ten; each scan is a pass over every
+/// block, so thousands of tiny ones would keep a decoder busy for minutes (libjpeg-turbo's own
+/// fuzzers stop at 500 too).
+inline constexpr int kMaxJpegScans = 500;
+
 /// `size`: long side wanted after shrinking; a decoder may decode at a reduced scale as long as
 /// the result stays at least that large (JPEG DCT scaling, WebP's built-in rescaler).
 /// `fast_dc`: at 1/8 scale, use decode_jpeg_dc when it handles the file (false: always libjpeg;

@@ -582,6 +582,45 @@ TEST(Hostile, LumaSampledMoreCoarselyThanChromaKeepsItsColours) {
   }
 }
 
+TEST(Hostile, JpegWithThousandsOfScansIsRefused) {
+  // Each scan is a pass over every block: a first AC scan of a progressive file repeated 600
+  // times (a 1 MB file could hold a hundred thousand) is refused instead of decoded.
+  JpegOptions o;
+  o.progressive = true;
+  const auto bytes = encode_jpeg(photo(640, 480), o);
+  // The first scan with Ss > 0 and Ah = 0, with the Huffman tables written just before it,
+  // up to the tables of the next scan.
+  std::size_t begin = 0, end = 0, dht = 0;
+  for (std::size_t i = 0; i + 1 < bytes.size(); ++i) {
+    if (bytes[i] != 0xFF) continue;
+    if (bytes[i + 1] == 0xC4) dht = i;
+    if (bytes[i + 1] != 0xDA) continue;
+    if (begin) {
+      end = dht > begin ? dht : i;
+      break;
+    }
+    const std::size_t params = i + 5 + 2 * bytes[i + 4];
+    if (bytes[params] > 0 && (bytes[params + 2] >> 4) == 0) begin = dht ? dht : i;
+  }
+  ASSERT_GT(end, begin);
+  const std::vector<std::uint8_t> scan(bytes.begin() + static_cast<std::ptrdiff_t>(begin),
+                                       bytes.begin() + static_cast<std::ptrdiff_t>(end));
+  std::vector<std::uint8_t> many(bytes.begin(), bytes.end() - 2);
+  for (int i = 0; i < 600; ++i) many.insert(many.end(), scan.begin(), scan.end());
+  many.insert(many.end(), {0xFF, 0xD9});
+  EXPECT_THROW(codec::decode_jpeg_dc(many), Error);
+  for (const bool fast : {true, false}) {
+    try {
+      codec::decode_jpeg(many, 80, fast);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("scans"), std::string::npos) << e.what();
+    }
+  }
+  // The file as it was still decodes.
+  EXPECT_EQ(codec::decode_jpeg(bytes, 80).cols, 80);
+}
+
 // A little-endian TIFF, 8-bit grey, one strip, with the given IFD entries (tag, type, value).
 std::vector<std::uint8_t> tiff_with(const std::vector<std::array<std::uint32_t, 3>>& entries) {
   std::vector<std::uint8_t> b = {'I', 'I', 42, 0, 8, 0, 0, 0};
