@@ -990,6 +990,22 @@ TEST_F(ErrorRowTest, JpegWithOversubscribedHuffmanTable) {
   write_bytes(bad, bytes);
   const std::string error = expect_error_row(bad);
   EXPECT_NE(error.find("corrupt JPEG"), std::string::npos) << error;
+  // An unused table of 255 length-1 codes put first: the overflow went off the decoder's stack
+  // frame and the run died with SIGSEGV, having written the header only. libjpeg decodes it.
+  write_image(bad, img, {cv::IMWRITE_JPEG_QUALITY, 90});
+  bytes = read_bytes(bad);
+  std::vector<std::uint8_t> dht = {0xFF, 0xC4, 0x01, 0x12, 0x13, 255};
+  dht.resize(dht.size() + 15, 0);
+  for (int i = 0; i < 255; ++i) dht.push_back(static_cast<std::uint8_t>(i));
+  bytes.insert(bytes.begin() + 2, dht.begin(), dht.end());
+  write_bytes(bad, bytes);
+  const std::string first = solid_png("first.png", kRed);
+  const std::string last = solid_png("last.png", kBlue);
+  const auto r = extract({first, bad, last});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = parse_rows(r.out, 5);
+  EXPECT_EQ(files_of(rows), (std::vector<std::string>{first, bad, last}));
+  for (const auto& row : rows) EXPECT_EQ(row.error, "") << row.file;
 }
 
 TEST_F(ErrorRowTest, FifoNamedLikeAnImageIsAnErrorRowNotAHang) {

@@ -532,6 +532,17 @@ TEST(Hostile, OversubscribedHuffmanTableIsAnErrorNotAnOverflow) {
     const std::string e = error_of(bytes);
     EXPECT_NE(e.find("corrupt JPEG"), std::string::npos) << e;
   }
+  // An extra, unused AC table with 255 codes of length 1, right after the SOI: 64K lookup
+  // entries were written past the table, off the decoder's stack frame (SIGSEGV). libjpeg only
+  // checks the tables a scan uses, so the image itself still decodes.
+  auto bytes = encode_jpeg(photo(1600, 1200), {});
+  std::vector<std::uint8_t> dht = {0xFF, 0xC4, 0x01, 0x12, 0x13, 255};
+  dht.resize(dht.size() + 15, 0);
+  for (int i = 0; i < 255; ++i) dht.push_back(static_cast<std::uint8_t>(i));
+  ASSERT_EQ(dht.size(), 2u + 0x112);
+  bytes.insert(bytes.begin() + 2, dht.begin(), dht.end());
+  EXPECT_THROW(codec::decode_jpeg_dc(bytes), Error);
+  EXPECT_EQ(error_of(bytes), "");
 }
 
 TEST(Hostile, ProgressiveDcScanThatEndsEarlyIsTruncated) {
