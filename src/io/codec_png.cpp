@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <csetjmp>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -20,7 +21,23 @@ struct Source {
   const std::uint8_t* data;
   std::size_t size, pos;
   char message[200];
+  std::size_t alloc_limit;  // the largest single allocation libpng may make
+  std::size_t refused;      // the size of an allocation refused (0: none)
 };
+
+// libpng allocates a chunk's declared length before reading it (a 155-byte file whose iTXt
+// claims 1.7 GB had 1.7 GB allocated and zeroed, 7 s). Nothing it needs can be larger than the
+// whole file (a chunk's data) or a few rows (row buffers, interlacing): larger requests fail,
+// and libpng reports them as out of memory, which we report as what they are.
+extern "C" png_voidp png_malloc_cb(png_structp png, png_alloc_size_t n) {
+  auto* src = static_cast<Source*>(png_get_mem_ptr(png));
+  if (n > src->alloc_limit) {
+    src->refused = n;
+    return nullptr;
+  }
+  return std::malloc(n);
+}
+extern "C" void png_free_cb(png_structp, png_voidp p) { std::free(p); }
 
 extern "C" void png_read_cb(png_structp png, png_bytep out, png_size_t n) {
   auto* src = static_cast<Source*>(png_get_io_ptr(png));
@@ -85,9 +102,17 @@ void read_end(png_structp png, png_infop info) {
 }  // namespace
 
 cv::Mat decode_png(std::span<const std::uint8_t> bytes, std::uint64_t max_pixels) {
-  Source src{bytes.data(), bytes.size(), 0, {}};
-  png_structp png =
-      png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_cb, png_warning_cb);
+  // Row buffers hold at most 8 bytes a pixel (16-bit RGBA), twice for interlacing; the width
+  // is IHDR's (libpng refuses one over max_pixels, set below, before allocating rows).
+  const std::uint64_t ihdr_width =
+      bytes.size() >= 24
+          ? (std::uint64_t{bytes[16]} << 24) | (bytes[17] << 16) | (bytes[18] << 8) | bytes[19]
+          : 0;
+  Source src{bytes.data(), bytes.size(), 0, {}, 0, 0};
+  src.alloc_limit = static_cast<std::size_t>(bytes.size() + (std::uint64_t{1} << 20) +
+                                             16 * std::min(ihdr_width, max_pixels));
+  png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &src, png_error_cb,
+                                             png_warning_cb, &src, png_malloc_cb, png_free_cb);
   png_infop info = png ? png_create_info_struct(png) : nullptr;
   if (!info) {
     png_destroy_read_struct(&png, nullptr, nullptr);
@@ -112,14 +137,21 @@ cv::Mat decode_png(std::span<const std::uint8_t> bytes, std::uint64_t max_pixels
   png_set_chunk_malloc_max(png, 8u << 20);
   Header h;
   h.max_pixels = max_pixels;
-  if (!read_header(png, info, h)) throw Error(src.message);
+  auto fail = [&] {
+    if (src.refused) {
+      throw Error("corrupt PNG: a chunk or row of " + std::to_string(src.refused) +
+                  " bytes in a file of " + std::to_string(bytes.size()));
+    }
+    throw Error(src.message);
+  };
+  if (!read_header(png, info, h)) fail();
   if (h.over_limit) check_pixels(h.width, h.height, max_pixels);
   if (h.channels != 3 && h.channels != 4) throw Error("unsupported PNG layout");
   cv::Mat out(static_cast<int>(h.height), static_cast<int>(h.width),
               h.channels == 4 ? CV_8UC4 : CV_8UC3);
   std::vector<png_bytep> rows(h.height);
   for (png_uint_32 y = 0; y < h.height; ++y) rows[y] = out.ptr<png_byte>(static_cast<int>(y));
-  if (!read_pixels(png, rows.data())) throw Error(src.message);
+  if (!read_pixels(png, rows.data())) fail();
   read_end(png, info);
   return out;
 }
