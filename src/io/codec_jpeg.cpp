@@ -84,6 +84,17 @@ bool run_decoder(jpeg_decompress_struct& cinfo, ErrorManager& err, const std::ui
     err.over_limit = true;
     return false;
   }
+  // Every block of a component costs at least one Huffman code (its DC code): a file with fewer
+  // bits than some component has blocks is cut short, however it goes on. Said before libjpeg
+  // allocates a progressive file's coefficients (128 bytes a block) for data that is not there.
+  // (Arithmetic coding can spend less than a bit on a block.)
+  for (int c = 0; c < cinfo.num_components && !cinfo.arith_code; ++c) {
+    const auto& comp = cinfo.comp_info[c];
+    if (static_cast<std::uint64_t>(comp.width_in_blocks) * comp.height_in_blocks > 8 * size) {
+      err.truncated = true;
+      return false;
+    }
+  }
   const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   cinfo.scale_num = static_cast<unsigned>(pick_scale_num(

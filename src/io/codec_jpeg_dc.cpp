@@ -547,6 +547,9 @@ cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b, int size, std::uint64_t 
         c.blocks_h = (ch + 7) / 8;
         c.plane_w = f.mcus_x * c.h;
         c.plane_h = f.mcus_y * c.v;
+        // At least one bit per block (its DC code): more blocks than the file has bits is a
+        // cut file, refused before its planes are allocated.
+        if (static_cast<std::uint64_t>(c.blocks_w) * c.blocks_h > 8 * n) truncated();
         c.dc.assign(static_cast<std::size_t>(c.plane_w) * c.plane_h, 0);
       }
     } else if ((m >= 0xC3 && m <= 0xCF) && m != 0xC4 && m != 0xC8 && m != 0xCC) {

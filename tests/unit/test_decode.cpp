@@ -642,6 +642,28 @@ TEST(Hostile, PngChunkLongerThanTheFileIsNotAllocated) {
   EXPECT_NE(e.find("corrupt PNG: a chunk or row of 1700284775 bytes"), std::string::npos) << e;
 }
 
+TEST(Hostile, TinyJpegClaimingAHugeFrameIsCutNotAllocated) {
+  // A 64x64 progressive file whose frame header says 10000x10000 (under --max-pixels): libjpeg
+  // allocated 128 bytes of coefficients per block (about 1.2 GB) for data that is not there.
+  // Every block costs at least one bit, so a file this small is cut short, said at once.
+  JpegOptions o;
+  o.progressive = true;
+  auto bytes = encode_jpeg(photo(64, 64), o);
+  const std::size_t sof = find_marker(bytes, 0xC2);
+  for (const std::size_t at : {sof + 5, sof + 7}) {
+    bytes[at] = 10000 >> 8;
+    bytes[at + 1] = 10000 & 0xFF;
+  }
+  for (const bool fast : {true, false}) {
+    try {
+      codec::decode_jpeg(bytes, 256, fast);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_STREQ(e.what(), "truncated JPEG");
+    }
+  }
+}
+
 // A little-endian TIFF, 8-bit grey, one strip, with the given IFD entries (tag, type, value).
 std::vector<std::uint8_t> tiff_with(const std::vector<std::array<std::uint32_t, 3>>& entries) {
   std::vector<std::uint8_t> b = {'I', 'I', 42, 0, 8, 0, 0, 0};
