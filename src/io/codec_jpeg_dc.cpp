@@ -505,7 +505,7 @@ cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> b, int size, std::uint64_t 
     const std::size_t len = (static_cast<std::size_t>(b[o + 2]) << 8) | b[o + 3];
     if (len < 2) corrupt("bad segment length");
     if (o + 2 + len > n) truncated();
-    const std::uint8_t* seg = &b[o + 4];
+    const std::uint8_t* seg = b.data() + o + 4;
     const std::size_t seg_len = len - 2;
     std::size_t next = o + 2 + len;
 

@@ -664,6 +664,14 @@ TEST(Hostile, TinyJpegClaimingAHugeFrameIsCutNotAllocated) {
   }
 }
 
+TEST(Hostile, SegmentEndingExactlyAtTheEndOfTheFile) {
+  // Found by fuzz_jpeg_dc: a comment segment of length 2 as the file's last bytes made the
+  // decoder index one past the end (undefined behaviour; _GLIBCXX_ASSERTIONS aborts on it).
+  const std::vector<std::uint8_t> bytes = {0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x02};
+  EXPECT_THROW(codec::decode_jpeg_dc(bytes), Error);
+  EXPECT_NE(error_of(bytes), "");
+}
+
 // A little-endian TIFF, 8-bit grey, one strip, with the given IFD entries (tag, type, value).
 std::vector<std::uint8_t> tiff_with(const std::vector<std::array<std::uint32_t, 3>>& entries) {
   std::vector<std::uint8_t> b = {'I', 'I', 42, 0, 8, 0, 0, 0};
