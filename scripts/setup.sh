@@ -5,24 +5,32 @@
 #   scripts/setup.sh run     build and run palette
 #   scripts/setup.sh test    ... and build and run the tests
 #   scripts/setup.sh bench   ... and the benchmarks (Google Benchmark, scikit-learn reference)
+#   scripts/setup.sh fuzz    ... the tests, and clang with libFuzzer and the sanitizer runtimes
+#                            (scripts/fuzz.sh, scripts/sanitize.sh)
 set -euo pipefail
 
 profile=${1:-run}
 run_pkgs=(build-essential cmake ninja-build pkg-config
           libopencv-core-dev libopencv-imgproc-dev libjpeg-dev libpng-dev libtiff-dev libwebp-dev
-          libspdlog-dev libcli11-dev libcpp-httplib-dev nlohmann-json3-dev)
+          libspdlog-dev libcli11-dev libmicrohttpd-dev nlohmann-json3-dev)
 test_pkgs=(libgtest-dev libopencv-imgcodecs-dev nlohmann-json3-dev libbenchmark-dev
+           libcpp-httplib-dev
            python3 python3-pandas chromium)
 # Node.js for the browser test: the distribution's, unless one is already there.
 command -v node >/dev/null || test_pkgs+=(nodejs)
 command -v npm >/dev/null || test_pkgs+=(npm)
 bench_pkgs=(python3-sklearn python3-pil python3-numpy)
+# The distribution's default clang; libclang-rt-dev (Debian 12: clang 14, Ubuntu 24.04: clang 18)
+# holds libFuzzer and the sanitizer runtimes, only recommended by clang; llvm: llvm-symbolizer,
+# for the function names and lines in sanitizer reports.
+fuzz_pkgs=(clang libclang-rt-dev llvm)
 
 case "$profile" in
   run) pkgs=("${run_pkgs[@]}") ;;
   test) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
   bench) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
+  fuzz) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  *) echo "usage: $0 run|test|bench|fuzz" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -4,6 +4,9 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
 #include <vector>
 
 #include "palette/backend.hpp"
@@ -21,6 +24,10 @@ struct PipelineOptions {
   int threads = 1;               ///< decode workers
   std::size_t batch_images = 0;  ///< images per batch; 0: what the backend prefers
   bool skip_cluster = false;     ///< decode and prepare only (benchmarks: decode alone)
+  /// Decodes an image instead of decode_image() when set (palette serve: in a worker process,
+  /// see decode_worker.hpp). Called from every decode thread at once, so it must be
+  /// thread-safe; throws palette::Error for an image it cannot decode, like decode_image().
+  std::function<DecodedImage(std::span<const std::uint8_t>, const DecodeOptions&)> decoder;
 };
 
 /// Time spent in one stage, summed over the threads that ran it.

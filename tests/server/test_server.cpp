@@ -1,10 +1,25 @@
 // palette serve's HTTP API, in process, on a free port, through a real HTTP client.
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -24,6 +39,178 @@ std::string png(const std::vector<std::uint32_t>& colors, const std::vector<int>
   test::write_image(d.file("x.png"), test::stripes(colors, widths, height));
   const auto b = test::read_bytes(d.file("x.png"));
   return std::string(b.begin(), b.end());
+}
+
+// --- raw HTTP over loopback, for what a friendly client library does not do -------------------
+
+// A request body made of literal pieces and runs of filler bytes, produced as it is sent.
+class Body {
+ public:
+  Body& text(std::string s) {
+    pieces_.push_back({std::move(s), 0});
+    return *this;
+  }
+  Body& filler(std::size_t n) {
+    pieces_.push_back({"", n});
+    return *this;
+  }
+  std::size_t size() const {
+    std::size_t n = 0;
+    for (const auto& p : pieces_) n += p.text.size() + p.filler;
+    return n;
+  }
+  // The next bytes, at most `cap`; 0 at the end.
+  std::size_t read(char* out, std::size_t cap) {
+    while (index_ < pieces_.size()) {
+      const auto& p = pieces_[index_];
+      const std::size_t len = p.text.size() + p.filler;
+      if (offset_ < len) {
+        const std::size_t n = std::min(cap, len - offset_);
+        if (p.filler == 0) {
+          std::memcpy(out, p.text.data() + offset_, n);
+        } else {
+          std::memset(out, 'x', n);
+        }
+        offset_ += n;
+        return n;
+      }
+      ++index_;
+      offset_ = 0;
+    }
+    return 0;
+  }
+
+ private:
+  struct Piece {
+    std::string text;
+    std::size_t filler;
+  };
+  std::vector<Piece> pieces_;
+  std::size_t index_ = 0, offset_ = 0;
+};
+
+// One multipart/form-data part, with the boundary line before it.
+std::string part_head(const std::string& boundary, const std::string& name,
+                      const std::string& filename = "") {
+  std::string h = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + "\"";
+  if (!filename.empty()) h += "; filename=\"" + filename + "\"";
+  return h + "\r\n\r\n";
+}
+
+int connect_loopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  const int on = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  return fd;
+}
+
+bool send_all(int fd, std::string_view s) {
+  while (!s.empty()) {
+    const ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    s.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+struct RawAnswer {
+  int status = 0;  // 0: no answer
+  std::string head, body;
+  // A header's value (names compared without case), or "".
+  std::string header(const std::string& name) const {
+    for (std::size_t at = head.find("\r\n"); at != std::string::npos;
+         at = head.find("\r\n", at + 2)) {
+      const std::size_t start = at + 2;
+      if (strncasecmp(head.c_str() + start, name.c_str(), name.size()) != 0 ||
+          head.compare(start + name.size(), 1, ":") != 0) {
+        continue;
+      }
+      std::size_t v = start + name.size() + 1;
+      while (v < head.size() && head[v] == ' ') ++v;
+      return head.substr(v, head.find("\r\n", v) - v);
+    }
+    return "";
+  }
+};
+
+// Reads an answer until the server closes the connection (requests say Connection: close).
+RawAnswer read_answer(int fd, int timeout_ms = 60000) {
+  std::string all;
+  char buf[1 << 16];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) break;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    all.append(buf, static_cast<std::size_t>(n));
+  }
+  RawAnswer a;
+  const auto end = all.find("\r\n\r\n");
+  if (all.compare(0, 9, "HTTP/1.1 ") != 0 || end == std::string::npos) return a;
+  a.status = std::atoi(all.c_str() + 9);
+  a.head = all.substr(0, end + 2);
+  a.body = all.substr(end + 4);
+  return a;
+}
+
+// Sends `head` and then `body` while watching for an answer: a server may answer before the
+// body is complete (a refusal), and then the rest is not sent.
+RawAnswer exchange(int port, const std::string& head, Body body) {
+  const int fd = connect_loopback(port);
+  if (fd < 0) return {};
+  std::string pending = head;
+  std::vector<char> chunk(1 << 16);
+  bool sending = true;
+  std::string all;
+  while (true) {
+    if (sending && pending.empty()) {
+      const std::size_t n = body.read(chunk.data(), chunk.size());
+      if (n == 0) {
+        sending = false;
+      } else {
+        pending.assign(chunk.data(), n);
+      }
+    }
+    pollfd p{fd, static_cast<short>(POLLIN | (sending ? POLLOUT : 0)), 0};
+    if (::poll(&p, 1, 60000) <= 0) break;
+    if (p.revents & (POLLIN | POLLHUP | POLLERR)) break;  // the answer (or the end)
+    if (p.revents & POLLOUT) {
+      const ssize_t n = ::send(fd, pending.data(), pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno != EAGAIN) {
+        sending = false;
+      } else if (n > 0) {
+        pending.erase(0, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  RawAnswer a = read_answer(fd);
+  ::close(fd);
+  return a;
+}
+
+std::string post_head(std::size_t length, const std::string& boundary = "xyz",
+                      const std::string& extra = "") {
+  return "POST /api/palettes HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+         "Content-Type: multipart/form-data; boundary=" +
+         boundary + "\r\nContent-Length: " + std::to_string(length) + "\r\n" + extra + "\r\n";
+}
+
+// A field of /proc/PID/status, in kB.
+long proc_status_kb(pid_t pid, const std::string& field) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
+  }
+  return -1;
 }
 
 // Wraps the CPU backend; can hold batches back until released (to make requests wait).
@@ -72,6 +259,7 @@ class ServerTest : public ::testing::Test {
     o.host = "127.0.0.1";
     o.port = 0;
     o.defaults.threads = 2;
+    if (!o.decode_in_process) o.worker_command = {PALETTE_BINARY};
     server_ = std::make_unique<PaletteServer>(o, backend_);
     server_->bind();
     thread_ = std::thread([this] { server_->serve(); });
@@ -85,6 +273,8 @@ class ServerTest : public ::testing::Test {
     backend_.open();
     if (server_) server_->stop();
     if (thread_.joinable()) thread_.join();
+    ::unsetenv("PALETTE_TEST_DECODER_CRASH");
+    ::unsetenv("PALETTE_TEST_DECODER_HANG");
   }
   httplib::Result post(const httplib::MultipartFormDataItems& items,
                        const std::string& query = "") {
@@ -118,6 +308,9 @@ TEST_F(ServerTest, HealthInfoAndPage) {
   EXPECT_EQ(j["version"], PALETTE_VERSION);
   EXPECT_EQ(j["backend"], "cpu");
   EXPECT_EQ(j["limits"]["max_files"], 100);
+  EXPECT_EQ(j["limits"]["max_file_mb"], 50);
+  EXPECT_EQ(j["limits"]["max_request_mb"], 256);
+  EXPECT_EQ(j["limits"]["max_memory_mb"], 512);
   EXPECT_EQ(j["defaults"]["k"], 5);
   auto page = client_->Get("/");
   ASSERT_TRUE(page);
@@ -180,6 +373,7 @@ TEST_F(ServerTest, BadRequestsGetJsonErrors) {
   ServerOptions o;
   o.max_files = 3;
   o.max_file_mb = 1;
+  o.max_request_mb = 4;
   start(o);
   const std::string ok = png({0x123456}, {4});
   struct Case {
@@ -200,6 +394,12 @@ TEST_F(ServerTest, BadRequestsGetJsonErrors) {
       {"k not a number", {image("a.png", ok), field("k", "five")}, "", 400, "field 'k'"},
       {"bad space", {image("a.png", ok), field("space", "hsv")}, "", 400, "field 'space'"},
       {"bad tol", {image("a.png", ok), field("tol", "-1")}, "", 400, "field 'tol'"},
+      // The server's --size (256 here) is the largest: the memory bound is stated for it.
+      {"size over the server's",
+       {image("a.png", ok), field("size", "257")},
+       "",
+       400,
+       "field 'size' must be a number from 1 to 256"},
       {"unknown field", {image("a.png", ok), field("colours", "3")}, "", 400, "unknown field"},
       {"file as a value",
        {image("a.png", ok), httplib::MultipartFormData{"k", "3", "k.txt", "text/plain"}},
@@ -338,6 +538,360 @@ TEST_F(ServerTest, StopLetsTheRequestInFlightFinish) {
   stopper.join();
   thread_.join();
   EXPECT_EQ(status, 200);
+}
+
+TEST_F(ServerTest, SlowConnectionsDoNotStarveOthers) {
+  start();
+  // 30 clients that never finish: a third stop inside their headers, a third inside an upload's
+  // body, a third send nothing at all.
+  std::vector<int> slow;
+  for (int i = 0; i < 30; ++i) {
+    const int fd = connect_loopback(server_->port());
+    ASSERT_GE(fd, 0);
+    slow.push_back(fd);
+    if (i % 3 == 0) {
+      ASSERT_TRUE(send_all(fd, "GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+    } else if (i % 3 == 1) {
+      ASSERT_TRUE(send_all(fd, post_head(100000) + part_head("xyz", "images", "slow.png") + "ab"));
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  httplib::Client c("127.0.0.1", server_->port());
+  c.set_connection_timeout(1, 0);
+  c.set_read_timeout(1, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto health = c.Get("/api/health");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_LT(seconds, 1.0);
+  // And an upload beside them gets its palette.
+  auto r = post({image("a.png", png({0x123456}, {4}))});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  for (int fd : slow) ::close(fd);
+}
+
+TEST_F(ServerTest, HalfClosedPartialRequestIsLetGo) {
+  ServerOptions o;
+  o.idle_timeout_s = 60;
+  start(o);
+  // The last bytes and the end of stream in one segment: the connection is closed then, not
+  // after the idle timeout.
+  for (const std::string& partial : {std::string("GET /api/hea"), post_head(100) + "--xy"}) {
+    const int fd = connect_loopback(server_->port());
+    ASSERT_GE(fd, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const int on = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+    ASSERT_TRUE(send_all(fd, partial));
+    ::shutdown(fd, SHUT_WR);
+    pollfd p{fd, POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 10000), 1) << "still open: " << partial;
+    char c;
+    EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << partial;
+    ::close(fd);
+  }
+}
+
+TEST_F(ServerTest, FirstReadShorterThanTheBoundary) {
+  start();
+  const std::string file = png({0xd62728, 0x1f77b4}, {30, 10});
+  const std::string body = part_head("----boundary-of-some-length", "images", "a.png") + file +
+                           "\r\n" + part_head("----boundary-of-some-length", "k") + "2\r\n" +
+                           "------boundary-of-some-length--\r\n";
+  const std::string head = post_head(body.size(), "----boundary-of-some-length");
+  // The body's first read is 3 bytes, far shorter than its boundary line.
+  {
+    const int fd = connect_loopback(server_->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, head + body.substr(0, 3)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(send_all(fd, body.substr(3)));
+    const auto a = read_answer(fd);
+    ::close(fd);
+    ASSERT_EQ(a.status, 200) << a.head << a.body;
+    EXPECT_EQ(json::parse(a.body)["images"][0]["colors"], json::array({"#d62728", "#1f77b4"}));
+  }
+  // Every byte of the headers and the first 100 of the body in a read of its own.
+  {
+    const int fd = connect_loopback(server_->port());
+    ASSERT_GE(fd, 0);
+    const std::string all = head + body;
+    const std::size_t trickle = head.size() + 100;
+    for (std::size_t i = 0; i < trickle; ++i) {
+      ASSERT_TRUE(send_all(fd, all.substr(i, 1)));
+      if (i % 8 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_TRUE(send_all(fd, all.substr(trickle)));
+    const auto a = read_answer(fd);
+    ::close(fd);
+    ASSERT_EQ(a.status, 200) << a.head << a.body;
+    EXPECT_EQ(json::parse(a.body)["images"][0]["colors"], json::array({"#d62728", "#1f77b4"}));
+  }
+}
+
+TEST_F(ServerTest, ChunkedUploadsAreCountedAsTheyArrive) {
+  ServerOptions o;
+  o.max_request_mb = 1;
+  start(o);
+  const std::string file = png({0x2ca02c}, {5});
+  auto chunked = [&](const std::string& body) {
+    std::string wire =
+        "POST /api/palettes HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        "Content-Type: multipart/form-data; boundary=xyz\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (std::size_t at = 0; at < body.size(); at += 1000) {
+      const std::string piece = body.substr(at, 1000);
+      char size[32];
+      std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+      wire += size + piece + "\r\n";
+    }
+    wire += "0\r\n\r\n";
+    const int fd = connect_loopback(server_->port());
+    EXPECT_TRUE(send_all(fd, wire));
+    const auto a = read_answer(fd);
+    ::close(fd);
+    return a;
+  };
+  const auto ok = chunked(part_head("xyz", "images", "g.png") + file + "\r\n--xyz--\r\n");
+  ASSERT_EQ(ok.status, 200) << ok.head << ok.body;
+  EXPECT_EQ(json::parse(ok.body)["images"][0]["colors"], json::array({"#2ca02c"}));
+  // Over --max-request-mb with no Content-Length to refuse it by: 413 once it gets there.
+  const auto big = chunked(part_head("xyz", "images", "big.png") + std::string(1536 * 1024, 'x') +
+                           "\r\n--xyz--\r\n");
+  ASSERT_EQ(big.status, 413) << big.head << big.body;
+  EXPECT_NE(json::parse(big.body)["error"].get<std::string>().find("too large"), std::string::npos);
+}
+
+TEST_F(ServerTest, RefusedFromTheHeadersBeforeTheBodyIsRead) {
+  ServerOptions o;
+  o.max_request_mb = 6;
+  o.max_memory_mb = 8;
+  start(o);
+  // Over --max-request-mb: 413 at once, with no body byte sent.
+  {
+    const int fd = connect_loopback(server_->port());
+    ASSERT_TRUE(send_all(fd, post_head(100u << 20)));
+    const auto a = read_answer(fd, 5000);
+    ::close(fd);
+    ASSERT_EQ(a.status, 413) << a.head;
+    EXPECT_NE(json::parse(a.body)["error"].get<std::string>().find("--max-request-mb"),
+              std::string::npos);
+  }
+  // A client waiting for "100 Continue" is refused before it sends anything, too.
+  {
+    const int fd = connect_loopback(server_->port());
+    ASSERT_TRUE(send_all(fd, post_head(7u << 20, "xyz", "Expect: 100-continue\r\n")));
+    const auto a = read_answer(fd, 5000);
+    ::close(fd);
+    EXPECT_EQ(a.status, 413) << a.head;
+  }
+  // One upload of 6 MiB holds most of the 8 MiB budget: another of 4 MiB gets 503 until it ends.
+  const std::string file = png({0x123456}, {4});
+  const std::string tail = "\r\n--xyz--\r\n";
+  const std::string first_head = part_head("xyz", "images", "a.png") + file;
+  const std::size_t first_size = 6u << 20;
+  const int first = connect_loopback(server_->port());
+  ASSERT_TRUE(send_all(first, post_head(first_size) + first_head));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  {
+    const int fd = connect_loopback(server_->port());
+    ASSERT_TRUE(send_all(fd, post_head(4u << 20, "xyz", "Expect: 100-continue\r\n")));
+    const auto a = read_answer(fd, 5000);
+    ::close(fd);
+    ASSERT_EQ(a.status, 503) << a.head;
+    EXPECT_EQ(a.header("Retry-After"), "1");
+    EXPECT_NE(json::parse(a.body)["error"].get<std::string>().find("busy"), std::string::npos);
+  }
+  // PNG decoders stop at the image's end: the padding after it is ignored.
+  ASSERT_TRUE(
+      send_all(first, std::string(first_size - first_head.size() - tail.size(), 'x') + tail));
+  const auto a = read_answer(first);
+  ::close(first);
+  ASSERT_EQ(a.status, 200) << a.head << a.body;
+  EXPECT_EQ(json::parse(a.body)["images"][0]["colors"], json::array({"#123456"}));
+  // The budget is free again.
+  Body body;
+  body.text(part_head("xyz", "images", "b.png") + file).filler(3u << 20).text(tail);
+  const std::size_t size = body.size();
+  const auto again = exchange(server_->port(), post_head(size), std::move(body));
+  EXPECT_EQ(again.status, 200) << again.head << again.body;
+}
+
+TEST_F(ServerTest, DecoderCrashCostsOneErrorEntry) {
+  // Test-only hook: the worker raises SIGSEGV on an upload starting with these bytes.
+  ::setenv("PALETTE_TEST_DECODER_CRASH", "CRASH-THE-DECODER", 1);
+  start();
+  auto r = post({image("a.png", png({0xd62728}, {4})), image("crash.png", "CRASH-THE-DECODER!"),
+                 image("b.png", png({0x1f77b4}, {4}))});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const auto j = json::parse(r->body);
+  ASSERT_EQ(j["images"].size(), 3u);
+  EXPECT_EQ(j["images"][0]["colors"], json::array({"#d62728"}));
+  EXPECT_EQ(j["images"][1]["file"], "crash.png");
+  EXPECT_NE(j["images"][1]["error"].get<std::string>().find("decoder crashed"), std::string::npos)
+      << j["images"][1]["error"];
+  EXPECT_EQ(j["images"][2]["colors"], json::array({"#1f77b4"}));
+  // The server answers the next request, with a fresh decoder.
+  auto next = post({image("c.png", png({0x2ca02c}, {4})), image("d.png", png({0x654321}, {4}))});
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->status, 200) << next->body;
+  EXPECT_EQ(json::parse(next->body)["images"][0]["colors"], json::array({"#2ca02c"}));
+  EXPECT_EQ(json::parse(next->body)["images"][1]["colors"], json::array({"#654321"}));
+}
+
+TEST_F(ServerTest, HungDecoderIsKilledAfterTheTimeout) {
+  ::setenv("PALETTE_TEST_DECODER_HANG", "HANG-THE-DECODER", 1);
+  ServerOptions o;
+  o.decode_timeout_s = 0.5;
+  start(o);
+  auto r = post({image("hang.png", "HANG-THE-DECODER!"), image("a.png", png({0xd62728}, {4}))});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const auto j = json::parse(r->body);
+  EXPECT_NE(j["images"][0]["error"].get<std::string>().find("timed out"), std::string::npos)
+      << j["images"][0]["error"];
+  EXPECT_EQ(j["images"][1]["colors"], json::array({"#d62728"}));
+  auto next = post({image("b.png", png({0x1f77b4}, {4}))});
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+}
+
+TEST_F(ServerTest, InProcessDecodingGivesTheSameRows) {
+  ServerOptions o;
+  o.decode_in_process = true;
+  start(o);
+  auto r = post({image("a.png", png({0xd62728, 0x1f77b4}, {30, 10})), image("bad.png", "nope")});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const auto j = json::parse(r->body);
+  EXPECT_EQ(j["images"][0]["colors"], json::array({"#d62728", "#1f77b4"}));
+  EXPECT_EQ(j["images"][1]["error"], "not an image, or a format palette cannot read");
+}
+
+TEST_F(ServerTest, AddConnectionServesASocketPair) {
+  start();
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  server_->add_connection(sv[0]);
+  ASSERT_TRUE(send_all(sv[1], "GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  ::shutdown(sv[1], SHUT_WR);
+  const auto a = read_answer(sv[1], 5000);
+  ::close(sv[1]);
+  EXPECT_EQ(a.status, 200) << a.head;
+  EXPECT_EQ(a.body, "{\"status\":\"ok\"}");
+}
+
+// `palette serve` with its default limits as a process of its own; 8 clients upload about
+// 200 MB each at once (4 files of 50 MB: a small PNG and padding). The server's peak resident
+// memory (VmHWM) must stay under the bound the README states for the defaults, and its memory
+// must go back down after the burst.
+#if defined(PALETTE_SANITIZERS) || defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+constexpr bool kSanitized = __has_feature(address_sanitizer);
+#else
+constexpr bool kSanitized = false;
+#endif
+
+TEST(ServerProcess, EightBigUploadsStayUnderTheMemoryBound) {
+  if (kSanitized) {
+    GTEST_SKIP() << "AddressSanitizer keeps freed memory in quarantine: RSS says nothing here";
+  }
+  // README: peak RSS <= 48 MiB + --max-memory-mb + 28 bytes x size^2 per image of the request
+  // being clustered. The last term is 28 x 12 pixels x 4 files here (the images are 6 x 2).
+  constexpr long kBoundMiB = 48 + 512 + 1;
+  int err[2];
+  ASSERT_EQ(::pipe2(err, O_CLOEXEC), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  std::vector<std::string> args = {PALETTE_BINARY, "serve", "--port",    "0",
+                                   "--backend",    "cpu",   "--threads", "2"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  ASSERT_EQ(::posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(err[1]);
+  // "palette: open http://127.0.0.1:PORT (...)" on stderr.
+  std::string log;
+  int port = 0;
+  for (int i = 0; i < 200 && port == 0; ++i) {
+    pollfd p{err[0], POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[512];
+    const ssize_t n = ::read(err[0], buf, sizeof buf);
+    if (n <= 0) break;
+    log.append(buf, static_cast<std::size_t>(n));
+    const std::string open = "open http://127.0.0.1:";
+    const auto at = log.find(open);
+    if (at != std::string::npos && log.find(' ', at + open.size()) != std::string::npos) {
+      port = std::atoi(log.c_str() + at + open.size());
+    }
+  }
+  ASSERT_GT(port, 0) << log;
+
+  constexpr std::size_t kFile = 50'000'000;
+  const std::string file = png({0x123456, 0xabcdef}, {6, 2});
+  const long rss_before = proc_status_kb(pid, "VmRSS");
+  std::atomic<int> answered{0}, refused{0}, wrong{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&, c] {
+      for (int attempt = 0; attempt < 30; ++attempt) {
+        Body body;
+        for (int f = 0; f < 4; ++f) {
+          const std::string head = part_head(
+              "xyz", "images", "c" + std::to_string(c) + "-" + std::to_string(f) + ".png");
+          body.text(head + file).filler(kFile - file.size()).text("\r\n");
+        }
+        body.text("--xyz--\r\n");
+        const std::size_t size = body.size();
+        const auto a = exchange(port, post_head(size), std::move(body));
+        if (a.status == 503 && a.header("Retry-After") == "1") {
+          ++refused;
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+          continue;
+        }
+        if (a.status != 200) {
+          ADD_FAILURE() << "client " << c << ": " << a.status << " " << a.head << a.body;
+          ++wrong;
+          return;
+        }
+        const auto j = json::parse(a.body);
+        const bool ok = j["images"].size() == 4 && j["images"][3]["colors"].size() == 2;
+        (ok ? answered : wrong) += 1;
+        return;
+      }
+      ++wrong;
+    });
+  }
+  for (auto& t : clients) t.join();
+  const long peak = proc_status_kb(pid, "VmHWM");
+  long after = proc_status_kb(pid, "VmRSS");
+  for (int i = 0; i < 30 && after > rss_before + 32 * 1024; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = proc_status_kb(pid, "VmRSS");
+  }
+  std::printf(
+      "[ serve    ] 8 x %zu MB: %d answered, %d answers 503 (retried); server RSS %ld MiB "
+      "before, peak %ld MiB, %ld MiB after\n",
+      4 * kFile / 1000000, answered.load(), refused.load(), rss_before / 1024, peak / 1024,
+      after / 1024);
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(err[0]);
+  EXPECT_EQ(answered, 8);
+  EXPECT_EQ(wrong, 0);
+  EXPECT_GT(peak, 0);
+  EXPECT_LT(peak / 1024, kBoundMiB);
+  EXPECT_LT(after, rss_before + 32 * 1024) << "memory kept after the burst";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 }  // namespace

@@ -1,0 +1,17 @@
+// libFuzzer target: TIFF through libtiff's RGBA interface, read from memory (codec_tiff.cpp).
+
+#include <cstddef>
+#include <cstdint>
+
+#include "codecs.hpp"
+#include "fuzz_common.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace palette::fuzz;
+  try {
+    (void)palette::codec::decode_tiff(bytes(data, size), kMaxPixels);
+  } catch (const palette::Error&) {
+    // Bad input, reported as it should be.
+  }
+  return 0;
+}
