@@ -144,7 +144,7 @@ cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc,
   int width = 0, height = 0;
   frame_size(bytes, width, height);
   if (fast_dc && width > 0 && pick_scale_num(width, height, size) == 1) {
-    check_pixels(width, height, max_pixels);
+    if (height > 0) check_pixels(width, height, max_pixels);  // 0: height from DNL
     try {
       cv::Mat dc = decode_jpeg_dc(bytes, size, max_pixels);
       if (!dc.empty()) return dc;
