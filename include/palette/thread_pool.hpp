@@ -33,7 +33,7 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   const std::function<void(std::size_t, int)>* fn_ = nullptr;
-  std::size_t n_ = 0, next_ = 0, finished_ = 0;
+  std::size_t n_ = 0, next_ = 0;
   std::size_t generation_ = 0;
   int active_ = 0;
   bool stop_ = false;

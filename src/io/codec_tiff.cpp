@@ -55,7 +55,15 @@ extern "C" toff_t mem_seek(thandle_t h, toff_t off, int whence) {
 }
 extern "C" int mem_close(thandle_t) { return 0; }
 extern "C" toff_t mem_size(thandle_t h) { return static_cast<Memory*>(h)->size; }
-extern "C" int mem_map(thandle_t, tdata_t*, toff_t*) { return 0; }
+// The buffer is handed to libtiff as a mapped file, as TIFFOpen would map one (read-only: libtiff
+// copies before it changes mapped data). Without a mapping, libtiff 4.5 refuses every
+// uncompressed tile whose size is not a multiple of its read buffer's rounding.
+extern "C" int mem_map(thandle_t h, tdata_t* base, toff_t* size) {
+  auto* m = static_cast<Memory*>(h);
+  *base = const_cast<std::uint8_t*>(m->data);
+  *size = m->size;
+  return 1;
+}
 extern "C" void mem_unmap(thandle_t, tdata_t, toff_t) {}
 
 }  // namespace
@@ -81,7 +89,7 @@ cv::Mat decode_tiff(std::span<const std::uint8_t> bytes, std::uint64_t max_pixel
   TIFFOpenOptionsSetErrorHandlerExtR(options.o, tiff_error, &error);
   TIFFOpenOptionsSetWarningHandlerExtR(options.o, tiff_warning, nullptr);
   Memory mem{bytes.data(), bytes.size(), 0};
-  TIFF* tif = TIFFClientOpenExt("image", "rm", &mem, mem_read, mem_write, mem_seek, mem_close,
+  TIFF* tif = TIFFClientOpenExt("image", "r", &mem, mem_read, mem_write, mem_seek, mem_close,
                                 mem_size, mem_map, mem_unmap, options.o);
   if (!tif) throw Error("corrupt TIFF: " + error);
   struct Closer {

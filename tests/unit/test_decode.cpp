@@ -672,8 +672,10 @@ TEST(Hostile, SegmentEndingExactlyAtTheEndOfTheFile) {
   EXPECT_NE(error_of(bytes), "");
 }
 
-// A little-endian TIFF, 8-bit grey, one strip, with the given IFD entries (tag, type, value).
-std::vector<std::uint8_t> tiff_with(const std::vector<std::array<std::uint32_t, 3>>& entries) {
+// A little-endian TIFF with the given IFD entries (tag, type, value), followed by data_bytes of
+// 0x80 (an 8-bit grey strip or tile).
+std::vector<std::uint8_t> tiff_with(const std::vector<std::array<std::uint32_t, 3>>& entries,
+                                    std::size_t data_bytes = 64) {
   std::vector<std::uint8_t> b = {'I', 'I', 42, 0, 8, 0, 0, 0};
   auto u16 = [&](std::uint32_t v) {
     b.push_back(v & 0xFF);
@@ -696,8 +698,34 @@ std::vector<std::uint8_t> tiff_with(const std::vector<std::array<std::uint32_t, 
     }
   }
   u32(0);
-  b.resize(b.size() + 64, 0x80);  // strip data
+  b.resize(b.size() + data_bytes, 0x80);
   return b;
+}
+
+TEST(Decode, UncompressedTiledTiff) {
+  // One 16 x 16 tile (256 bytes) for a 12 x 10 grey image, data right after the 10-entry IFD.
+  // libtiff 4.5 refused it ("Invalid tile byte count") while the buffer was not given as mapped.
+  const std::uint32_t data_at = 8 + 2 + 10 * 12 + 4;
+  const auto bytes = tiff_with({{256, 3, 12},
+                                {257, 3, 10},
+                                {258, 3, 8},
+                                {259, 3, 1},
+                                {262, 3, 1},
+                                {277, 3, 1},
+                                {322, 3, 16},
+                                {323, 3, 16},
+                                {324, 4, data_at},
+                                {325, 4, 256}},
+                               256);
+  ASSERT_EQ(bytes.size(), data_at + 256);
+  const cv::Mat m = codec::decode_tiff(bytes, codec::kDefaultMaxPixels);
+  ASSERT_EQ(m.cols, 12);
+  ASSERT_EQ(m.rows, 10);
+  ASSERT_EQ(m.type(), CV_8UC3);
+  for (int y = 0; y < m.rows; ++y) {
+    for (int x = 0; x < m.cols; ++x) EXPECT_EQ(m.at<cv::Vec3b>(y, x), cv::Vec3b(128, 128, 128));
+  }
+  EXPECT_EQ(error_of(bytes), "");
 }
 
 TEST(Hostile, TiffWithImageWidthTwiceIsCheckedOnTheSizeLibtiffUses) {
