@@ -1,6 +1,8 @@
 #pragma once
 // Error type of the library: every failure that is not a programming error is a palette::Error.
 
+#include <exception>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -12,5 +14,22 @@ class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
+
+/// The message an image's error row carries for the exception being handled: a palette::Error's
+/// own text, "out of memory while decoding", or "unexpected error: ..." for anything else. Call
+/// it only inside a catch block.
+inline std::string decode_error_text() {
+  try {
+    throw;
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::bad_alloc&) {
+    return "out of memory while decoding";
+  } catch (const std::exception& e) {
+    return std::string("unexpected error: ") + e.what();
+  } catch (...) {
+    return "unexpected error";
+  }
+}
 
 }  // namespace palette

@@ -75,12 +75,8 @@ bool load(const InputItem& item, const PipelineOptions& options, ImagePoints& po
       return false;
     }
     return true;
-  } catch (const Error& e) {
-    error = e.what();
-  } catch (const std::bad_alloc&) {
-    error = "out of memory while decoding";
-  } catch (const std::exception& e) {
-    error = std::string("unexpected error: ") + e.what();
+  } catch (...) {
+    error = decode_error_text();
   }
   points.clear();
   return false;

@@ -235,12 +235,8 @@ int run_decode_worker(int in_fd, int out_fd, std::size_t memory_bytes) {
         return 1;
       }
       continue;
-    } catch (const Error& e) {
-      error = e.what();
-    } catch (const std::bad_alloc&) {
-      error = "out of memory while decoding";
-    } catch (const std::exception& e) {
-      error = std::string("unexpected error: ") + e.what();
+    } catch (...) {
+      error = decode_error_text();
     }
     if (!reply_error(out_fd, error)) return 1;
   }
