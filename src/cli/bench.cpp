@@ -13,6 +13,7 @@
 
 #include "commands.hpp"
 #include "console.hpp"
+#include "options.hpp"
 #include "palette/backend.hpp"
 #include "palette/error.hpp"
 #include "palette/image_io.hpp"
@@ -26,17 +27,17 @@
 namespace palette::cli {
 namespace {
 
-struct BenchOptions {
+// -k, --size, --space, --threads, --device and --batch are extract's (kBenchClusterOptions); the
+// rest keep ClusterOptions' defaults, which are extract's.
+struct BenchOptions : ClusterOptions {
   std::string dir;
   std::size_t images = 1000;
   int width = 1920, height = 1280;
-  int size = 256;
-  int k = 5;
-  int threads = 0;
-  int device = 0;
-  std::size_t batch = 0;
-  std::string space = "lab";
 };
+
+constexpr unsigned kBenchClusterOptions = cluster_option::kColors | cluster_option::kSize |
+                                          cluster_option::kSpace | cluster_option::kThreads |
+                                          cluster_option::kDevice | cluster_option::kBatch;
 
 // Keeps a fingerprint of every row, to tell whether two runs agree.
 class DigestSink final : public RowSink {
@@ -84,9 +85,8 @@ RunResult run_once(const std::string& name, const std::vector<InputItem>& items,
 int run(const BenchOptions& o) {
   setup_logging(0);
   init_image_io();
-  const int threads = o.threads > 0 ? o.threads : available_cpus();
-  const auto space = parse_color_space(o.space);
-  if (!space) throw UsageError("invalid --space");
+  const PipelineOptions options = pipeline_options(o);
+  const int threads = options.threads;
 
   // Inputs, all in memory, so that the disk stays out of the numbers.
   std::vector<InputItem> items;
@@ -120,18 +120,6 @@ int run(const BenchOptions& o) {
     });
     what = std::to_string(o.images) + " generated " + std::to_string(o.width) + "x" +
            std::to_string(o.height) + " JPEGs";
-  }
-
-  PipelineOptions options;
-  options.decode.size = o.size;
-  options.space = *space;
-  options.kmeans.k = o.k;
-  options.threads = threads;
-  options.batch_images = o.batch;
-  try {
-    validate(options.kmeans);
-  } catch (const Error& e) {
-    throw UsageError(e.what());
   }
 
   std::vector<RunResult> results;
@@ -202,20 +190,7 @@ std::function<int()> add_bench(CLI::App& app) {
   cmd->add_option("--height", o->height, "Generated image height")
       ->check(CLI::Range(16, 16384))
       ->capture_default_str();
-  cmd->add_option("--size", o->size, "Long side after shrinking")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  cmd->add_option("-k,--colors", o->k, "Colours per image")
-      ->check(CLI::Range(1, kMaxColors))
-      ->capture_default_str();
-  cmd->add_option("--space", o->space, "Colour space")
-      ->check(CLI::IsMember({"lab", "oklab", "rgb"}))
-      ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "Worker threads (default: all CPUs)")
-      ->check(CLI::Range(1, 4096));
-  cmd->add_option("--device", o->device, "CUDA device index")->check(CLI::Range(0, 1024));
-  cmd->add_option("--batch", o->batch, "Images per batch (default: the backend's choice)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+  add_cluster_options(cmd, *o, kBenchClusterOptions);
   return [o] { return run(*o); };
 }
 

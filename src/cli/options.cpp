@@ -10,55 +10,80 @@
 
 namespace palette::cli {
 
-void add_cluster_options(CLI::App* cmd, ClusterOptions& o) {
-  cmd->add_option("-k,--colors", o.k, "Colours per image")
-      ->check(CLI::Range(1, kMaxColors))
-      ->capture_default_str();
-  cmd->add_option("--size", o.size, "Long side in pixels after shrinking")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  // CLI11 converts with strtoull, which takes "-1" and wraps it, and saturates values past
-  // 2^64 - 1: the text is checked first, digits only and in range.
-  const CLI::Validator whole_u64(
-      [](std::string& text) -> std::string {
-        std::uint64_t v = 0;
-        const char* end = text.data() + text.size();
-        const auto [p, ec] = std::from_chars(text.data(), end, v);
-        if (text.empty() || ec != std::errc() || p != end) {
-          return "must be a whole number from 0 to 18446744073709551615, not '" + text + "'";
-        }
-        return {};
-      },
-      "0..2^64-1");
-  cmd->add_option("--seed", o.seed, "Random seed (same seed, same output)")
-      ->check(whole_u64)
-      ->capture_default_str();
-  cmd->add_option("--max-iter", o.max_iter, "Lloyd iterations at most")
-      ->check(CLI::Range(1, 10000))
-      ->capture_default_str();
-  cmd->add_option("--tol", o.tol,
-                  "Stop when no centroid moves more than this, in 1/255 of the colour range")
-      ->check(CLI::Range(0.0, 1e6))
-      ->capture_default_str();
-  cmd->add_option("--space", o.space, "Colour space to cluster in")
-      ->check(CLI::IsMember({"lab", "oklab", "rgb"}))
-      ->capture_default_str();
-  cmd->add_option("--alpha-threshold", o.alpha_threshold,
-                  "Pixels with alpha below this are not counted (0 counts all)")
-      ->check(CLI::Range(0, 255))
-      ->capture_default_str();
-  cmd->add_option("--max-pixels", o.max_pixels,
-                  "Refuse images with more pixels than this, before decoding")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
-      ->capture_default_str();
-  cmd->add_option("--threads", o.threads, "Worker threads (default: all CPUs)")
-      ->check(CLI::Range(1, 4096));
-  cmd->add_option("--backend", o.backend, "Compute backend (auto: CUDA when a GPU is usable)")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
-      ->capture_default_str();
-  cmd->add_option("--device", o.device, "CUDA device index")->check(CLI::Range(0, 1024));
-  cmd->add_option("--batch", o.batch, "Images per batch (default: what the backend prefers)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+void add_cluster_options(CLI::App* cmd, ClusterOptions& o, unsigned which) {
+  using namespace cluster_option;
+  if (which & kColors) {
+    cmd->add_option("-k,--colors", o.k, "Colours per image")
+        ->check(CLI::Range(1, kMaxColors))
+        ->capture_default_str();
+  }
+  if (which & kSize) {
+    cmd->add_option("--size", o.size, "Long side in pixels after shrinking")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
+  }
+  if (which & kSeed) {
+    // CLI11 converts with strtoull, which takes "-1" and wraps it, and saturates values past
+    // 2^64 - 1: the text is checked first, digits only and in range.
+    const CLI::Validator whole_u64(
+        [](std::string& text) -> std::string {
+          std::uint64_t v = 0;
+          const char* end = text.data() + text.size();
+          const auto [p, ec] = std::from_chars(text.data(), end, v);
+          if (text.empty() || ec != std::errc() || p != end) {
+            return "must be a whole number from 0 to 18446744073709551615, not '" + text + "'";
+          }
+          return {};
+        },
+        "0..2^64-1");
+    cmd->add_option("--seed", o.seed, "Random seed (same seed, same output)")
+        ->check(whole_u64)
+        ->capture_default_str();
+  }
+  if (which & kMaxIter) {
+    cmd->add_option("--max-iter", o.max_iter, "Lloyd iterations at most")
+        ->check(CLI::Range(1, 10000))
+        ->capture_default_str();
+  }
+  if (which & kTol) {
+    cmd->add_option("--tol", o.tol,
+                    "Stop when no centroid moves more than this, in 1/255 of the colour range")
+        ->check(CLI::Range(0.0, 1e6))
+        ->capture_default_str();
+  }
+  if (which & kSpace) {
+    cmd->add_option("--space", o.space, "Colour space to cluster in")
+        ->check(CLI::IsMember({"lab", "oklab", "rgb"}))
+        ->capture_default_str();
+  }
+  if (which & kAlphaThreshold) {
+    cmd->add_option("--alpha-threshold", o.alpha_threshold,
+                    "Pixels with alpha below this are not counted (0 counts all)")
+        ->check(CLI::Range(0, 255))
+        ->capture_default_str();
+  }
+  if (which & kMaxPixels) {
+    cmd->add_option("--max-pixels", o.max_pixels,
+                    "Refuse images with more pixels than this, before decoding")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
+        ->capture_default_str();
+  }
+  if (which & kThreads) {
+    cmd->add_option("--threads", o.threads, "Worker threads (default: all CPUs)")
+        ->check(CLI::Range(1, 4096));
+  }
+  if (which & kBackend) {
+    cmd->add_option("--backend", o.backend, "Compute backend (auto: CUDA when a GPU is usable)")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+        ->capture_default_str();
+  }
+  if (which & kDevice) {
+    cmd->add_option("--device", o.device, "CUDA device index")->check(CLI::Range(0, 1024));
+  }
+  if (which & kBatch) {
+    cmd->add_option("--batch", o.batch, "Images per batch (default: what the backend prefers)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+  }
 }
 
 int thread_count(const ClusterOptions& o) { return o.threads > 0 ? o.threads : available_cpus(); }
