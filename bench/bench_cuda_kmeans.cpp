@@ -1,17 +1,15 @@
 // The CUDA kernel alone, timed with CUDA events: k-means for many images at once (default
 // 10,000 images of 256x256 random pixels, 20 iterations, k = 5, 8, 16), images/s, and the time
 // against the memory floor (bytes the kernel must read at least once / measured bandwidth),
-// for each Lloyd variant (warp sums, column sums, column sums with the fma filter, the same by
-// thread-block clusters: row "cluster-xN", N blocks per image; see CudaLloyd), side by side in
-// one run, and the k-means++ seeding alone (the kernel stopped after it; part of every variant's
-// time: tile by tile for warp and columns, in runs for columns-fma and columns-cluster).
-// Variants run one after the other (the default, columns, first: the reference every other
+// for each Lloyd variant (column sums, the default, and warp sums; see lloyd_variant.hpp), side
+// by side in one run, and the k-means++ seeding stage alone (part of both variants' time).
+// Variants run one after the other (the default, columns, first: the reference the other
 // variant's results must equal on every image), each row printed as soon as it is measured.
 // Not a test: it measures and prints; it fails (exit 1) only if a variant's results differ or
 // a variant fails (its rows say FAILED; the rows before it stand).
 //
 //   build/bench/bench_cuda_kmeans [--images N] [--pixels P] [--iterations I] [--reps R]
-//                                 [--lloyd warp|columns|columns-fma|columns-cluster|all]
+//                                 [--lloyd columns|warp|all]
 //                                 [--no-seeding] [k...]
 //
 // --no-seeding leaves out the seeding rows, so that a profiler sees only the variants' launches
@@ -27,12 +25,14 @@
 #include <vector>
 
 #include "cuda_testing.hpp"
+#include "lloyd_variant.hpp"
 #include "palette/cuda_backend.hpp"
 #include "palette/kmeans.hpp"
 #include "palette/points.hpp"
 #include "palette/thread_pool.hpp"
 
 using namespace palette;
+using cuda::LloydVariant;
 
 namespace {
 
@@ -59,10 +59,8 @@ int main(int argc, char** argv) {
   int iterations = 20, reps = 5;
   bool seeding_rows = true;
   std::vector<int> ks;
-  // The default first (the reference), the newest last.
-  const std::vector<CudaLloyd> all = {CudaLloyd::kColumns, CudaLloyd::kWarp, CudaLloyd::kColumnsFma,
-                                      CudaLloyd::kColumnsCluster};
-  std::vector<CudaLloyd> variants = all;
+  // The default first (the reference).
+  std::vector<LloydVariant> variants = {LloydVariant::kColumns, LloydVariant::kWarp};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 10) : 0ull; };
@@ -78,12 +76,10 @@ int main(int argc, char** argv) {
       reps = static_cast<int>(next());
     } else if (a == "--lloyd" && i + 1 < argc) {
       const std::string v = argv[++i];
-      if (const auto one = cuda_lloyd_from_name(v)) {
-        variants = {*one};
+      if (v == "columns" || v == "warp") {
+        variants = {v == "warp" ? LloydVariant::kWarp : LloydVariant::kColumns};
       } else if (v != "all") {
-        std::fprintf(stderr,
-                     "bench_cuda_kmeans: --lloyd takes warp, columns, columns-fma, "
-                     "columns-cluster or all\n");
+        std::fprintf(stderr, "bench_cuda_kmeans: --lloyd takes columns, warp or all\n");
         return 2;
       }
     } else {
@@ -129,22 +125,20 @@ int main(int argc, char** argv) {
               variants.size() > 1 ? "results" : "");
   const double floor_ms = 1000.0 * bytes / bandwidth;
   bool failed = false;
-  // Seeding alone: tile by tile (warp, columns) and in runs (seed_block.hpp, columns-fma).
+  // The seeding stage alone.
   for (int k : ks) {
+    if (!seeding_rows) break;
     const KMeansParams params{k, 0, iterations, 0.0};
-    for (const CudaLloyd lloyd : {CudaLloyd::kColumns, CudaLloyd::kColumnsFma}) {
-      if (!seeding_rows) break;
-      const char* name = lloyd == CudaLloyd::kColumns ? "seeding-tiles" : "seeding-runs";
-      try {
-        const auto seeding = cuda_testing::time_kernel(batch, params, 0, reps, lloyd,
-                                                       /*seed_only=*/true);
-        std::printf("%4d %14s %10s %14.2f %12.2f %14.0f %12s %10s\n", k, name, "-",
-                    seeding.median_ms, seeding.min_ms,
-                    1000.0 * static_cast<double>(batch.images()) / seeding.median_ms, "-", "-");
-      } catch (const std::exception& e) {
-        std::printf("%4d %14s FAILED: %s\n", k, name, e.what());
-        failed = true;
-      }
+    const char* name = "seeding";
+    try {
+      const auto seeding = cuda_testing::time_kernel(batch, params, 0, reps, LloydVariant::kColumns,
+                                                     /*seed_only=*/true);
+      std::printf("%4d %14s %10s %14.2f %12.2f %14.0f %12s %10s\n", k, name, "-", seeding.median_ms,
+                  seeding.min_ms, 1000.0 * static_cast<double>(batch.images()) / seeding.median_ms,
+                  "-", "-");
+    } catch (const std::exception& e) {
+      std::printf("%4d %14s FAILED: %s\n", k, name, e.what());
+      failed = true;
     }
   }
   // One variant after the other, each over every k, the first one (the default) the reference
@@ -153,16 +147,12 @@ int main(int argc, char** argv) {
   // printed before it.
   std::vector<BatchResult> reference(ks.size());
   for (std::size_t v = 0; v < variants.size(); ++v) {
-    const CudaLloyd lloyd = variants[v];
+    const LloydVariant lloyd = variants[v];
     for (std::size_t ki = 0; ki < ks.size(); ++ki) {
       const int k = ks[ki];
       const KMeansParams params{k, 0, iterations, 0.0};
-      std::string name = to_string(lloyd);
+      const std::string name = to_string(lloyd);
       try {
-        if (lloyd == CudaLloyd::kColumnsCluster) {  // blocks per image, or the variant it fell to
-          const int blocks = cuda_testing::cluster_blocks(batch, k, 0);
-          name = blocks > 0 ? "cluster-x" + std::to_string(blocks) : "cluster(=fma)";
-        }
         BatchResult r;
         const auto t = cuda_testing::time_kernel(batch, params, 0, reps, lloyd, false, &r);
         std::string same;

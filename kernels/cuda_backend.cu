@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "cuda_backend_internal.hpp"
 #include "cuda_check.cuh"
 #include "cuda_memory.cuh"
 #include "kmeans_kernels.cuh"
@@ -21,6 +22,7 @@
 namespace palette {
 namespace {
 
+using cuda::CudaError;
 using cuda::DeviceBuffer;
 using cuda::Event;
 using cuda::PinnedBuffer;
@@ -28,9 +30,7 @@ using cuda::Stream;
 
 constexpr int kMinMajor = 8;  // kernels are built for compute capability 8.0 and newer
 
-// Device bytes per point: coordinates, weight, k-means++ sample entry, label, packed copy.
-constexpr std::size_t kBytesPerPoint = 3 * sizeof(std::int16_t) + sizeof(std::uint32_t) +
-                                       sizeof(cuda::SeedPoint) + 1 + sizeof(columns::PackedPoint);
+__global__ void fault_kernel() { __trap(); }
 
 int raw_device_count() {
   int n = 0;
@@ -54,7 +54,6 @@ struct Slot {
   DeviceBuffer<std::uint32_t> dw, doff;
   DeviceBuffer<cuda::SeedPoint> sample;
   DeviceBuffer<std::uint8_t> label;
-  DeviceBuffer<columns::PackedPoint> packed;
   DeviceBuffer<ClusterStats> dclusters;
   DeviceBuffer<std::uint16_t> dcount, diter;
   // The batch this slot works on.
@@ -77,9 +76,8 @@ struct Slot {
     dy.reserve(points + cuda::kPointPadding);
     dz.reserve(points + cuda::kPointPadding);
     dw.reserve(points + cuda::kPointPadding);
-    sample.reserve(points + image_count * cuda::kSeedAreaPadding);
+    sample.reserve(points);
     label.reserve(points);
-    packed.reserve(points + cuda::kPointPadding);
     doff.reserve(image_count + 1);
     dclusters.reserve(clusters);
     dcount.reserve(image_count);
@@ -92,7 +90,6 @@ struct Slot {
     dw = {};
     sample = {};
     label = {};
-    packed = {};
     doff = {};
     dclusters = {};
     dcount = {};
@@ -102,8 +99,8 @@ struct Slot {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int device)
-      : device_(device), lloyd_(cuda_lloyd_from_env()), fault_batch_(fault_batch_from_env()) {
+  CudaBackend(int device, const cuda::BackendTestOptions& options)
+      : device_(device), lloyd_(options.lloyd), fault_batch_(options.fault_batch) {
     const int n = raw_device_count();
     if (device < 0 || device >= n) {
       throw Error(n == 0 ? std::string("no CUDA device (or no driver) on this machine")
@@ -124,8 +121,8 @@ class CudaBackend final : public Backend {
     std::size_t free = 0, total = 0;
     PALETTE_CUDA_TRY(cudaMemGetInfo(&free, &total));
     // Half of the free memory, shared by the two slots, bounded so one batch stays modest.
-    max_points_ = std::clamp<std::size_t>(free / 2 / 2 / kBytesPerPoint, std::size_t{1} << 16,
-                                          std::size_t{1} << 28);
+    max_points_ = std::clamp<std::size_t>(free / 2 / 2 / cuda::kDeviceBytesPerPoint,
+                                          std::size_t{1} << 16, std::size_t{1} << 28);
   }
 
   ~CudaBackend() override {
@@ -138,7 +135,8 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
   std::string device() const override {
     return name_ + " (device " + std::to_string(device_) + ", " + std::to_string(multiprocessors_) +
-           " SMs" + (lloyd_ == CudaLloyd::kColumns ? "" : std::string(", ") + to_string(lloyd_)) +
+           " SMs" +
+           (lloyd_ == cuda::LloydVariant::kColumns ? "" : std::string(", ") + to_string(lloyd_)) +
            ")";
   }
   std::size_t preferred_batch_images() const override { return 1024; }
@@ -146,9 +144,12 @@ class CudaBackend final : public Backend {
   int max_in_flight() const override { return 2; }
   std::size_t max_batch_points() const override { return max_points_; }
 
+  // This batch, whatever else is in flight (those stay in flight, for their finish()).
   void fit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {
     submit(batch, params, out);
-    finish();
+    const int index = order_.back();
+    order_.pop_back();
+    complete(index);
   }
 
   void submit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {
@@ -163,9 +164,11 @@ class CudaBackend final : public Backend {
     out.reset(images, params.k);
     try {
       s.reserve(std::max<std::size_t>(points, 1), images, params.k);
-    } catch (const Error&) {
+    } catch (const CudaError& e) {
       // Out of device memory (someone else took it): run this batch in smaller pieces, one
-      // after the other, and plan smaller batches from now on.
+      // after the other, and plan smaller batches from now on. Any other error (a device fault)
+      // goes to the caller, whose CPU fallback takes over (with_cpu_fallback).
+      if (!e.out_of_memory()) throw;
       s.release_device();
       cudaGetLastError();
       max_points_ = std::max<std::size_t>(max_points_ / 2, 1);
@@ -175,7 +178,10 @@ class CudaBackend final : public Backend {
       order_.push_back(index);
       return;
     }
-    if (batches_++ == fault_batch_) cuda::launch_fault(s.stream.get());
+    if (batches_++ == fault_batch_) {
+      fault_kernel<<<1, 1, 0, s.stream.get()>>>();
+      PALETTE_CUDA_CHECK_LAUNCH();
+    }
     enqueue(batch, 0, images, params, s);
     s.out = &out;
     s.images = images;
@@ -188,6 +194,12 @@ class CudaBackend final : public Backend {
     if (order_.empty()) return;
     const int index = order_.front();
     order_.pop_front();
+    complete(index);
+  }
+
+ private:
+  // Waits for the batch of slot `index` (taken out of order_) and hands its results over.
+  void complete(int index) {
     Slot& s = *slots_[index];
     if (!s.out) return;  // done synchronously in pieces
     const double cpu0 = thread_cpu_seconds();
@@ -204,7 +216,6 @@ class CudaBackend final : public Backend {
     out.host_cpu_seconds = s.cpu + (thread_cpu_seconds() - cpu0);
   }
 
- private:
   // Copies images [first, first + count) of `batch` in, runs the kernel and copies the results
   // back, all queued on the slot's stream; results land in the slot's pinned buffers.
   void enqueue(const Batch& batch, std::size_t first, std::size_t count, const KMeansParams& params,
@@ -226,17 +237,12 @@ class CudaBackend final : public Backend {
     h2d(s.dz.data(), s.hz.data(), points * sizeof(std::int16_t));
     h2d(s.dw.data(), s.hw.data(), points * sizeof(std::uint32_t));
     h2d(s.doff.data(), s.hoff.data(), (count + 1) * sizeof(std::uint32_t));
-    std::uint32_t largest = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      largest = std::max(largest, s.hoff.data()[i + 1] - s.hoff.data()[i]);
-    }
     const cuda::DevicePoints dp{s.dx.data(), s.dy.data(),   s.dz.data(),
-                                s.dw.data(), s.doff.data(), static_cast<std::uint32_t>(count),
-                                largest};
-    const cuda::DeviceScratch scratch{s.sample.data(), s.label.data(), s.packed.data()};
+                                s.dw.data(), s.doff.data(), static_cast<std::uint32_t>(count)};
+    const cuda::DeviceScratch scratch{s.sample.data(), s.label.data()};
     const cuda::DeviceResults res{s.dclusters.data(), s.dcount.data(), s.diter.data()};
     cuda::launch_kmeans_batch(dp, scratch, params, shift_limit2(params, batch.space), res, st,
-                              cuda::KernelMode::kFull, lloyd_);
+                              lloyd_);
     const std::size_t clusters = count * static_cast<std::size_t>(params.k);
     PALETTE_CUDA_TRY(cudaMemcpyAsync(s.hclusters.data(), s.dclusters.data(),
                                      clusters * sizeof(ClusterStats), cudaMemcpyDeviceToHost, st));
@@ -259,7 +265,8 @@ class CudaBackend final : public Backend {
       const std::size_t points = batch.offsets[first + count] - batch.offsets[first];
       try {
         s.reserve(std::max<std::size_t>(points, 1), count, params.k);
-      } catch (const Error&) {
+      } catch (const CudaError& e) {
+        if (!e.out_of_memory()) throw;
         s.release_device();
         cudaGetLastError();
         if (count == 1 && max_points_ <= points) throw;  // one image does not fit at all
@@ -279,22 +286,8 @@ class CudaBackend final : public Backend {
     }
   }
 
-  // PALETTE_CUDA_FAULT_BATCH=N (testing only): a device fault just before the N-th batch
-  // (from 0); -1: none.
-  static long long fault_batch_from_env() {
-    const char* v = std::getenv("PALETTE_CUDA_FAULT_BATCH");
-    if (v == nullptr || *v == '\0') return -1;
-    char* end = nullptr;
-    const long long n = std::strtoll(v, &end, 10);
-    if (*end != '\0' || n < 0) {
-      throw Error(std::string("PALETTE_CUDA_FAULT_BATCH must be a batch number, not \"") + v +
-                  "\"");
-    }
-    return n;
-  }
-
   int device_;
-  CudaLloyd lloyd_;
+  cuda::LloydVariant lloyd_;
   long long fault_batch_;
   long long batches_ = 0;
   std::string name_;
@@ -352,39 +345,13 @@ std::string cuda_versions() {
          (has_driver ? text(driver) : std::string("none"));
 }
 
-const char* to_string(CudaLloyd lloyd) {
-  switch (lloyd) {
-    case CudaLloyd::kWarp:
-      return "warp";
-    case CudaLloyd::kColumnsFma:
-      return "columns-fma";
-    case CudaLloyd::kColumnsCluster:
-      return "columns-cluster";
-    default:
-      return "columns";
-  }
+std::unique_ptr<Backend> make_cuda_backend(int device) {
+  return std::make_unique<CudaBackend>(device, cuda::BackendTestOptions{});
 }
 
-std::optional<CudaLloyd> cuda_lloyd_from_name(std::string_view name) {
-  for (const CudaLloyd v : {CudaLloyd::kWarp, CudaLloyd::kColumns, CudaLloyd::kColumnsFma,
-                            CudaLloyd::kColumnsCluster}) {
-    if (name == to_string(v)) return v;
-  }
-  return std::nullopt;
-}
-
-CudaLloyd cuda_lloyd_from_env() {
-  const char* v = std::getenv("PALETTE_CUDA_LLOYD");
-  if (v == nullptr || *v == '\0') return CudaLloyd::kColumns;
-  if (const auto lloyd = cuda_lloyd_from_name(v)) return *lloyd;
-  throw Error(
-      std::string("PALETTE_CUDA_LLOYD must be \"columns\", \"columns-fma\", \"columns-cluster\" "
-                  "or \"warp\", not \"") +
-      v + "\"");
-}
-
-std::unique_ptr<Backend> make_cuda_backend(int device, int /*host_threads*/) {
-  return std::make_unique<CudaBackend>(device);
+std::unique_ptr<Backend> cuda::make_backend_for_tests(int device,
+                                                      const BackendTestOptions& options) {
+  return std::make_unique<CudaBackend>(device, options);
 }
 
 }  // namespace palette

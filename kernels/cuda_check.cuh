@@ -11,16 +11,30 @@
 
 namespace palette::cuda {
 
-/// Throws palette::Error naming the call, its place and the CUDA error.
+/// A failed CUDA call. Out of memory (the call failed, the context is fine: free something and
+/// try again smaller) is told apart from everything else, a device fault above all, after
+/// which the context is unusable and every later call fails.
+class CudaError : public Error {
+ public:
+  CudaError(cudaError_t code, const std::string& what) : Error(what), code_(code) {}
+  cudaError_t code() const { return code_; }
+  bool out_of_memory() const { return code_ == cudaErrorMemoryAllocation; }
+
+ private:
+  cudaError_t code_;
+};
+
+/// Throws CudaError naming the call, its place and the CUDA error.
 [[noreturn]] inline void throw_cuda_error(cudaError_t e, const char* call, const char* file,
                                           int line) {
-  throw Error(std::string("CUDA error ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) +
-              ") in " + call + " at " + file + ":" + std::to_string(line));
+  throw CudaError(e, std::string("CUDA error ") + cudaGetErrorName(e) + " (" +
+                         cudaGetErrorString(e) + ") in " + call + " at " + file + ":" +
+                         std::to_string(line));
 }
 
 }  // namespace palette::cuda
 
-/// Checks a CUDA runtime call; throws palette::Error on failure.
+/// Checks a CUDA runtime call; throws palette::cuda::CudaError on failure.
 #define PALETTE_CUDA_TRY(call)                                                            \
   do {                                                                                    \
     const cudaError_t palette_cuda_status_ = (call);                                      \

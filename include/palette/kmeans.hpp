@@ -7,10 +7,15 @@
 #include <vector>
 
 #include "palette/color.hpp"
+#include "palette/kmeans_math.hpp"
 
 namespace palette {
 
 inline constexpr int kMaxColors = 64;
+
+/// Most candidates k-means++ tries for one centre (at k = kMaxColors).
+inline constexpr int kMaxKmeansppTrials = math::kmeanspp_trials(kMaxColors);
+static_assert(kMaxKmeansppTrials <= math::kDrawsPerCentre, "each candidate has its own draw");
 
 /// Options of one k-means run (the same for every image of a batch).
 struct KMeansParams {

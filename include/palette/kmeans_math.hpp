@@ -4,6 +4,7 @@
 // and device produce the same bits: the CPU backend is the oracle for the CUDA one.
 
 #include <cstdint>
+#include <cstring>
 
 #include "palette/hd.hpp"
 
@@ -76,14 +77,103 @@ PALETTE_HD std::uint32_t seed_sample_index(std::uint32_t j, std::uint32_t n) {
 }
 
 /// Number of candidates greedy k-means++ tries per centre (as scikit-learn: 2 + floor(ln k)).
-PALETTE_HD int kmeanspp_trials(int k) {
+PALETTE_HD constexpr int kmeanspp_trials(int k) {
   int t = 2;
   // floor(ln k) without libm: ln k >= m  <=>  k >= e^m.
-  const double e[] = {2.718281828459045, 7.38905609893065, 20.085536923187668, 54.598150033144236};
+  constexpr double e[] = {2.718281828459045, 7.38905609893065, 20.085536923187668,
+                          54.598150033144236};
   for (double v : e) {
     if (k >= v) ++t;
   }
   return t;
+}
+
+/// Random counters reserved per centre: candidate t of centre c is draw c * kDrawsPerCentre + t
+/// of the stream (the first centre: draw 0).
+inline constexpr int kDrawsPerCentre = 8;
+
+/// The target of k-means++ draw `trial` for centre `centre`: a uniform number below `total`,
+/// the sum of the values (weight, or weight * distance) the draw is proportional to.
+PALETTE_HD std::uint64_t kmeanspp_target(std::uint64_t seed, int centre, int trial,
+                                         std::uint64_t total) {
+  const auto counter =
+      static_cast<std::uint64_t>(centre) * kDrawsPerCentre + static_cast<std::uint64_t>(trial);
+  return uniform_below(random_u64(seed, counter), total);
+}
+
+/// Whether the point whose value interval starts at `before` (the sum of the values of the
+/// points before it) and holds `value` is the one target `r` draws: the first point whose
+/// inclusive prefix sum exceeds r (std::upper_bound over the prefix sums).
+PALETTE_HD bool draw_hits(std::uint64_t before, std::uint64_t value, std::uint64_t r) {
+  return before <= r && r - before < value;
+}
+
+/// A point's term of the k-means++ potential: its weight times its squared distance to the
+/// nearest centre, `closest`, or to a candidate at distance d if that is nearer.
+PALETTE_HD std::uint64_t potential_term(std::uint32_t weight, std::uint32_t closest,
+                                        std::uint32_t d) {
+  return static_cast<std::uint64_t>(weight) * (d < closest ? d : closest);
+}
+
+/// Whether candidate `trial` with potential `pot` replaces the best so far (`best_pot`): the
+/// lowest potential wins, the earlier candidate on ties.
+PALETTE_HD bool better_candidate(int trial, std::uint64_t pot, std::uint64_t best_pot) {
+  return trial == 0 || pot < best_pot;
+}
+
+/// "The largest value wins, the lowest index on ties" as one 64-bit key, so that a maximum over
+/// keys, in any order, gives the same point as a first-to-last loop with `>`.
+PALETTE_HD std::uint64_t argmax_key(std::uint32_t value, std::uint32_t index) {
+  return (static_cast<std::uint64_t>(value) << 32) | (0xFFFFFFFFu - index);
+}
+
+/// The index an argmax_key() holds.
+PALETTE_HD std::uint32_t argmax_index(std::uint64_t key) {
+  return 0xFFFFFFFFu - static_cast<std::uint32_t>(key);
+}
+
+/// The bits of a float: for floats >= 0 they order as the values.
+PALETTE_HD std::uint32_t float_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+#endif
+}
+
+/// The empty-cluster rule. After each assignment, every empty cluster (in index order) takes the
+/// point farthest from its own centroid, among the points of clusters that can spare one and
+/// that have not moved into an empty cluster in this pass; the lowest index on ties. A point can
+/// be taken when its cluster has at least this many members.
+inline constexpr std::uint64_t kMinMembersToGive = 2;
+
+/// Key of a point that may refill an empty cluster (its squared distance d >= 0 to its
+/// centroid, its index): the largest key is taken.
+PALETTE_HD std::uint64_t refill_key(float d, std::uint32_t index) {
+  return argmax_key(float_bits(d), index);
+}
+
+/// Key of a point for its cluster's representative colour (ClusterStats::mode): the heaviest
+/// point, the lowest index on ties.
+PALETTE_HD std::uint64_t mode_key(std::uint32_t weight, std::uint32_t index) {
+  return argmax_key(weight, index);
+}
+
+/// The end of a Lloyd pass for one cluster: its new centroid from its exact sums and weight
+/// (centroid_coord), written over the old one in cx, cy, cz; returns how far it moved (squared).
+/// The pass has converged when no centroid moved more than the shift limit.
+PALETTE_HD float update_centroid(std::int64_t sx, std::int64_t sy, std::int64_t sz,
+                                 std::uint64_t weight, float& cx, float& cy, float& cz) {
+  const float nx = centroid_coord(sx, weight);
+  const float ny = centroid_coord(sy, weight);
+  const float nz = centroid_coord(sz, weight);
+  const float shift = dist2(nx, ny, nz, cx, cy, cz);
+  cx = nx;
+  cy = ny;
+  cz = nz;
+  return shift;
 }
 
 }  // namespace palette::math

@@ -133,7 +133,7 @@ int run(const BenchOptions& o) {
 #ifdef PALETTE_WITH_CUDA
   std::unique_ptr<Backend> gpu;
   try {
-    gpu = make_cuda_backend(o.device, threads);
+    gpu = make_cuda_backend(o.device);
   } catch (const Error& e) {
     spdlog::info("no cuda run: {}", e.what());
   }

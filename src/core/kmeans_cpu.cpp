@@ -58,7 +58,7 @@ PALETTE_SIMD_CLONES std::uint64_t potential_with(const PointsView& p, const std:
   std::uint64_t pot = 0;
   for (std::size_t i = 0; i < p.n; ++i) {
     const std::uint32_t d = math::dist2_exact(p.x[i], p.y[i], p.z[i], cx, cy, cz);
-    pot += static_cast<std::uint64_t>(p.weight[i]) * std::min(closest[i], d);
+    pot += math::potential_term(p.weight[i], closest[i], d);
   }
   return pot;
 }
@@ -86,7 +86,7 @@ void seed_kmeanspp(const PointsView& p, int k, std::uint64_t seed, KMeansScratch
   // First centre: a point drawn with probability proportional to its weight.
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < n; ++i) cum[i] = total += p.weight[i];
-  const std::uint64_t r = math::uniform_below(math::random_u64(seed, 0), total);
+  const std::uint64_t r = math::kmeanspp_target(seed, 0, 0, total);
   const auto c0 =
       static_cast<std::size_t>(std::upper_bound(cum.begin(), cum.end(), r) - cum.begin());
   centers[0] = static_cast<int>(c0);
@@ -103,12 +103,11 @@ void seed_kmeanspp(const PointsView& p, int k, std::uint64_t seed, KMeansScratch
     std::size_t best_cand = n;
     std::uint64_t best_pot = 0;
     for (int t = 0; t < trials; ++t) {
-      const std::uint64_t rt =
-          math::uniform_below(math::random_u64(seed, static_cast<std::uint64_t>(c) * 8 + t), pot);
+      const std::uint64_t rt = math::kmeanspp_target(seed, c, t, pot);
       const auto cand =
           static_cast<std::size_t>(std::upper_bound(cum.begin(), cum.end(), rt) - cum.begin());
       const std::uint64_t cand_pot = potential_with(p, closest.data(), cand);
-      if (best_cand == n || cand_pot < best_pot) {
+      if (math::better_candidate(t, cand_pot, best_pot)) {
         best_cand = cand;
         best_pot = cand_pot;
       }
@@ -291,18 +290,17 @@ void lloyd_image(const PointsView& p, const KMeansParams& params, float limit2, 
       label[i] = s.next[i];
     }
 
-    // Empty clusters take the point farthest from its centroid among clusters that can spare
-    // one (>= 2 members), lowest index on ties. n > k guarantees such a cluster exists.
+    // The empty-cluster rule (kmeans_math.hpp). n > k guarantees a cluster that can spare a
+    // point.
     for (int e = 0; e < k; ++e) {
       if (members[e] != 0) continue;
-      std::size_t far = n;
-      float far_d = -1.0f;
+      std::uint64_t key = 0;
       for (std::size_t i = 0; i < n; ++i) {
-        if (members[label[i]] >= 2 && s.best[i] > far_d) {
-          far = i;
-          far_d = s.best[i];
+        if (members[label[i]] >= math::kMinMembersToGive && s.best[i] >= 0.0f) {
+          key = std::max(key, math::refill_key(s.best[i], static_cast<std::uint32_t>(i)));
         }
       }
+      const std::size_t far = math::argmax_index(key);
       move(far, label[far], e);
       label[far] = e;
       s.best[far] = -1.0f;  // never move the same point twice
@@ -310,26 +308,19 @@ void lloyd_image(const PointsView& p, const KMeansParams& params, float limit2, 
 
     float shift = 0.0f;
     for (int j = 0; j < k; ++j) {
-      const float nx = math::centroid_coord(out[j].sum[0], out[j].weight);
-      const float ny = math::centroid_coord(out[j].sum[1], out[j].weight);
-      const float nz = math::centroid_coord(out[j].sum[2], out[j].weight);
-      shift = std::max(shift, math::dist2(nx, ny, nz, cx[j], cy[j], cz[j]));
-      cx[j] = nx;
-      cy[j] = ny;
-      cz[j] = nz;
+      shift = std::max(shift, math::update_centroid(out[j].sum[0], out[j].sum[1], out[j].sum[2],
+                                                    out[j].weight, cx[j], cy[j], cz[j]));
     }
     if (shift <= limit2) break;
   }
 
-  // Heaviest member of each final cluster (lowest index on ties).
-  std::array<std::uint32_t, kMaxColors> heaviest{};
+  // The representative point of each final cluster (math::mode_key).
+  std::array<std::uint64_t, kMaxColors> mode{};
   for (std::size_t i = 0; i < n; ++i) {
     const int l = label[i];
-    if (p.weight[i] > heaviest[l]) {
-      heaviest[l] = p.weight[i];
-      out[l].mode = static_cast<std::uint32_t>(i);
-    }
+    mode[l] = std::max(mode[l], math::mode_key(p.weight[i], static_cast<std::uint32_t>(i)));
   }
+  for (int j = 0; j < k; ++j) out[j].mode = math::argmax_index(mode[j]);
 }
 
 namespace {

@@ -119,8 +119,8 @@ std::unique_ptr<Backend> with_cpu_fallback(std::unique_ptr<Backend> primary, int
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads, int device) {
   if (kind == BackendKind::kCpu) return make_cpu_backend(threads);
 #ifdef PALETTE_WITH_CUDA
-  if (kind == BackendKind::kCuda) return make_cuda_backend(device, threads);
-  if (cuda_device_count() > 0) return make_cuda_backend(device, threads);
+  if (kind == BackendKind::kCuda) return make_cuda_backend(device);
+  if (cuda_device_count() > 0) return make_cuda_backend(device);
   return make_cpu_backend(threads);
 #else
   (void)device;

@@ -11,6 +11,7 @@
 #include "support/gpu.hpp"
 
 #ifdef PALETTE_WITH_CUDA
+#include "cuda_backend_internal.hpp"
 #include "palette/cuda_backend.hpp"
 #endif
 
@@ -21,45 +22,58 @@ using test::batch_of;
 using test::distinct_image;
 using test::random_image;
 
-// Runs `batch` through both backends and compares everything they return.
-void expect_parity(const Batch& batch, const KMeansParams& params, const std::string& what) {
 #ifdef PALETTE_WITH_CUDA
-  BatchResult cpu, gpu;
+// The product's CUDA backend runs the columns variant (warp sums where columns cannot hold an
+// image); the warp variant on every image is checked too.
+constexpr cuda::LloydVariant kVariants[] = {cuda::LloydVariant::kColumns,
+                                            cuda::LloydVariant::kWarp};
+#endif
+
+// Runs `batch` through both backends (the CUDA one with each Lloyd variant) and compares
+// everything they return.
+void expect_parity(const Batch& batch, const KMeansParams& params, const std::string& where) {
+#ifdef PALETTE_WITH_CUDA
+  BatchResult cpu;
   make_cpu_backend(2)->fit(batch, params, cpu);
-  make_cuda_backend(0, 1)->fit(batch, params, gpu);
-  ASSERT_EQ(cpu.images(), gpu.images()) << what;
-  int mismatches = 0;
-  for (std::size_t i = 0; i < batch.images() && mismatches < 5; ++i) {
-    const bool same_shape = cpu.count[i] == gpu.count[i] && cpu.iterations[i] == gpu.iterations[i];
-    EXPECT_TRUE(same_shape) << what << ", image " << i << ": count " << cpu.count[i] << " vs "
-                            << gpu.count[i] << ", iterations " << cpu.iterations[i] << " vs "
-                            << gpu.iterations[i];
-    if (!same_shape) {
-      ++mismatches;
-      continue;
-    }
-    for (int j = 0; j < cpu.count[i]; ++j) {
-      const ClusterStats& a = cpu.clusters[i * params.k + j];
-      const ClusterStats& b = gpu.clusters[i * params.k + j];
-      const bool same = a.sum[0] == b.sum[0] && a.sum[1] == b.sum[1] && a.sum[2] == b.sum[2] &&
-                        a.weight == b.weight && a.mode == b.mode;
-      EXPECT_TRUE(same) << what << ", image " << i << " cluster " << j << ": weight " << a.weight
-                        << " vs " << b.weight << ", mode " << a.mode << " vs " << b.mode;
-      if (!same) {
+  for (const cuda::LloydVariant lloyd : kVariants) {
+    BatchResult gpu;
+    cuda::make_backend_for_tests(0, {lloyd})->fit(batch, params, gpu);
+    const std::string what = where + " (" + to_string(lloyd) + ")";
+    ASSERT_EQ(cpu.images(), gpu.images()) << what;
+    int mismatches = 0;
+    for (std::size_t i = 0; i < batch.images() && mismatches < 5; ++i) {
+      const bool same_shape =
+          cpu.count[i] == gpu.count[i] && cpu.iterations[i] == gpu.iterations[i];
+      EXPECT_TRUE(same_shape) << what << ", image " << i << ": count " << cpu.count[i] << " vs "
+                              << gpu.count[i] << ", iterations " << cpu.iterations[i] << " vs "
+                              << gpu.iterations[i];
+      if (!same_shape) {
         ++mismatches;
-        break;
+        continue;
       }
-    }
-    if (batch.points_of(i) > 0) {
-      const Palette pa = make_palette(batch, i, cpu), pb = make_palette(batch, i, gpu);
-      EXPECT_EQ(pa.colors, pb.colors) << what << ", image " << i;
-      EXPECT_EQ(pa.shares_e4, pb.shares_e4) << what << ", image " << i;
+      for (int j = 0; j < cpu.count[i]; ++j) {
+        const ClusterStats& a = cpu.clusters[i * params.k + j];
+        const ClusterStats& b = gpu.clusters[i * params.k + j];
+        const bool same = a.sum[0] == b.sum[0] && a.sum[1] == b.sum[1] && a.sum[2] == b.sum[2] &&
+                          a.weight == b.weight && a.mode == b.mode;
+        EXPECT_TRUE(same) << what << ", image " << i << " cluster " << j << ": weight " << a.weight
+                          << " vs " << b.weight << ", mode " << a.mode << " vs " << b.mode;
+        if (!same) {
+          ++mismatches;
+          break;
+        }
+      }
+      if (batch.points_of(i) > 0) {
+        const Palette pa = make_palette(batch, i, cpu), pb = make_palette(batch, i, gpu);
+        EXPECT_EQ(pa.colors, pb.colors) << what << ", image " << i;
+        EXPECT_EQ(pa.shares_e4, pb.shares_e4) << what << ", image " << i;
+      }
     }
   }
 #else
   (void)batch;
   (void)params;
-  (void)what;
+  (void)where;
 #endif
 }
 
@@ -211,38 +225,98 @@ TEST(Parity, FirstIterationOnly) {
   expect_parity(batch_of(images, ColorSpace::kLab), KMeansParams{6, 4, 1, 0.5}, "max_iter 1");
 }
 
+#ifdef PALETTE_WITH_CUDA
+// `count` batches of noise images (2,000 pixels around 5 colours), the b-th of
+// images + b * step images.
+std::vector<Batch> noise_batches(unsigned seed, int count, int images, int step) {
+  std::mt19937 rng(seed);
+  std::vector<Batch> batches;
+  for (int b = 0; b < count; ++b) {
+    std::vector<ImagePoints> points;
+    for (int i = 0; i < images + b * step; ++i) {
+      points.push_back(random_image(rng, 2000, 5, 30, ColorSpace::kLab));
+    }
+    batches.push_back(batch_of(points, ColorSpace::kLab));
+  }
+  return batches;
+}
+
+// Every image of `batch` has the palette the CPU backend gives it in `result`.
+void expect_cpu_palettes(const Batch& batch, const KMeansParams& params, const BatchResult& result,
+                         const std::string& what) {
+  BatchResult cpu;
+  make_cpu_backend(2)->fit(batch, params, cpu);
+  ASSERT_EQ(result.images(), batch.images()) << what;
+  for (std::size_t i = 0; i < batch.images(); ++i) {
+    EXPECT_EQ(make_palette(batch, i, cpu).colors, make_palette(batch, i, result).colors)
+        << what << ", image " << i;
+  }
+}
+
+// Submits every batch to `backend` with at most two in flight, as the pipeline does.
+std::vector<BatchResult> run_two_in_flight(Backend& backend, const std::vector<Batch>& batches,
+                                           const KMeansParams& params) {
+  std::vector<BatchResult> results(batches.size());
+  backend.submit(batches[0], params, results[0]);
+  for (std::size_t b = 1; b < batches.size(); ++b) {
+    backend.submit(batches[b], params, results[b]);
+    backend.finish();  // batch b-1
+  }
+  backend.finish();
+  return results;
+}
+#endif
+
 // Through the asynchronous interface with two batches in flight, as the pipeline uses it.
 TEST(Parity, TwoBatchesInFlight) {
   PALETTE_REQUIRE_GPU();
 #ifdef PALETTE_WITH_CUDA
-  std::mt19937 rng(17);
-  std::vector<Batch> batches;
-  for (int b = 0; b < 5; ++b) {
-    std::vector<ImagePoints> images;
-    for (int i = 0; i < 50 + b * 10; ++i) {
-      images.push_back(random_image(rng, 2000, 5, 30, ColorSpace::kLab));
-    }
-    batches.push_back(batch_of(images, ColorSpace::kLab));
-  }
+  const std::vector<Batch> batches = noise_batches(17, 5, 50, 10);
   const KMeansParams params{5, 7, 100, 0.5};
-  auto gpu = make_cuda_backend(0, 1);
+  auto gpu = make_cuda_backend(0);
   ASSERT_GE(gpu->max_in_flight(), 2);
-  std::vector<BatchResult> results(batches.size());
-  gpu->submit(batches[0], params, results[0]);
-  for (std::size_t b = 1; b < batches.size(); ++b) {
-    gpu->submit(batches[b], params, results[b]);
-    gpu->finish();  // batch b-1
-  }
-  gpu->finish();
+  const std::vector<BatchResult> results = run_two_in_flight(*gpu, batches, params);
   for (std::size_t b = 0; b < batches.size(); ++b) {
-    BatchResult cpu;
-    make_cpu_backend(2)->fit(batches[b], params, cpu);
-    for (std::size_t i = 0; i < batches[b].images(); ++i) {
-      EXPECT_EQ(make_palette(batches[b], i, cpu).colors,
-                make_palette(batches[b], i, results[b]).colors)
-          << "batch " << b << " image " << i;
-    }
+    expect_cpu_palettes(batches[b], params, results[b], "batch " + std::to_string(b));
     EXPECT_GT(results[b].device_seconds, 0.0);
+  }
+#endif
+}
+
+// fit() while another batch is in flight: it returns its own batch, and the other one is still
+// there for finish().
+TEST(Parity, FitWithABatchInFlight) {
+  PALETTE_REQUIRE_GPU();
+#ifdef PALETTE_WITH_CUDA
+  const std::vector<Batch> batches = noise_batches(18, 2, 40, 7);
+  const KMeansParams params{5, 9, 100, 0.5};
+  auto gpu = make_cuda_backend(0);
+  BatchResult first, second;
+  gpu->submit(batches[0], params, first);
+  gpu->fit(batches[1], params, second);
+  gpu->finish();
+  expect_cpu_palettes(batches[0], params, first, "submitted batch");
+  expect_cpu_palettes(batches[1], params, second, "fitted batch");
+#endif
+}
+
+// A device fault before the third of five batches (a kernel that traps: the context is dead
+// from then on) is not taken for a lack of memory: the CPU fallback takes over the batches in
+// flight and the rest, with the same results, and says so once.
+TEST(Parity, DeviceFaultFallsBackToTheCpu) {
+  PALETTE_REQUIRE_GPU();
+#ifdef PALETTE_WITH_CUDA
+  const std::vector<Batch> batches = noise_batches(19, 5, 30, 0);
+  const KMeansParams params{5, 3, 100, 0.5};
+  std::vector<std::string> failovers;
+  auto backend =
+      with_cpu_fallback(cuda::make_backend_for_tests(0, {cuda::LloydVariant::kColumns, 2}), 2,
+                        [&](const std::string& e) { failovers.push_back(e); });
+  const std::vector<BatchResult> results = run_two_in_flight(*backend, batches, params);
+  ASSERT_EQ(failovers.size(), 1u);
+  EXPECT_EQ(backend->name(), "cpu");
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    expect_cpu_palettes(batches[b], params, results[b], "batch " + std::to_string(b));
   }
 #endif
 }

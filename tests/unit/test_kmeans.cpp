@@ -234,6 +234,131 @@ TEST(KMeansMath, RandomIsCounterBasedAndUniformBelowStaysInRange) {
   EXPECT_EQ(math::kmeanspp_trials(64), 6);  // 2 + floor(ln 64)
 }
 
+// The rules both backends share (kmeans_math.hpp), in their serial form (the CPU backend's
+// loops) and their parallel form (what a thread block does: tiles, scans, maxima in any
+// order), on the same data: the same answers.
+
+// The k-means++ draw: std::upper_bound over the prefix sums (the CPU) against a block of 256
+// threads scanning tile by tile, each thread testing draw_hits() on its own point (the kernel).
+TEST(SharedRules, DrawSerialAndTiledScanPickTheSamePoint) {
+  std::mt19937_64 rng(5);
+  for (int round = 0; round < 200; ++round) {
+    const std::size_t n = 1 + rng() % 3000;
+    std::vector<std::uint64_t> value(n), cum(n);
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      // Zeros (points at a centre) and huge values (heavy, far points) among ordinary ones.
+      const auto kind = rng() % 8;
+      value[i] = kind == 0 ? 0 : kind == 1 ? (rng() >> 24) : 1 + rng() % 1000;
+      cum[i] = total += value[i];
+    }
+    if (total == 0) continue;
+    for (int trial = 0; trial < math::kDrawsPerCentre; ++trial) {
+      const int centre = static_cast<int>(rng() % kMaxColors);
+      const std::uint64_t r = math::kmeanspp_target(rng(), centre, trial, total);
+      ASSERT_LT(r, total);
+      const auto serial =
+          static_cast<std::size_t>(std::upper_bound(cum.begin(), cum.end(), r) - cum.begin());
+      constexpr std::size_t kBlock = 256;
+      std::size_t tiled = n, hits = 0;
+      std::uint64_t carry = 0;
+      for (std::size_t base = 0; base < n; base += kBlock) {
+        std::uint64_t excl = carry;  // the block's exclusive scan, thread by thread
+        for (std::size_t t = 0; t < kBlock && base + t < n; ++t) {
+          const std::uint64_t v = value[base + t];
+          if (v > 0 && math::draw_hits(excl, v, r)) {
+            tiled = base + t;
+            ++hits;
+          }
+          excl += v;
+        }
+        carry = excl;
+      }
+      EXPECT_EQ(hits, 1u) << "exactly one point holds the target";
+      EXPECT_EQ(tiled, serial) << "n " << n << " r " << r;
+    }
+  }
+}
+
+// Every candidate of every centre has its own random draw.
+TEST(SharedRules, DrawCountersAreDistinct) {
+  std::set<std::uint64_t> targets;
+  for (int c = 0; c < kMaxColors; ++c) {
+    for (int t = 0; t < (c == 0 ? 1 : math::kmeanspp_trials(kMaxColors)); ++t) {
+      targets.insert(math::kmeanspp_target(99, c, t, ~std::uint64_t{0}));
+    }
+  }
+  EXPECT_EQ(targets.size(), 1u + (kMaxColors - 1) * static_cast<std::size_t>(kMaxKmeansppTrials));
+  EXPECT_EQ(kMaxKmeansppTrials, math::kmeanspp_trials(kMaxColors));
+}
+
+// "The largest value, the lowest index on ties": a first-to-last loop with `>` (the CPU) against
+// the maximum of argmax keys taken in any order (atomicMax, tree reductions, per-thread columns).
+TEST(SharedRules, ArgmaxKeysAgreeWithTheSerialLoopInAnyOrder) {
+  std::mt19937 rng(6);
+  for (int round = 0; round < 300; ++round) {
+    const std::size_t n = 1 + rng() % 500;
+    std::vector<std::uint32_t> weight(n);
+    std::vector<float> distance(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      weight[i] = 1 + rng() % (round % 3 == 0 ? 3 : 100000);  // many ties, or few
+      distance[i] = static_cast<float>(rng() % (round % 2 ? 4 : 1000000)) / 7.0f;
+    }
+    std::size_t heaviest = 0, farthest = 0;  // serial
+    for (std::size_t i = 1; i < n; ++i) {
+      if (weight[i] > weight[heaviest]) heaviest = i;
+      if (distance[i] > distance[farthest]) farthest = i;
+    }
+    std::vector<std::size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::uint64_t mode = 0, refill = 0;  // parallel: any order
+    for (const std::size_t i : order) {
+      mode = std::max(mode, math::mode_key(weight[i], static_cast<std::uint32_t>(i)));
+      refill = std::max(refill, math::refill_key(distance[i], static_cast<std::uint32_t>(i)));
+    }
+    EXPECT_EQ(math::argmax_index(mode), heaviest);
+    EXPECT_EQ(math::argmax_index(refill), farthest);
+  }
+}
+
+// The end of a pass: the CPU's loop and a block (one thread per cluster, maximum of the shifts'
+// bits, as the kernel's atomicMax) give the same centroids and the same convergence decision.
+TEST(SharedRules, CentroidUpdateAndShiftAgree) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 100; ++round) {
+    const int k = 1 + static_cast<int>(rng() % kMaxColors);
+    std::vector<std::int64_t> sx(k), sy(k), sz(k);
+    std::vector<std::uint64_t> w(k);
+    std::vector<float> cx(k), cy(k), cz(k);
+    for (int j = 0; j < k; ++j) {
+      w[j] = 1 + rng() % 100000;
+      sx[j] = static_cast<std::int64_t>(w[j]) * (static_cast<int>(rng() % 32768) - 16384);
+      sy[j] = static_cast<std::int64_t>(w[j]) * (static_cast<int>(rng() % 32768) - 16384);
+      sz[j] = static_cast<std::int64_t>(w[j]) * (static_cast<int>(rng() % 32768) - 16384);
+      cx[j] = static_cast<float>(rng() % 30000) - 15000.0f;
+      cy[j] = static_cast<float>(rng() % 30000) - 15000.0f;
+      cz[j] = static_cast<float>(rng() % 30000) - 15000.0f;
+    }
+    auto ax = cx, ay = cy, az = cz, bx = cx, by = cy, bz = cz;
+    float serial = 0.0f;
+    for (int j = 0; j < k; ++j) {
+      serial =
+          std::max(serial, math::update_centroid(sx[j], sy[j], sz[j], w[j], ax[j], ay[j], az[j]));
+    }
+    std::uint32_t bits = 0;
+    for (int j = k - 1; j >= 0; --j) {  // the threads in any order
+      bits = std::max(bits, math::float_bits(math::update_centroid(sx[j], sy[j], sz[j], w[j], bx[j],
+                                                                   by[j], bz[j])));
+    }
+    EXPECT_EQ(math::float_bits(serial), bits);
+    EXPECT_EQ(ax, bx);
+    EXPECT_EQ(ay, by);
+    EXPECT_EQ(az, bz);
+    for (int j = 0; j < k; ++j) EXPECT_EQ(ax[j], math::centroid_coord(sx[j], w[j]));
+  }
+}
+
 TEST(Palette, SharesRoundToExactly10000AndKeepTheirOrder) {
   EXPECT_EQ(round_shares({1, 1, 1}), (std::vector<std::uint32_t>{3334, 3333, 3333}));
   EXPECT_EQ(round_shares({2, 1}), (std::vector<std::uint32_t>{6667, 3333}));

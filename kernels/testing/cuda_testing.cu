@@ -3,18 +3,45 @@
 #include "cuda_check.cuh"
 #include "cuda_memory.cuh"
 #include "cuda_testing.hpp"
+#include "kmeans_image.cuh"
 #include "kmeans_kernels.cuh"
 #include "palette/error.hpp"
 
 namespace palette::cuda_testing {
 namespace {
 
+// The seeding stage alone: the chosen point indices go to clusters[img * k + j].mode.
+__global__ void __launch_bounds__(cuda::image::kThreads)
+    seed_kernel(cuda::DevicePoints P, cuda::DeviceScratch S, int k, std::uint64_t seed,
+                cuda::DeviceResults R) {
+  __shared__ cuda::image::Shared sh;
+  const cuda::image::Image im = cuda::image::image_of(P, S, R, k, blockIdx.x);
+  if (im.n <= static_cast<std::uint32_t>(k)) return;
+  cuda::image::seed(sh, im, k, seed);
+  const int tid = static_cast<int>(threadIdx.x);
+  if (tid < k) {
+    im.out[tid] = ClusterStats{{0, 0, 0}, 0, static_cast<std::uint32_t>(sh.centre[tid]), 0};
+  }
+  if (tid == 0) {
+    R.count[blockIdx.x] = static_cast<std::uint16_t>(k);
+    R.iterations[blockIdx.x] = 0;
+  }
+}
+
+void launch_seeding(const cuda::DevicePoints& points, const cuda::DeviceScratch& scratch,
+                    const KMeansParams& params, const cuda::DeviceResults& out,
+                    cudaStream_t stream) {
+  if (points.images == 0) return;
+  seed_kernel<<<points.images, cuda::image::kThreads, 0, stream>>>(points, scratch, params.k,
+                                                                   params.seed, out);
+  PALETTE_CUDA_CHECK_LAUNCH();
+}
+
 struct Uploaded {
   cuda::DeviceBuffer<std::int16_t> x, y, z;
   cuda::DeviceBuffer<std::uint32_t> w, off;
   cuda::DeviceBuffer<cuda::SeedPoint> sample;
   cuda::DeviceBuffer<std::uint8_t> label;
-  cuda::DeviceBuffer<columns::PackedPoint> packed;
   cuda::DeviceBuffer<ClusterStats> clusters;
   cuda::DeviceBuffer<std::uint16_t> count, iterations;
 };
@@ -27,15 +54,6 @@ void upload(cuda::DeviceBuffer<T>& d, const std::vector<T>& h, std::size_t paddi
   }
 }
 
-// Points of the batch's largest image (DevicePoints::max_points).
-std::uint32_t largest_image(const Batch& batch) {
-  std::uint32_t largest = 0;
-  for (std::size_t i = 0; i < batch.images(); ++i) {
-    largest = std::max(largest, batch.offsets[i + 1] - batch.offsets[i]);
-  }
-  return largest;
-}
-
 void upload_all(Uploaded& u, const Batch& batch, const KMeansParams& params) {
   upload(u.x, batch.x, cuda::kPointPadding);
   upload(u.y, batch.y, cuda::kPointPadding);
@@ -43,9 +61,8 @@ void upload_all(Uploaded& u, const Batch& batch, const KMeansParams& params) {
   upload(u.w, batch.weight, cuda::kPointPadding);
   upload(u.off, batch.offsets);
   const std::size_t n = std::max<std::size_t>(batch.points(), 1);
-  u.sample.reserve(n + batch.images() * cuda::kSeedAreaPadding);
+  u.sample.reserve(n);
   u.label.reserve(n);
-  u.packed.reserve(n + cuda::kPointPadding);
   const std::size_t images = batch.images();
   u.clusters.reserve(std::max<std::size_t>(images * params.k, 1));
   u.count.reserve(std::max<std::size_t>(images, 1));
@@ -64,40 +81,23 @@ void download(const Uploaded& u, std::size_t images, int k, BatchResult& r) {
                               images * sizeof(std::uint16_t), cudaMemcpyDeviceToHost));
 }
 
-// seeds: for KernelMode::kLloydOnly, k point indices per image (into clusters[].mode).
-BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
-                   cuda::KernelMode mode, CudaLloyd lloyd,
-                   const std::vector<std::vector<int>>* seeds = nullptr) {
+BatchResult launch(const Batch& batch, const KMeansParams& params, int device, bool seed_only,
+                   LloydVariant lloyd) {
   validate(params);
   PALETTE_CUDA_TRY(cudaSetDevice(device));
   Uploaded u;
   upload_all(u, batch, params);
   const std::size_t images = batch.images();
-  if (seeds != nullptr) {
-    if (seeds->size() != images) throw Error("run_from_seeds: one list of seeds per image");
-    std::vector<ClusterStats> start(images * static_cast<std::size_t>(params.k), ClusterStats{});
-    for (std::size_t i = 0; i < images; ++i) {
-      const auto& s = (*seeds)[i];
-      if (s.size() != static_cast<std::size_t>(params.k)) {
-        throw Error("run_from_seeds: k seeds per image");
-      }
-      for (int j = 0; j < params.k; ++j) {
-        if (s[j] < 0 || static_cast<std::size_t>(s[j]) >= batch.points_of(i)) {
-          throw Error("run_from_seeds: a seed outside its image");
-        }
-        start[i * params.k + j].mode = static_cast<std::uint32_t>(s[j]);
-      }
-    }
-    PALETTE_CUDA_TRY(cudaMemcpy(u.clusters.data(), start.data(),
-                                start.size() * sizeof(ClusterStats), cudaMemcpyHostToDevice));
+  const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
+                              u.w.data(), u.off.data(), static_cast<std::uint32_t>(images)};
+  const cuda::DeviceScratch scratch{u.sample.data(), u.label.data()};
+  const cuda::DeviceResults res{u.clusters.data(), u.count.data(), u.iterations.data()};
+  if (seed_only) {
+    launch_seeding(dp, scratch, params, res, nullptr);
+  } else {
+    cuda::launch_kmeans_batch(dp, scratch, params, shift_limit2(params, batch.space), res, nullptr,
+                              lloyd);
   }
-  const cuda::DevicePoints dp{u.x.data(),          u.y.data(),   u.z.data(),
-                              u.w.data(),          u.off.data(), static_cast<std::uint32_t>(images),
-                              largest_image(batch)};
-  cuda::launch_kmeans_batch(dp, {u.sample.data(), u.label.data(), u.packed.data()}, params,
-                            shift_limit2(params, batch.space),
-                            {u.clusters.data(), u.count.data(), u.iterations.data()}, nullptr, mode,
-                            lloyd);
   PALETTE_CUDA_TRY(cudaDeviceSynchronize());
   BatchResult r;
   download(u, images, params.k, r);
@@ -106,22 +106,15 @@ BatchResult launch(const Batch& batch, const KMeansParams& params, int device,
 
 }  // namespace
 
-int cluster_blocks(const Batch& batch, int k, int device) {
-  PALETTE_CUDA_TRY(cudaSetDevice(device));
-  return cuda::cluster_blocks(static_cast<std::uint32_t>(batch.images()), largest_image(batch), k);
-}
-
 KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int device, int reps,
-                         CudaLloyd lloyd, bool seed_only, BatchResult* result) {
+                         LloydVariant lloyd, bool seed_only, BatchResult* result) {
   validate(params);
   PALETTE_CUDA_TRY(cudaSetDevice(device));
   Uploaded u;
   upload_all(u, batch, params);
-  const cuda::DevicePoints dp{u.x.data(),          u.y.data(),
-                              u.z.data(),          u.w.data(),
-                              u.off.data(),        static_cast<std::uint32_t>(batch.images()),
-                              largest_image(batch)};
-  const cuda::DeviceScratch scratch{u.sample.data(), u.label.data(), u.packed.data()};
+  const cuda::DevicePoints dp{u.x.data(), u.y.data(),   u.z.data(),
+                              u.w.data(), u.off.data(), static_cast<std::uint32_t>(batch.images())};
+  const cuda::DeviceScratch scratch{u.sample.data(), u.label.data()};
   const cuda::DeviceResults res{u.clusters.data(), u.count.data(), u.iterations.data()};
   const float limit2 = shift_limit2(params, batch.space);
   cuda::Stream stream;
@@ -129,9 +122,11 @@ KernelTiming time_kernel(const Batch& batch, const KMeansParams& params, int dev
   std::vector<double> ms;
   for (int r = 0; r <= reps; ++r) {  // r == 0: warm-up
     PALETTE_CUDA_TRY(cudaEventRecord(start.get(), stream.get()));
-    cuda::launch_kmeans_batch(dp, scratch, params, limit2, res, stream.get(),
-                              seed_only ? cuda::KernelMode::kSeedOnly : cuda::KernelMode::kFull,
-                              lloyd);
+    if (seed_only) {
+      launch_seeding(dp, scratch, params, res, stream.get());
+    } else {
+      cuda::launch_kmeans_batch(dp, scratch, params, limit2, res, stream.get(), lloyd);
+    }
     PALETTE_CUDA_TRY(cudaEventRecord(stop.get(), stream.get()));
     PALETTE_CUDA_TRY(cudaEventSynchronize(stop.get()));
     float t = 0;
@@ -171,9 +166,8 @@ double copy_bandwidth(int device, std::size_t bytes) {
   return 2.0 * static_cast<double>(bytes) / (ms[ms.size() / 2] / 1000.0);
 }
 
-std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& params, int device,
-                                    CudaLloyd lloyd) {
-  const BatchResult r = launch(batch, params, device, cuda::KernelMode::kSeedOnly, lloyd);
+std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& params, int device) {
+  const BatchResult r = launch(batch, params, device, true, LloydVariant::kColumns);
   std::vector<std::vector<int>> out(batch.images());
   for (std::size_t i = 0; i < batch.images(); ++i) {
     if (batch.points_of(i) <= static_cast<std::size_t>(params.k)) continue;
@@ -184,14 +178,8 @@ std::vector<std::vector<int>> seeds(const Batch& batch, const KMeansParams& para
   return out;
 }
 
-BatchResult run(const Batch& batch, const KMeansParams& params, int device, CudaLloyd lloyd) {
-  return launch(batch, params, device, cuda::KernelMode::kFull, lloyd);
-}
-
-BatchResult run_from_seeds(const Batch& batch, const KMeansParams& params, int device,
-                           const std::vector<std::vector<int>>& seeds) {
-  return launch(batch, params, device, cuda::KernelMode::kLloydOnly, CudaLloyd::kColumnsCluster,
-                &seeds);
+BatchResult run(const Batch& batch, const KMeansParams& params, int device, LloydVariant lloyd) {
+  return launch(batch, params, device, false, lloyd);
 }
 
 }  // namespace palette::cuda_testing
