@@ -70,7 +70,8 @@ bool has_image_extension(const std::string& name) {
   std::string ext = name.substr(dot + 1);
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static const std::set<std::string> kExt = {"jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"};
+  static const std::set<std::string> kExt = {"jpg", "jpeg", "png", "webp", "bmp",
+                                             "tif", "tiff", "ppm", "pgm",  "pnm"};
   return kExt.count(ext) != 0;
 }
 

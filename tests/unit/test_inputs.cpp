@@ -39,10 +39,11 @@ std::string rel(const TempDir& d, const std::string& p) {
 }
 
 TEST(Inputs, ImageExtensionsAreCaseInsensitive) {
-  for (const char* n : {"a.jpg", "b.JPEG", "c.Png", "d.webp", "e.BMP", "f.tif", "g.TIFF"}) {
+  for (const char* n : {"a.jpg", "b.JPEG", "c.Png", "d.webp", "e.BMP", "f.tif", "g.TIFF", "h.ppm",
+                        "i.PGM", "j.pnm"}) {
     EXPECT_TRUE(has_image_extension(n)) << n;
   }
-  for (const char* n : {"a.gif", "b.txt", "jpg", "c.jpg.bak", ".png.txt"}) {
+  for (const char* n : {"a.gif", "b.txt", "jpg", "c.jpg.bak", ".png.txt", "d.pbm"}) {
     EXPECT_FALSE(has_image_extension(n)) << n;
   }
 }
