@@ -259,7 +259,7 @@ void to_space(std::span<const std::uint32_t> rgb, ColorSpace space, std::span<st
 }
 
 std::uint32_t to_rgb(double x, double y, double z, ColorSpace space) {
-  double r, g, b;
+  double r = 0, g = 0, b = 0;
   switch (space) {
     case ColorSpace::kRgb: {
       auto ch = [](double v) {
@@ -278,8 +278,7 @@ std::uint32_t to_rgb(double x, double y, double z, ColorSpace space) {
       b = -0.0041960863 * l - 0.7034186147 * m + 1.7076147010 * s;
       break;
     }
-    case ColorSpace::kLab:
-    default: {
+    case ColorSpace::kLab: {
       const double L = x / kLabScale, A = y / kLabScale, B = z / kLabScale;
       const double fy = (L + 16.0) / 116.0, fx = fy + A / 500.0, fz = fy - B / 200.0;
       const double X = kXn * lab_f_inv(fx), Y = kYn * lab_f_inv(fy), Z = kZn * lab_f_inv(fz);
