@@ -147,6 +147,75 @@ __device__ inline void copy_colours(const Image& im) {
   }
 }
 
+/// One greedy k-means++ round for centre c >= 1 over the gathered subsample (m entries): draws
+/// `trials` candidates with probability proportional to weight * closest (the potential `pot`
+/// in all), keeps the one whose potential is least (math::better_candidate), writes its point
+/// index to sh.centre[c] (thread 0) and lowers the entries' closest distances to it. Returns the
+/// new potential.
+__device__ inline u64 seed_round(Shared& sh, const Image& im, std::uint32_t m, int c, int trials,
+                                 std::uint64_t seed, u64 pot) {
+  const int tid = static_cast<int>(threadIdx.x);
+  SeedPoint* sample = im.sample;
+  if (tid < trials) sh.target[tid] = math::kmeanspp_target(seed, c, tid, pot);
+  __syncthreads();
+  sample_points(sh, m, trials, [&](std::uint32_t j) {
+    const SeedPoint s = load_seed_point(sample + j);
+    return static_cast<u64>(s.w) * s.closest;
+  });
+  int cand[kMaxKmeansppTrials], cx[kMaxKmeansppTrials], cy[kMaxKmeansppTrials],
+      cz[kMaxKmeansppTrials];
+  u64 acc[kMaxKmeansppTrials];
+#pragma unroll
+  for (int t = 0; t < kMaxKmeansppTrials; ++t) {
+    const int j = t < trials ? sh.cand[t] : sh.cand[0];
+    cand[t] = static_cast<int>(math::seed_sample_index(static_cast<std::uint32_t>(j), im.n));
+    const SeedPoint s = load_seed_point(sample + j);
+    cx[t] = s.x;
+    cy[t] = s.y;
+    cz[t] = s.z;
+    acc[t] = 0;
+  }
+  for (std::uint32_t j = tid; j < m; j += kThreads) {
+    const SeedPoint s = load_seed_point(sample + j);
+#pragma unroll
+    for (int t = 0; t < kMaxKmeansppTrials; ++t) {
+      if (t < trials) {
+        acc[t] += math::potential_term(s.w, s.closest,
+                                       math::dist2_exact(s.x, s.y, s.z, cx[t], cy[t], cz[t]));
+      }
+    }
+  }
+  int best = 0;
+  u64 best_pot = 0;
+#pragma unroll
+  for (int t = 0; t < kMaxKmeansppTrials; ++t) {
+    if (t < trials) {
+      const u64 p = block_sum(sh, acc[t]);
+      if (math::better_candidate(t, p, best_pot)) {
+        best = t;
+        best_pot = p;
+      }
+    }
+  }
+  int centre = 0, ax = 0, ay = 0, az = 0;
+#pragma unroll
+  for (int t = 0; t < kMaxKmeansppTrials; ++t) {
+    if (t == best) {
+      centre = cand[t];
+      ax = cx[t];
+      ay = cy[t];
+      az = cz[t];
+    }
+  }
+  if (tid == 0) sh.centre[c] = centre;
+  for (std::uint32_t j = tid; j < m; j += kThreads) {
+    const SeedPoint s = load_seed_point(sample + j);
+    const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, ax, ay, az);
+    if (d < s.closest) sample[j].closest = d;
+  }
+  return best_pot;
+}
+
 /// Greedy k-means++ seeding on exact integer distances (kmeanspp_seeds on the CPU), over the
 /// evenly spread subsample of at most math::kSeedSample points: the chosen point indices into
 /// sh.centre[0..k), visible to the block on return. The subsample is gathered first into
@@ -156,93 +225,33 @@ __device__ inline void seed(Shared& sh, const Image& im, int k, std::uint64_t se
   const int tid = static_cast<int>(threadIdx.x);
   const std::uint32_t n = im.n;
   const std::uint32_t m = n < math::kSeedSample ? n : math::kSeedSample;
-  auto at = [n](std::uint32_t j) { return math::seed_sample_index(j, n); };
   SeedPoint* sample = im.sample;
   u64 total = 0;
   for (std::uint32_t j = tid; j < m; j += kThreads) {
-    const std::uint32_t i = at(j);
+    const std::uint32_t i = math::seed_sample_index(j, n);
     const std::uint32_t w = im.w[i];
     store_seed_point(sample + j, im.x[i], im.y[i], im.z[i], w);
     total += w;
   }
   total = block_sum(sh, total);  // also makes the gathered sample visible to the block
+  // The first centre: drawn by weight.
   if (tid == 0) sh.target[0] = math::kmeanspp_target(seed, 0, 0, total);
   __syncthreads();
   sample_points(sh, m, 1, [&](std::uint32_t j) { return static_cast<u64>(sample[j].w); });
-  int centre = static_cast<int>(at(static_cast<std::uint32_t>(sh.cand[0])));
+  const int centre =
+      static_cast<int>(math::seed_sample_index(static_cast<std::uint32_t>(sh.cand[0]), n));
   if (tid == 0) sh.centre[0] = centre;
   u64 pot = 0;
-  {
-    const int ax = im.x[centre], ay = im.y[centre], az = im.z[centre];
-    for (std::uint32_t j = tid; j < m; j += kThreads) {
-      const SeedPoint s = load_seed_point(sample + j);
-      const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, ax, ay, az);
-      sample[j].closest = d;
-      pot += static_cast<u64>(s.w) * d;
-    }
+  const int ax = im.x[centre], ay = im.y[centre], az = im.z[centre];
+  for (std::uint32_t j = tid; j < m; j += kThreads) {
+    const SeedPoint s = load_seed_point(sample + j);
+    const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, ax, ay, az);
+    sample[j].closest = d;
+    pot += static_cast<u64>(s.w) * d;
   }
   pot = block_sum(sh, pot);
   const int trials = math::kmeanspp_trials(k);
-  for (int c = 1; c < k; ++c) {
-    if (tid < trials) sh.target[tid] = math::kmeanspp_target(seed, c, tid, pot);
-    __syncthreads();
-    sample_points(sh, m, trials, [&](std::uint32_t j) {
-      const SeedPoint s = load_seed_point(sample + j);
-      return static_cast<u64>(s.w) * s.closest;
-    });
-    int cand[kMaxKmeansppTrials], cx[kMaxKmeansppTrials], cy[kMaxKmeansppTrials],
-        cz[kMaxKmeansppTrials];
-    u64 acc[kMaxKmeansppTrials];
-#pragma unroll
-    for (int t = 0; t < kMaxKmeansppTrials; ++t) {
-      const int j = t < trials ? sh.cand[t] : sh.cand[0];
-      cand[t] = static_cast<int>(at(static_cast<std::uint32_t>(j)));
-      const SeedPoint s = load_seed_point(sample + j);
-      cx[t] = s.x;
-      cy[t] = s.y;
-      cz[t] = s.z;
-      acc[t] = 0;
-    }
-    for (std::uint32_t j = tid; j < m; j += kThreads) {
-      const SeedPoint s = load_seed_point(sample + j);
-#pragma unroll
-      for (int t = 0; t < kMaxKmeansppTrials; ++t) {
-        if (t < trials) {
-          acc[t] += math::potential_term(s.w, s.closest,
-                                         math::dist2_exact(s.x, s.y, s.z, cx[t], cy[t], cz[t]));
-        }
-      }
-    }
-    int best = 0;
-    u64 best_pot = 0;
-#pragma unroll
-    for (int t = 0; t < kMaxKmeansppTrials; ++t) {
-      if (t < trials) {
-        const u64 p = block_sum(sh, acc[t]);
-        if (math::better_candidate(t, p, best_pot)) {
-          best = t;
-          best_pot = p;
-        }
-      }
-    }
-    int ax = 0, ay = 0, az = 0;
-#pragma unroll
-    for (int t = 0; t < kMaxKmeansppTrials; ++t) {
-      if (t == best) {
-        centre = cand[t];
-        ax = cx[t];
-        ay = cy[t];
-        az = cz[t];
-      }
-    }
-    if (tid == 0) sh.centre[c] = centre;
-    pot = best_pot;
-    for (std::uint32_t j = tid; j < m; j += kThreads) {
-      const SeedPoint s = load_seed_point(sample + j);
-      const std::uint32_t d = math::dist2_exact(s.x, s.y, s.z, ax, ay, az);
-      if (d < s.closest) sample[j].closest = d;
-    }
-  }
+  for (int c = 1; c < k; ++c) pot = seed_round(sh, im, m, c, trials, seed, pot);
   __syncthreads();
 }
 
@@ -360,11 +369,7 @@ __device__ inline void assign_warp(Shared& sh, const Image& im, int k, bool narr
       float b = math::dist2(px, py, pz, sh.cx[0], sh.cy[0], sh.cz[0]);
       l = 0;
       for (int j = 1; j < k; ++j) {
-        const float d = math::dist2(px, py, pz, sh.cx[j], sh.cy[j], sh.cz[j]);
-        if (d < b) {
-          b = d;
-          l = j;
-        }
+        math::keep_nearer(math::dist2(px, py, pz, sh.cx[j], sh.cy[j], sh.cz[j]), j, b, l);
       }
       im.label[i] = static_cast<std::uint8_t>(l);
       w = im.w[i];

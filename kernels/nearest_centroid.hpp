@@ -11,40 +11,25 @@
 
 namespace palette::columns {
 
-/// Nearest of the KP padded centroids (lowest index on ties), as the CPU's assign().
+/// The nearest of the centroids (lowest index on ties), as the CPU's assign(), and its squared
+/// distance in `best`. KP > 0: the KP padded centroids, the loop unrolled so that arrays in
+/// registers stay there. KP = 0: the first `count` centroids of arrays in memory, the loop kept
+/// rolled (for the rare steps, such as the empty-cluster refill, that also need the distance).
 template <int KP>
-PALETTE_HD int nearest(const float* cx, const float* cy, const float* cz, float x, float y, float z,
-                       float& best) {
-  float b = math::dist2(x, y, z, cx[0], cy[0], cz[0]);
+PALETTE_HD int nearest(const float* cx, const float* cy, const float* cz, int count, float x,
+                       float y, float z, float& best) {
+  best = math::dist2(x, y, z, cx[0], cy[0], cz[0]);
   int l = 0;
-  PALETTE_UNROLL
-  for (int j = 1; j < KP; ++j) {
-    const float d = math::dist2(x, y, z, cx[j], cy[j], cz[j]);
-    if (d < b) {
-      b = d;
-      l = j;
+  if constexpr (KP > 0) {
+    PALETTE_UNROLL
+    for (int j = 1; j < KP; ++j)
+      math::keep_nearer(math::dist2(x, y, z, cx[j], cy[j], cz[j]), j, best, l);
+  } else {
+    PALETTE_NO_UNROLL
+    for (int j = 1; j < count; ++j) {
+      math::keep_nearer(math::dist2(x, y, z, cx[j], cy[j], cz[j]), j, best, l);
     }
   }
-  best = b;
-  return l;
-}
-
-/// nearest() over the first k centroids of arrays in memory, for the rare steps (empty-cluster
-/// refill) that also need the distance: the same argmin, with k known only at run time and the
-/// loop kept rolled (nearest() must unroll, so that its arrays stay in registers).
-PALETTE_HD int nearest_in(const float* cx, const float* cy, const float* cz, int k, float x,
-                          float y, float z, float& best) {
-  float b = math::dist2(x, y, z, cx[0], cy[0], cz[0]);
-  int l = 0;
-  PALETTE_NO_UNROLL
-  for (int j = 1; j < k; ++j) {
-    const float d = math::dist2(x, y, z, cx[j], cy[j], cz[j]);
-    if (d < b) {
-      b = d;
-      l = j;
-    }
-  }
-  best = b;
   return l;
 }
 
@@ -74,15 +59,16 @@ struct Centroids {
   /// The nearest centroid to an image point (lowest index on ties).
   PALETTE_HD int nearest(int px, int py, int pz) const {
     float best;
-    return columns::nearest<KP>(a, b, c, exact_float(px), exact_float(py), exact_float(pz), best);
+    return columns::nearest<KP>(a, b, c, KP, exact_float(px), exact_float(py), exact_float(pz),
+                                best);
   }
   PALETTE_HD int nearest_of(const ImageRef& p, std::uint32_t i) const {
     return nearest(p.x[i], p.y[i], p.z[i]);
   }
   /// nearest_of() and the point's exact distance to that centroid.
   PALETTE_HD int nearest_exact(const ImageRef& p, std::uint32_t i, float& best) const {
-    return nearest_in(sx, sy, sz, k, exact_float(p.x[i]), exact_float(p.y[i]), exact_float(p.z[i]),
-                      best);
+    return columns::nearest<0>(sx, sy, sz, k, exact_float(p.x[i]), exact_float(p.y[i]),
+                               exact_float(p.z[i]), best);
   }
 };
 

@@ -57,6 +57,16 @@ PALETTE_HD float dist2(float px, float py, float pz, float cx, float cy, float c
 #endif
 }
 
+/// One step of the nearest-centroid search: centroid j at squared distance d replaces the
+/// nearest so far (distance best, index label) only when strictly nearer, so that the lowest
+/// index wins ties when centroids are tried in index order.
+PALETTE_HD void keep_nearer(float d, int j, float& best, int& label) {
+  if (d < best) {
+    best = d;
+    label = j;
+  }
+}
+
 /// Centroid coordinate from an exact integer sum and weight: one correctly rounded double
 /// division, then rounding to float.
 PALETTE_HD float centroid_coord(std::int64_t sum, std::uint64_t weight) {

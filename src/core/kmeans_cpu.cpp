@@ -163,11 +163,7 @@ PALETTE_SIMD_CLONES std::size_t assign(std::size_t n, const float* px, const flo
     float b = math::dist2(px[i], py[i], pz[i], cx[0], cy[0], cz[0]);
     std::int32_t l = 0;
     for (int j = 1; j < k; ++j) {
-      const float d = math::dist2(px[i], py[i], pz[i], cx[j], cy[j], cz[j]);
-      if (d < b) {
-        b = d;
-        l = j;
-      }
+      math::keep_nearer(math::dist2(px[i], py[i], pz[i], cx[j], cy[j], cz[j]), j, b, l);
     }
     best[i] = b;
     next[i] = l;
