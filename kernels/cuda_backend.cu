@@ -157,8 +157,9 @@ class CudaBackend final : public Backend {
     if (order_.size() >= slots_.size()) throw Error("too many batches in flight");
     const double cpu0 = thread_cpu_seconds();
     PALETTE_CUDA_TRY(cudaSetDevice(device_));
-    const int index = next_;
-    next_ = (next_ + 1) % static_cast<int>(slots_.size());
+    // A slot with no batch in flight (fit() may leave an older batch in either).
+    int index = 0;
+    while (std::find(order_.begin(), order_.end(), index) != order_.end()) ++index;
     Slot& s = *slots_[index];
     const std::size_t images = batch.images(), points = batch.points();
     out.reset(images, params.k);
@@ -295,7 +296,6 @@ class CudaBackend final : public Backend {
   std::size_t max_points_ = 0;
   std::array<std::unique_ptr<Slot>, 2> slots_;
   std::deque<int> order_;  // slots with a batch, oldest first
-  int next_ = 0;
 };
 
 }  // namespace

@@ -283,20 +283,23 @@ TEST(Parity, TwoBatchesInFlight) {
 #endif
 }
 
-// fit() while another batch is in flight: it returns its own batch, and the other one is still
-// there for finish().
+// fit() while another batch is in flight: it returns its own batch; the other one is still
+// there for finish(), and a batch submitted after the fit() does not take its slot.
 TEST(Parity, FitWithABatchInFlight) {
   PALETTE_REQUIRE_GPU();
 #ifdef PALETTE_WITH_CUDA
-  const std::vector<Batch> batches = noise_batches(18, 2, 40, 7);
+  const std::vector<Batch> batches = noise_batches(18, 3, 40, 7);
   const KMeansParams params{5, 9, 100, 0.5};
   auto gpu = make_cuda_backend(0);
-  BatchResult first, second;
+  BatchResult first, second, third;
   gpu->submit(batches[0], params, first);
   gpu->fit(batches[1], params, second);
-  gpu->finish();
+  gpu->submit(batches[2], params, third);
+  gpu->finish();  // the first
+  gpu->finish();  // the third
   expect_cpu_palettes(batches[0], params, first, "submitted batch");
   expect_cpu_palettes(batches[1], params, second, "fitted batch");
+  expect_cpu_palettes(batches[2], params, third, "batch submitted after the fit");
 #endif
 }
 
