@@ -314,7 +314,8 @@ void lloyd_image(const PointsView& p, const KMeansParams& params, float limit2, 
   std::array<std::uint64_t, kMaxColors> mode{};
   for (std::size_t i = 0; i < n; ++i) {
     const int l = label[i];
-    mode[l] = std::max(mode[l], math::mode_key(p.weight[i], static_cast<std::uint32_t>(i)));
+    const std::uint64_t key = math::mode_key(p.weight[i], static_cast<std::uint32_t>(i));
+    if (key > mode[l]) mode[l] = key;  // a store only when it changes
   }
   for (int j = 0; j < k; ++j) out[j].mode = math::argmax_index(mode[j]);
 }
