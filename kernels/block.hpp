@@ -2,11 +2,13 @@
 // What code written once for a CUDA thread block and for the host's emulation of one needs:
 // function qualifiers, unrolling hints, and the few device intrinsics with host equivalents.
 //
-// Block code takes a `Block` with two functions, tid() (this thread's index in the block) and
-// sync() (a barrier of the whole block): DeviceBlock (kmeans_kernels.cu) is a CUDA block and
-// __syncthreads; the unit tests run the same source with one std::thread per thread of the block
-// and a std::barrier. Everything that crosses threads goes through shared state between two
-// sync() calls; there are no atomics and no warp-synchronous steps in block code.
+// Block code takes a `Block` with three functions: tid() (this thread's index in the block),
+// sync() (a barrier of the whole block) and max(v) (the maximum of a 64-bit value over the block,
+// returned to every thread, past a barrier). image::DeviceBlock (kmeans_image.cuh) is a CUDA
+// block: __syncthreads, and the kernel's one block reduction (CUB); the unit tests run the same
+// source with one std::thread per thread of the block, a std::barrier and a reduction of their
+// own. Everything else that crosses threads goes through shared state between two sync() calls;
+// there are no atomics and no warp-synchronous steps in block code.
 
 #include <cstdint>
 #include <limits>

@@ -1,7 +1,7 @@
 #pragma once
 // Block-wide collectives of the columns Lloyd code, written against the Block interface
-// (block.hpp): folding the threads' 32-bit columns into 64-bit totals, and reductions over the
-// block.
+// (block.hpp): folding the threads' 32-bit columns into 64-bit totals, and the maximum of each
+// row of 64-bit columns. (The maximum of one value over the block is the Block's own max().)
 
 #include <cstdint>
 
@@ -14,7 +14,6 @@ namespace palette::columns {
 template <int T>
 struct CollectiveShared {
   long long part[T / kSegment][4 * kMaxK];  ///< one partial result per segment and row
-  unsigned long long red[T];
 };
 
 /// Adds rows [0, rows) of the 32-bit columns (cell()) into dst[row] (64-bit) and zeroes the
@@ -39,25 +38,6 @@ PALETTE_BLOCK_FN void fold_sum(const Block& b, CollectiveShared<T>& sh, std::int
   }
   zero_rows<T>(col, rows, tid);
   b.sync();
-}
-
-/// Maximum of v over the block; every thread gets it. Ends past a sync().
-template <int T, class Block>
-PALETTE_BLOCK_FN unsigned long long block_max(const Block& b, CollectiveShared<T>& sh,
-                                              unsigned long long v) {
-  const int tid = b.tid();
-  sh.red[tid] = v;
-  b.sync();
-  for (int s = T / 2; s > 0; s /= 2) {
-    if (tid < s) {
-      const unsigned long long a = sh.red[tid], o = sh.red[tid + s];
-      sh.red[tid] = o > a ? o : a;
-    }
-    b.sync();
-  }
-  const unsigned long long m = sh.red[0];
-  b.sync();
-  return m;
 }
 
 /// The maximum of each of rows [0, k) of 64-bit columns (T threads wide), for thread tid < k:

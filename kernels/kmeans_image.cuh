@@ -289,8 +289,10 @@ __device__ inline Summary summarise(Shared& sh, const Image& im, bool columns) {
 
 /// The Block interface (block.hpp) for a CUDA thread block.
 struct DeviceBlock {
+  Shared* sh;
   __device__ int tid() const { return static_cast<int>(threadIdx.x); }
   __device__ void sync() const { __syncthreads(); }
+  __device__ u64 max(u64 v) const { return block_max(*sh, v); }
 };
 
 using ColumnsShared = columns::Shared<kThreads>;
@@ -309,8 +311,8 @@ __device__ int lloyd_columns(Shared& sh, const Image& im, int k, int max_iter, f
   auto& cs = *reinterpret_cast<ColumnsShared*>(dynamic_shared);
   auto* col = reinterpret_cast<std::int32_t*>(dynamic_shared + sizeof(ColumnsShared));
   const columns::ImageRef ref{im.x, im.y, im.z, im.w, im.n, im.offset % columns::kQuad};
-  return columns::lloyd<kThreads, KP>(DeviceBlock{}, cs, col, ref, sh.centre, k, max_iter, limit2,
-                                      flush_every, im.out);
+  return columns::lloyd<kThreads, KP>(DeviceBlock{&sh}, cs, col, ref, sh.centre, k, max_iter,
+                                      limit2, flush_every, im.out);
 }
 
 // Weights up to this keep a warp's sums of weight * coordinate (|coordinate| < 2^15) within

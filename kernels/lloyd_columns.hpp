@@ -131,7 +131,7 @@ PALETTE_BLOCK_FN void refill(const Block& b, Shared<T>& sh, std::int32_t* col, c
         }
       }
     }
-    key = block_max(b, sh.coll, key);
+    key = b.max(key);
     if (tid == 0 && key != 0) move_into_empty(sh, p, c, e, key);
     b.sync();
   }

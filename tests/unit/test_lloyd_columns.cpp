@@ -28,11 +28,21 @@ using test::random_image;
 
 constexpr int kThreads = 256;  // as the kernel
 
+// The Block interface (block.hpp) for T std::threads: a std::barrier, and max() through a
+// shared array.
 struct HostBlock {
   int t;
   std::barrier<>* bar;
+  std::vector<unsigned long long>* red;  // one entry per thread
   int tid() const { return t; }
   void sync() const { bar->arrive_and_wait(); }
+  unsigned long long max(unsigned long long v) const {
+    (*red)[static_cast<std::size_t>(t)] = v;
+    sync();
+    const unsigned long long m = *std::max_element(red->begin(), red->end());
+    sync();
+    return m;
+  }
 };
 
 PointsView view_of(const ImagePoints& p) {
@@ -94,11 +104,12 @@ BlockRun run_block(const ImagePoints& p, const KMeansParams& params, ColorSpace 
   r.out.assign(static_cast<std::size_t>(k), ClusterStats{});
   std::vector<int> iterations(kThreads, -1);
   std::barrier<> bar(kThreads);
+  std::vector<unsigned long long> red(kThreads);
   {
     std::vector<std::jthread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
-        const HostBlock b{t, &bar};
+        const HostBlock b{t, &bar, &red};
         const float limit2 = shift_limit2(params, space);
         iterations[static_cast<std::size_t>(t)] = columns::lloyd_any<kThreads>(
             b, *sh, col, ref, seeds.data(), k, params.max_iter, limit2, flush_every, r.out.data());
