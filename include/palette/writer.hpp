@@ -2,6 +2,7 @@
 // Output rows: one per input, in input order. The CSV contract (header, quoting, number format)
 // is relied on by tests and other tools; see README.md "Output".
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,8 +38,44 @@ class RowFormatter {
   virtual std::string header() const = 0;
   /// One row, with its line terminator.
   virtual std::string row(const Row& row) const = 0;
+  /// How every row of input `file` begins, up to the separator after its file field
+  /// (row(r).starts_with(row_start(r.file)) for every r).
+  virtual std::string row_start(std::string_view file) const = 0;
+  /// Whether a row as written (without its line terminator) is an error row.
+  virtual bool is_error_row(std::string_view row) const = 0;
 };
 
 std::unique_ptr<RowFormatter> make_formatter(OutputFormat format, int k);
+
+/// Splits text written in an output format back into whole lines (the CSV header, rows), as it
+/// streams in: in CSV a line break inside a quoted field belongs to its row. For reading an
+/// output that a run left behind (--resume), whose last row may be cut off.
+class RowSplitter {
+ public:
+  /// Takes the next bytes; calls on_line(line) for each line completed, without its "\n".
+  template <class F>
+  void feed(std::string_view bytes, F&& on_line) {
+    for (const char c : bytes) {
+      ++seen_;
+      if (c == '\n' && !quoted_) {
+        on_line(std::string_view(line_));
+        line_.clear();
+        complete_ = seen_;
+        continue;
+      }
+      if (c == '"' && csv_) quoted_ = !quoted_;
+      line_ += c;
+    }
+  }
+  explicit RowSplitter(OutputFormat format) : csv_(format == OutputFormat::kCsv) {}
+  /// Bytes up to the end of the last complete line.
+  std::uint64_t complete_bytes() const { return complete_; }
+
+ private:
+  bool csv_;
+  bool quoted_ = false;
+  std::string line_;
+  std::uint64_t seen_ = 0, complete_ = 0;
+};
 
 }  // namespace palette

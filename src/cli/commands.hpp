@@ -10,7 +10,7 @@ namespace palette::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitSomeFailed = 1;
 inline constexpr int kExitUsage = 2;
-inline constexpr int kExitInterrupted = 130;
+// Interrupted by SIGINT or SIGTERM: 128 + the signal (130, 143).
 
 /// Thrown by a command for a usage problem found after parsing (one line, exit code 2).
 struct UsageError : std::runtime_error {

@@ -1,16 +1,21 @@
 // palette extract INPUT... : palettes of many images to CSV / JSON Lines.
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 #include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
@@ -19,6 +24,7 @@
 #include "console.hpp"
 #include "options.hpp"
 #include "palette/backend.hpp"
+#include "palette/clock.hpp"
 #include "palette/error.hpp"
 #include "palette/image_io.hpp"
 #include "palette/inputs.hpp"
@@ -26,6 +32,7 @@
 #include "palette/thread_pool.hpp"
 #include "palette/writer.hpp"
 #include "progress.hpp"
+#include "resume.hpp"
 
 namespace palette::cli {
 namespace {
@@ -39,31 +46,83 @@ struct ExtractOptions : ClusterOptions {
   bool quiet = false;
   bool timings = false;
   bool hidden = false;
+  bool resume = false;
 };
 
-std::atomic<bool> g_interrupted{false};
+// Rows are written a batch at a time under this lock, so that an exit forced by a signal (see
+// StopSignals) never leaves half a row behind.
+std::mutex g_rows_mutex;
+std::atomic<std::size_t> g_rows_written{0};  // rows in the output, a resumed run's earlier ones too
+bool g_run_over = false;                     // under g_rows_mutex: the run has said its last word
+std::string g_output_name;                   // for the line that says how to resume
 
-extern "C" void on_signal(int) {
-  if (g_interrupted.exchange(true)) _exit(kExitInterrupted);  // second Ctrl-C: stop now
+const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : "SIGINT"; }
+
+// The line an interrupted run ends with.
+std::string resume_hint(int sig) {
+  const std::size_t rows = g_rows_written.load();
+  if (g_output_name == "-") {
+    return std::string("interrupted by ") + signal_name(sig) + ": " + std::to_string(rows) +
+           " rows written to stdout (to resume a run later, write it to a file with -o FILE)";
+  }
+  return std::string("interrupted by ") + signal_name(sig) + ": " + std::to_string(rows) +
+         " rows in " + g_output_name + "; run the same command with --resume to finish it";
 }
 
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
+// SIGINT and SIGTERM: blocked in every thread (constructed before any other thread starts, which
+// inherit the mask) and taken by one thread of their own. The first asks the run to stop taking
+// new images and to write every row already complete; the run then exits with 128 + the
+// signal's number. A second signal, or a run still going kGraceSeconds later (an input blocked
+// on a slow file system), ends the process at once, between two batches of rows.
+class StopSignals {
+ public:
+  static constexpr int kGraceSeconds = 5;
+
+  StopSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    std::thread([this] { wait(); }).detach();  // lives until the process ends
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+  const std::atomic<bool>& requested() const { return requested_; }
+  int signal() const { return signal_.load(); }
+  int exit_code() const { return 128 + signal(); }
+
+ private:
+  void wait() {
+    int sig = 0;
+    if (sigwait(&set_, &sig) != 0) return;
+    signal_ = sig;
+    requested_ = true;
+    const timespec grace{kGraceSeconds, 0};
+    sigtimedwait(&set_, nullptr, &grace);  // a second signal, or the time is up
+    std::lock_guard lock(g_rows_mutex);    // no batch of rows half-written
+    if (g_run_over) return;
+    spdlog::warn("{} (forced exit)", resume_hint(sig));
+    std::fflush(stdout);
+    _exit(128 + sig);
+  }
+
+  sigset_t set_;
+  std::atomic<bool> requested_{false};
+  std::atomic<int> signal_{SIGINT};
+};
 
 // Writes rows to a FILE*, flushed after every batch so an interrupted run keeps them.
 class FileSink final : public RowSink {
  public:
-  FileSink(std::FILE* out, const RowFormatter& formatter) : out_(out), formatter_(formatter) {
-    put(formatter_.header());
+  FileSink(std::FILE* out, const RowFormatter& formatter, bool header = true)
+      : out_(out), formatter_(formatter) {
+    if (header) put(formatter_.header());
     flush();
   }
 
   void write(const std::vector<Row>& rows) override {
+    std::lock_guard lock(g_rows_mutex);
     std::string text;
     for (const auto& row : rows) {
       text += formatter_.row(row);
@@ -76,6 +135,7 @@ class FileSink final : public RowSink {
     }
     put(text);
     flush();
+    g_rows_written += rows.size();
   }
 
  private:
@@ -120,7 +180,91 @@ void print_timings(const PipelineStats& s, int threads) {
   Console::instance().print(text);
 }
 
+// The options that shape rows, as the run record keeps them (resume.hpp).
+std::vector<RecordedOption> recorded_options(const ExtractOptions& o, OutputFormat format) {
+  char tol[32];
+  std::snprintf(tol, sizeof tol, "%.17g", o.tol);
+  return {
+      {"palette version", PALETTE_VERSION},
+      {"--format", format == OutputFormat::kJsonl ? "jsonl" : "csv"},
+      {"-k", std::to_string(o.k)},
+      {"--space", o.space},
+      {"--size", std::to_string(o.size)},
+      {"--seed", std::to_string(o.seed)},
+      {"--max-iter", std::to_string(o.max_iter)},
+      {"--tol", tol},
+      {"--alpha-threshold", std::to_string(o.alpha_threshold)},
+      {"--max-pixels", std::to_string(o.max_pixels)},
+      {"--hidden", o.hidden ? "yes" : "no"},
+      {"the inputs", nlohmann::json(o.inputs).dump()},
+  };
+}
+
+// What a run writes to and what it found there.
+struct Output {
+  std::FILE* out = stdout;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file{nullptr, &std::fclose};
+  bool header = true;       // the header is still to be written
+  std::size_t skipped = 0;  // rows a resumed run found (and the inputs it took for them)
+  std::size_t skipped_failed = 0;
+};
+
+// --resume of an existing output: checks the record and the rows against this run (taking
+// their inputs from the queue), cuts a last row that was cut off, and opens it for appending.
+void resume(const ExtractOptions& o, OutputFormat format, const RowFormatter& formatter,
+            InputQueue& inputs, Output& w) {
+  const std::string diff = compare_run_record(o.output, recorded_options(o, format));
+  if (!diff.empty()) throw UsageError("cannot resume " + o.output + ": " + diff);
+  const double t0 = wall_seconds();
+  const WrittenOutput written =
+      read_written_output(o.output, formatter, format, [&](std::size_t i, std::string_view row) {
+        const auto next = inputs.next();
+        if (!next) {
+          throw UsageError("cannot resume " + o.output + ": it has more rows than this run has " +
+                           "inputs (" + std::to_string(i) + ")");
+        }
+        if (!row.starts_with(formatter.row_start(next->second.name))) {
+          throw UsageError("cannot resume " + o.output + ": its row " + std::to_string(i + 1) +
+                           " is not for this run's input " + std::to_string(i + 1) + " (" +
+                           next->second.name + "): the inputs changed");
+        }
+      });
+  if (::truncate(o.output.c_str(), static_cast<off_t>(written.keep_bytes)) != 0) {
+    throw UsageError("cannot resume " + o.output + ": " + std::strerror(errno));
+  }
+  w.file.reset(std::fopen(o.output.c_str(), "ab"));
+  if (!w.file) throw UsageError("cannot open output '" + o.output + "': " + std::strerror(errno));
+  w.out = w.file.get();
+  w.header = !written.header;
+  w.skipped = written.rows;
+  w.skipped_failed = written.failed;
+  spdlog::info("resuming {}: {} rows already there (read in {:.2f} s)", o.output, written.rows,
+               wall_seconds() - t0);
+}
+
+Output open_output(const ExtractOptions& o, OutputFormat format, const RowFormatter& formatter,
+                   InputQueue& inputs) {
+  Output w;
+  if (o.output == "-") return w;
+  struct stat st {};
+  if (o.resume && ::stat(o.output.c_str(), &st) == 0) {
+    resume(o, format, formatter, inputs, w);
+    return w;
+  }
+  // A new run (or nothing to resume yet): its record first, then the output.
+  try {
+    write_run_record(o.output, recorded_options(o, format));
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  w.file.reset(std::fopen(o.output.c_str(), "wb"));
+  if (!w.file) throw UsageError("cannot open output '" + o.output + "': " + std::strerror(errno));
+  w.out = w.file.get();
+  return w;
+}
+
 int run(ExtractOptions& o) {
+  const StopSignals stop;  // first: every thread started from here on leaves the signals to it
   setup_logging(o.quiet ? -1 : o.verbose);
   std::optional<OutputFormat> format;
   if (!o.format.empty()) {
@@ -130,8 +274,10 @@ int run(ExtractOptions& o) {
     format = jsonl ? OutputFormat::kJsonl : OutputFormat::kCsv;
   }
   if (!format) throw UsageError("invalid --format");
+  if (o.resume && o.output == "-") throw UsageError("--resume needs an output file (-o FILE)");
   const PipelineOptions options = pipeline_options(o);
   const int threads = options.threads;
+  g_output_name = o.output;
 
   init_image_io();
   StderrCapture capture;  // libraries must not write to the user's terminal on their own
@@ -159,28 +305,30 @@ int run(ExtractOptions& o) {
                  finished->store(true);
                }),
                finished};
-  while (!inputs.ready()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!inputs.ready() && !stop.requested()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (stop.requested()) {
+    spdlog::warn("{}", resume_hint(stop.signal()));
+    return stop.exit_code();
+  }
   if (inputs.closed() && inputs.pushed() == 0) {
     throw UsageError("no input images found");
   }
 
-  std::FILE* out = stdout;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
-  if (o.output != "-") {
-    file.reset(std::fopen(o.output.c_str(), "wb"));
-    if (!file) throw UsageError("cannot open output '" + o.output + "': " + std::strerror(errno));
-    out = file.get();
-  }
   const auto formatter = make_formatter(*format, o.k);
-  FileSink sink(out, *formatter);
+  Output output = open_output(o, *format, *formatter, inputs);
+  g_rows_written = output.skipped;
+  FileSink sink(output.out, *formatter, output.header);
 
   if (o.backend == "auto") {
     spdlog::info("using the {} backend: {}", backend->name(), backend->device());
   } else {
     spdlog::debug("using the {} backend: {}", backend->name(), backend->device());
   }
-  install_signal_handlers();
   PipelineProgress progress;
+  progress.done = output.skipped;
+  progress.failed = output.skipped_failed;
   std::optional<ProgressBar> bar;
   const bool stdout_is_terminal = o.output == "-" && ::isatty(1) == 1;
   if (o.progress == "always" ||
@@ -188,20 +336,34 @@ int run(ExtractOptions& o) {
     bar.emplace(progress, inputs);
   }
   const PipelineStats stats =
-      run_pipeline(inputs, *backend, options, sink, &progress, &g_interrupted);
+      run_pipeline(inputs, *backend, options, sink, &progress, &stop.requested());
   bar.reset();
-  file.reset();
-
-  if (g_interrupted) {
-    spdlog::warn("interrupted: {} rows written", stats.images);
-    if (o.timings) print_timings(stats, threads);
-    return kExitInterrupted;
+  output.file.reset();
+  {
+    std::lock_guard lock(g_rows_mutex);
+    g_run_over = true;
   }
-  spdlog::info("{} images: {} ok, {} failed, {:.2f} s, {:.1f} images/s ({} on {})", stats.images,
-               stats.ok, stats.failed, stats.wall, stats.wall > 0 ? stats.images / stats.wall : 0,
-               backend->name(), backend->device());
+
+  if (stop.requested()) {
+    spdlog::warn("{}", resume_hint(stop.signal()));
+    if (o.timings) print_timings(stats, threads);
+    return stop.exit_code();
+  }
+  const std::size_t failed = stats.failed + output.skipped_failed;
+  if (output.skipped > 0) {
+    spdlog::info(
+        "{} images ({} resumed here): {} ok, {} failed, {:.2f} s, {:.1f} images/s ({} on "
+        "{})",
+        stats.images + output.skipped, stats.images, stats.images + output.skipped - failed, failed,
+        stats.wall, stats.wall > 0 ? stats.images / stats.wall : 0, backend->name(),
+        backend->device());
+  } else {
+    spdlog::info("{} images: {} ok, {} failed, {:.2f} s, {:.1f} images/s ({} on {})", stats.images,
+                 stats.ok, stats.failed, stats.wall, stats.wall > 0 ? stats.images / stats.wall : 0,
+                 backend->name(), backend->device());
+  }
   if (o.timings) print_timings(stats, threads);
-  return stats.failed ? kExitSomeFailed : kExitOk;
+  return failed ? kExitSomeFailed : kExitOk;
 }
 
 }  // namespace
@@ -223,6 +385,9 @@ std::function<int()> add_extract(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
   cmd->add_flag("--hidden", o->hidden, "Include names starting with '.' in directories");
+  cmd->add_flag("--resume", o->resume,
+                "Finish an interrupted run: keep the rows already in the output (-o FILE), "
+                "checked against this run's inputs and options, and append the rest");
   cmd->add_flag("--timings", o->timings, "Print per-stage wall and CPU times at the end");
   cmd->add_flag("-v,--verbose", o->verbose, "More log output (debug)");
   cmd->add_flag("-q,--quiet", o->quiet, "Errors only");

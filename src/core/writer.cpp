@@ -47,6 +47,13 @@ class CsvFormatter final : public RowFormatter {
     return line + "\n";
   }
 
+  std::string row_start(std::string_view file) const override { return csv_field(file) + ","; }
+
+  // The error is the last field: empty in an ok row.
+  bool is_error_row(std::string_view row) const override {
+    return !row.empty() && row.back() != ',';
+  }
+
  private:
   int k_;
 };
@@ -111,6 +118,16 @@ class JsonlFormatter final : public RowFormatter {
       json_string(line, one_line(r.error));
     }
     return line + "}\n";
+  }
+
+  std::string row_start(std::string_view file) const override {
+    std::string start = "{\"file\":";
+    json_string(start, file);
+    return start + ",";
+  }
+
+  bool is_error_row(std::string_view row) const override {
+    return !row.ends_with("\"error\":null}");
   }
 };
 

@@ -109,6 +109,8 @@ class Pipeline {
       max_points_ = std::min(max_points_, backend.max_batch_points());
     }
     current_.batch.space = options.space;
+    // Inputs already taken (a resumed run's, checked against its output) are not this run's.
+    base_ = reserved_ = inputs.taken();
   }
 
   PipelineStats run() {

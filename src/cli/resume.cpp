@@ -1,0 +1,101 @@
+#include "resume.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "commands.hpp"
+#include "palette/error.hpp"
+
+namespace palette::cli {
+
+std::string run_record_path(const std::string& output) { return output + ".palette-run.json"; }
+
+void write_run_record(const std::string& output, const std::vector<RecordedOption>& options) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& o : options) j[o.name] = o.value;
+  const std::string text = j.dump(2) + "\n";
+  const std::string path = run_record_path(output), tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) throw Error("cannot write " + tmp + ": " + std::strerror(errno));
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw Error("cannot write " + path + ": " + why);
+  }
+}
+
+std::string compare_run_record(const std::string& output, const std::vector<RecordedOption>& now) {
+  const std::string path = run_record_path(output);
+  std::ifstream in(path);
+  if (!in) {
+    throw UsageError("cannot resume " + output + ": no record of the run that wrote it (" + path +
+                     ": " + std::strerror(errno) + ")");
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) throw UsageError("cannot resume " + output + ": " + path + " is damaged");
+  for (const auto& o : now) {
+    const auto it = j.find(o.name);
+    if (it == j.end() || !it->is_string()) {
+      return o.name + " was not recorded, now " + o.value;
+    }
+    const std::string was = it->get<std::string>();
+    if (was != o.value) {
+      const bool plural = o.name.ends_with("s") && !o.name.starts_with("-");  // "the inputs"
+      return o.name + (plural ? " were " : " was ") + was + ", now " + o.value;
+    }
+  }
+  return {};
+}
+
+WrittenOutput read_written_output(
+    const std::string& path, const RowFormatter& formatter, OutputFormat format,
+    const std::function<void(std::size_t, std::string_view)>& on_row) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw UsageError("cannot resume " + path + ": " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  std::string header = formatter.header();
+  if (!header.empty()) header.pop_back();  // the line end
+  WrittenOutput w;
+  w.header = header.empty();
+  RowSplitter splitter(format);
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw UsageError("cannot resume " + path + ": " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    splitter.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)),
+                  [&](std::string_view line) {
+                    if (!w.header) {
+                      if (line != header) {
+                        throw UsageError("cannot resume " + path +
+                                         ": its header is not this run's (another format or -k?)");
+                      }
+                      w.header = true;
+                      return;
+                    }
+                    on_row(w.rows, line);
+                    ++w.rows;
+                    if (formatter.is_error_row(line)) ++w.failed;
+                  });
+  }
+  w.keep_bytes = w.header ? splitter.complete_bytes() : 0;
+  return w;
+}
+
+}  // namespace palette::cli
