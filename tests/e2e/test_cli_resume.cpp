@@ -1,0 +1,256 @@
+// Long runs: interrupted by SIGINT or SIGTERM at several moments, then finished with --resume,
+// must give the file an uninterrupted run writes, byte for byte (CSV and JSON Lines); what
+// --resume refuses; a last row cut off mid-line.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cli_helpers.hpp"
+
+extern char** environ;
+
+namespace palette::test {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class ResumeTest : public ExtractTest {
+ protected:
+  // `n` small images of a few colours each, listed in list.txt; a name with a comma and a quote
+  // among them (a quoted CSV field).
+  void SetUp() override {
+    std::string list;
+    for (int i = 0; i < kImages; ++i) {
+      const std::string name = i == 7 ? "we\"ird, name.png" : "img" + std::to_string(i) + ".png";
+      const auto a = static_cast<std::uint32_t>(i * 2654435761u) & 0xFFFFFF;
+      list += png(name, {a, a ^ 0x808080, kRed}, {3 + i % 5, 4, 2}, 6) + "\n";
+    }
+    list_ = dir_.file("list.txt");
+    write_text(list_, list);
+  }
+
+  std::vector<std::string> args(const std::string& output, const std::string& format) const {
+    return {"@" + list_, "-o", output, "--format", format, "--threads", "2", "-q"};
+  }
+
+  // The file an uninterrupted run writes.
+  std::string clean(const std::string& format) {
+    const std::string out = dir_.file("clean." + format);
+    const auto r = extract(args(out, format));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return read_file(out);
+  }
+
+  // Starts palette extract ARGS, waits until `output` exists and holds `lines` lines, sends
+  // `sig`, and returns the exit status. (A signal before palette has started up, while the
+  // dynamic loader runs, would simply kill it: no output exists then.)
+  int interrupt(const std::vector<std::string>& extract_args, const std::string& output,
+                std::size_t lines, int sig) {
+    std::vector<std::string> argv = {PALETTE_BINARY, "extract"};
+    argv.insert(argv.end(), extract_args.begin(), extract_args.end());
+    std::vector<char*> c;
+    for (auto& s : argv) c.push_back(s.data());
+    c.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    const int spawned = posix_spawn(&pid, c[0], &fa, nullptr, c.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (spawned != 0) throw std::runtime_error("cannot run palette");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while ((!std::filesystem::exists(output) || count_lines(read_file(output)) < lines) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ::kill(pid, sig);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return status;
+  }
+
+  static constexpr int kImages = 400;
+  std::string list_;
+};
+
+// Every signal, format and moment: before the first row, mid-run, among the last rows.
+TEST_F(ResumeTest, InterruptedThenResumedIsByteIdentical) {
+  int interrupted = 0;  // runs the signal did stop before their end
+  for (const std::string format : {"csv", "jsonl"}) {
+    const std::string want = clean(format);
+    const std::size_t header = format == "csv" ? 1 : 0;
+    for (const int sig : {SIGINT, SIGTERM}) {
+      for (const std::size_t at : {std::size_t{0}, header + 40, header + kImages - 15}) {
+        const std::string what =
+            format + ", signal " + std::to_string(sig) + ", after " + std::to_string(at) + " lines";
+        const std::string out = dir_.file("run." + format);
+        std::filesystem::remove(out);
+        const int status = interrupt(args(out, format), out, at, sig);
+        ASSERT_TRUE(WIFEXITED(status)) << what << ": killed instead of exiting";
+        // A run may have finished before the signal came (exit 0); else 128 + the signal.
+        const int code = WEXITSTATUS(status);
+        EXPECT_TRUE(code == 128 + sig || code == 0) << what << ": exit " << code;
+        interrupted += code == 128 + sig ? 1 : 0;
+        const std::string part = read_file(out);
+        EXPECT_EQ(want.substr(0, part.size()), part) << what << ": not a prefix of the clean run";
+        if (!part.empty()) {
+          EXPECT_EQ(part.back(), '\n') << what << ": a row cut in half";
+        }
+        const auto r = extract([&] {
+          auto a = args(out, format);
+          a.push_back("--resume");
+          return a;
+        }());
+        EXPECT_EQ(r.exit_code, 0) << what << ": " << r.err;
+        EXPECT_EQ(read_file(out), want) << what;
+      }
+    }
+  }
+  EXPECT_GE(interrupted, 4) << "too few runs were still going when their signal came";
+}
+
+// A second signal ends the run at once, still with whole rows only.
+TEST_F(ResumeTest, SecondSignalExitsAtOnceWithWholeRows) {
+  const std::string want = clean("csv");
+  const std::string out = dir_.file("run.csv");
+  std::vector<std::string> argv = {PALETTE_BINARY, "extract"};
+  for (const auto& a : args(out, "csv")) argv.push_back(a);
+  std::vector<char*> c;
+  for (auto& s : argv) c.push_back(s.data());
+  c.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, c[0], nullptr, nullptr, c.data(), environ), 0);
+  while (count_lines(read_file(out)) < 30)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ::kill(pid, SIGTERM);
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_TRUE(WEXITSTATUS(status) == 143 || WEXITSTATUS(status) == 0) << WEXITSTATUS(status);
+  const std::string part = read_file(out);
+  EXPECT_EQ(want.substr(0, part.size()), part);
+  EXPECT_EQ(part.back(), '\n');
+}
+
+// The last row cut off mid-line (a power cut, a killed process): dropped and written again.
+TEST_F(ResumeTest, LastRowCutOffIsWrittenAgain) {
+  for (const std::string format : {"csv", "jsonl"}) {
+    const std::string want = clean(format);
+    const std::string out = dir_.file("cut." + format);
+    std::filesystem::copy_file(dir_.file("clean." + format) + ".palette-run.json",
+                               out + ".palette-run.json",
+                               std::filesystem::copy_options::overwrite_existing);
+    // Cut inside the quoted name of row 8 (CSV: the quote and comma must not end the row), in
+    // the middle of a later row, and inside the header.
+    const std::size_t in_quotes = want.find("ird, name") + 2;
+    for (const std::size_t at : {in_quotes, want.size() / 2 + 7, std::size_t{3}}) {
+      write_text(out, want.substr(0, at));
+      auto a = args(out, format);
+      a.push_back("--resume");
+      const auto r = extract(a);
+      EXPECT_EQ(r.exit_code, 0) << format << " cut at " << at << ": " << r.err;
+      EXPECT_EQ(read_file(out), want) << format << " cut at " << at;
+    }
+  }
+}
+
+// A complete output: nothing to add, the same bytes, exit 0.
+TEST_F(ResumeTest, CompleteOutputIsLeftAsItIs) {
+  const std::string want = clean("csv");
+  auto a = args(dir_.file("clean.csv"), "csv");
+  a.push_back("--resume");
+  const auto r = extract(a);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(dir_.file("clean.csv")), want);
+}
+
+// A resume that would mix two runs is refused with one line naming the difference, exit 2, and
+// leaves the file as it was.
+TEST_F(ResumeTest, ChangedOptionsAreRefused) {
+  const std::string want = clean("csv");
+  const std::string out = dir_.file("part.csv");
+  const std::string part = want.substr(0, want.size() / 3);
+  std::filesystem::copy_file(dir_.file("clean.csv") + ".palette-run.json",
+                             out + ".palette-run.json");
+  const std::string other_list = dir_.file("other.txt");
+  write_text(other_list, read_file(list_).substr(read_file(list_).find('\n') + 1));
+  struct Case {
+    std::vector<std::string> extra;
+    std::string names;
+    std::string format = "csv";
+  };
+  const std::vector<Case> cases = {
+      {{"-k", "6"}, "-k"},
+      {{"--space", "oklab"}, "--space"},
+      {{"--size", "64"}, "--size"},
+      {{"--seed", "9"}, "--seed"},
+      {{"--max-iter", "7"}, "--max-iter"},
+      {{"--tol", "0"}, "--tol"},
+      {{}, "--format", "jsonl"},
+  };
+  for (const auto& c : cases) {
+    write_text(out, part);
+    auto a = args(out, c.format);
+    a.insert(a.end(), c.extra.begin(), c.extra.end());
+    a.push_back("--resume");
+    const auto r = extract(a);
+    EXPECT_EQ(r.exit_code, 2) << c.names << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find(c.names + " was"), std::string::npos) << r.err;
+    EXPECT_EQ(read_file(out), part) << c.names << ": the file changed";
+  }
+  // Another input list: named in the record, and found in the rows too.
+  write_text(out, part);
+  auto a = args(out, "csv");
+  a[0] = "@" + other_list;
+  a.push_back("--resume");
+  auto r = extract(a);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("the inputs were"), std::string::npos) << r.err;
+  EXPECT_EQ(read_file(out), part);
+  // No record beside the output; stdout as the output.
+  std::filesystem::remove(out + ".palette-run.json");
+  a = args(out, "csv");
+  a.push_back("--resume");
+  r = extract(a);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("no record"), std::string::npos) << r.err;
+  a = args("-", "csv");
+  a.push_back("--resume");
+  r = extract(a);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--resume needs an output file"), std::string::npos) << r.err;
+}
+
+// The record sits beside the output; the output itself stays plain CSV (no comment lines).
+TEST_F(ResumeTest, RunRecordBesideThePlainOutput) {
+  const std::string want = clean("csv");
+  EXPECT_EQ(want.substr(0, 5), "file,");
+  const std::string record = read_file(dir_.file("clean.csv") + ".palette-run.json");
+  for (const char* key : {"\"-k\": \"5\"", "\"--format\": \"csv\"", "\"the inputs\""}) {
+    EXPECT_NE(record.find(key), std::string::npos) << key << " in " << record;
+  }
+  // Without --resume an output is replaced, as before.
+  const auto r = extract(args(dir_.file("clean.csv"), "csv"));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(read_file(dir_.file("clean.csv")), want);
+}
+
+}  // namespace
+}  // namespace palette::test
