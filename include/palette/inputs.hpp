@@ -25,8 +25,8 @@ struct InputItem {
 };
 
 /// A FIFO of inputs with indices: push() from a producer, next() from consumers, in order.
-/// push() waits while 2^20 items are queued; after close() it drops what it is given.
-/// Thread-safe.
+/// push() waits while kMaxQueued items are queued (so a list of millions of paths is read as
+/// the run goes, in bounded memory); after close() it drops what it is given. Thread-safe.
 class InputQueue {
  public:
   void push(InputItem item);
@@ -43,7 +43,7 @@ class InputQueue {
   bool closed();
 
  private:
-  static constexpr std::size_t kMaxQueued = std::size_t{1} << 20;
+  static constexpr std::size_t kMaxQueued = 4096;
   std::mutex mutex_;
   std::condition_variable cv_, space_;
   std::deque<InputItem> items_;

@@ -352,7 +352,7 @@ int run(ExtractOptions& o) {
   const std::size_t failed = stats.failed + output.skipped_failed;
   if (output.skipped > 0) {
     spdlog::info(
-        "{} images ({} resumed here): {} ok, {} failed, {:.2f} s, {:.1f} images/s ({} on "
+        "{} images ({} in this run): {} ok, {} failed, {:.2f} s, {:.1f} images/s ({} on "
         "{})",
         stats.images + output.skipped, stats.images, stats.images + output.skipped - failed, failed,
         stats.wall, stats.wall > 0 ? stats.images / stats.wall : 0, backend->name(),

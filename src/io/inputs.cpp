@@ -14,9 +14,12 @@ namespace palette {
 void InputQueue::push(InputItem item) {
   {
     std::unique_lock lock(mutex_);
-    // Paths are small, but a producer far ahead of the pipeline (ten million files) must not
-    // hold them all: wait while a million are queued.
-    space_.wait(lock, [&] { return items_.size() < kMaxQueued || closed_; });
+    // A producer far ahead of the pipeline (ten million files) must not hold every path: when
+    // the queue is full it waits until half of it is taken (not for each item: a wake-up per
+    // item would cost more than the item).
+    if (items_.size() >= kMaxQueued) {
+      space_.wait(lock, [&] { return items_.size() <= kMaxQueued / 2 || closed_; });
+    }
     if (closed_) return;
     items_.push_back(std::move(item));
     ++pushed_;
@@ -39,8 +42,9 @@ std::optional<std::pair<std::size_t, InputItem>> InputQueue::next() {
   if (items_.empty()) return std::nullopt;
   std::pair<std::size_t, InputItem> out{taken_++, std::move(items_.front())};
   items_.pop_front();
+  const bool half = items_.size() == kMaxQueued / 2;  // what a waiting producer waits for
   lock.unlock();
-  space_.notify_one();
+  if (half) space_.notify_all();
   return out;
 }
 
@@ -132,11 +136,12 @@ class Enumerator {
       return;
     }
     // Sorting siblings by name, with "/" appended to directories, gives the same order as
-    // sorting the full paths of everything below `dir`.
+    // sorting the full paths of everything below `dir`. Only the names are kept (a directory of
+    // a million images costs tens of MB here, not hundreds).
     struct Entry {
-      std::string key, path;
-      bool is_dir;
-      struct stat st;
+      std::string key;  // the name, "/" appended for a directory
+      dev_t dev;
+      ino_t ino;
     };
     std::vector<Entry> entries;
     for (; it != fs::directory_iterator(); it.increment(ec)) {
@@ -150,7 +155,7 @@ class Enumerator {
       if (::stat(full.c_str(), &est) != 0) continue;  // dangling link
       const bool is_dir = S_ISDIR(est.st_mode);
       if (!is_dir && !(S_ISREG(est.st_mode) && has_image_extension(name))) continue;
-      entries.push_back({is_dir ? name + "/" : name, std::move(full), is_dir, est});
+      entries.push_back({is_dir ? name + "/" : name, est.st_dev, est.st_ino});
     }
     if (ec) {
       fail(dir, "cannot read directory: " + ec.message());
@@ -158,11 +163,20 @@ class Enumerator {
     }
     std::sort(entries.begin(), entries.end(),
               [](const Entry& a, const Entry& b) { return a.key < b.key; });
-    for (const auto& e : entries) {
-      if (e.is_dir) {
-        directory(e.path, e.st);
+    std::string prefix = dir;
+    if (prefix.empty() || prefix.back() != '/') prefix += '/';
+    for (auto& e : entries) {
+      const bool is_dir = e.key.back() == '/';
+      if (is_dir) e.key.pop_back();
+      std::string full = prefix + e.key;
+      std::string().swap(e.key);  // done with it: memory back as the walk goes
+      if (is_dir) {
+        struct stat st {};
+        st.st_dev = e.dev;
+        st.st_ino = e.ino;
+        directory(full, st);
       } else {
-        queue_.push(InputItem{e.path, e.path, nullptr, {}});
+        queue_.push(InputItem{full, full, nullptr, {}});
       }
     }
   }
