@@ -143,6 +143,15 @@ class CudaBackend final : public Backend {
   bool low_latency() const override { return false; }
   int max_in_flight() const override { return 2; }
   std::size_t max_batch_points() const override { return max_points_; }
+  // After a device fault (sticky: the context is unusable) every call fails with it; after an
+  // error that is not (a lack of memory), calls succeed again.
+  bool healthy() const override {
+    if (cudaSetDevice(device_) != cudaSuccess) return false;
+    const cudaError_t e = cudaDeviceSynchronize();
+    if (e == cudaSuccess) return true;
+    (void)cudaGetLastError();
+    return cudaDeviceSynchronize() == cudaSuccess;
+  }
 
   // This batch, whatever else is in flight (those stay in flight, for their finish()).
   void fit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {

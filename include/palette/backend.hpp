@@ -42,8 +42,13 @@ class Backend {
   virtual void submit(const Batch& batch, const KMeansParams& params, BatchResult& out) {
     fit(batch, params, out);
   }
-  /// Waits until the oldest submitted batch is done and its `out` filled. Throws its error.
+  /// Waits until the oldest submitted batch is done and its `out` filled. Throws its error; the
+  /// batch is no longer outstanding then either (the next finish() is for the next one).
   virtual void finish() {}
+
+  /// Whether the backend can still work after one of its calls failed (false, say, once a GPU's
+  /// context is lost: every later call would fail too).
+  virtual bool healthy() const { return true; }
 };
 
 enum class BackendKind { kAuto, kCpu, kCuda };
@@ -56,12 +61,15 @@ std::unique_ptr<Backend> make_cpu_backend(int threads);
 /// Whether this build contains the CUDA backend.
 bool cuda_compiled();
 
-/// `primary` with the CPU to fall back on. When the primary fails (a batch's submit() or
-/// finish() throws: a GPU lost or reset mid-run, say), that batch and every batch still
-/// outstanding on it are clustered again by a CPU backend of `threads` threads, which then takes
-/// every later batch too; the primary is released and `on_failover` is called once with its
-/// error ("cuda backend failed: ..."). Every backend gives the same results, so the rows are
-/// those of a run that never failed. Errors of the CPU backend itself propagate as usual.
+/// `primary` with the CPU to fall back on. When the primary fails on a batch (its submit() or
+/// finish() throws), that batch is clustered again by a CPU backend of `threads` threads and
+/// `on_failover` says so in one line; the primary goes on with the next batches. A primary that
+/// is no longer healthy() (a GPU lost or reset mid-run) or has failed kMaxPrimaryFailures times
+/// is dropped: every batch still outstanding on it and every later one goes to the CPU, and
+/// `on_failover` says so ("cuda backend failed: ..."). Every backend gives the same results, so
+/// the rows are those of a run that never failed. Errors of the CPU backend itself propagate as
+/// usual.
+inline constexpr int kMaxPrimaryFailures = 3;
 std::unique_ptr<Backend> with_cpu_fallback(
     std::unique_ptr<Backend> primary, int threads,
     std::function<void(const std::string&)> on_failover = {});

@@ -59,7 +59,7 @@ class FallbackBackend final : public Backend {
         outstanding_.push_back({&batch, params, &out, true});
         return;
       } catch (const std::exception& e) {
-        fail_over(e.what());
+        failed(e.what());
       }
     }
     // Clustered by the fallback in finish(), where errors surface.
@@ -75,10 +75,10 @@ class FallbackBackend final : public Backend {
         primary_->finish();
         return;
       } catch (const std::exception& e) {
-        fail_over(e.what());
+        failed(e.what());
       }
     }
-    fallback_->fit(*job.batch, job.params, *job.out);
+    fallback().fit(*job.batch, job.params, *job.out);
   }
 
  private:
@@ -91,11 +91,25 @@ class FallbackBackend final : public Backend {
 
   const Backend& active() const { return primary_ ? *primary_ : *fallback_; }
 
-  void fail_over(const std::string& error) {
+  Backend& fallback() {
+    if (!fallback_) fallback_ = make_cpu_backend(threads_);
+    return *fallback_;
+  }
+
+  // The primary failed on one batch (which the caller hands to the fallback): it goes on, or is
+  // dropped when it cannot.
+  void failed(const std::string& error) {
+    fallback();
+    if (++failures_ < kMaxPrimaryFailures && primary_->healthy()) {
+      if (on_failover_) {
+        on_failover_(primary_name_ + " backend failed on one batch (" + error +
+                     "): that batch is clustered on the CPU");
+      }
+      return;
+    }
     // Released first: it waits for its own work and touches no result after failing (results
-    // are only written in finish()).
+    // are only written in finish()). The batches still outstanding on it go to the fallback.
     primary_.reset();
-    fallback_ = make_cpu_backend(threads_);
     if (on_failover_) on_failover_(primary_name_ + " backend failed: " + error);
   }
 
@@ -107,6 +121,7 @@ class FallbackBackend final : public Backend {
   bool low_latency_;
   std::size_t max_points_;
   std::deque<Outstanding> outstanding_;  // submitted, not yet finished, oldest first
+  int failures_ = 0;
 };
 
 }  // namespace

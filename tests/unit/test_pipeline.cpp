@@ -184,12 +184,16 @@ TEST(Pipeline, CancellingWhileWaitingForInputsReturns) {
 // A backend that works like the CUDA one: batches are submitted, results arrive only at
 // finish(), two batches in flight. It keeps pointers to the batch and result it was given.
 // It can also fail like a lost GPU: its fail_submit_at-th submit() or fail_finish_at-th
-// finish() (counting from 1; 0: never) throws, and so does every call after that.
+// finish() (counting from 1; 0: never) throws, and so does every call after that (it is not
+// healthy() any more). Or only now and then: the finish() calls numbered in `transient` throw
+// (their batch is consumed) and the backend goes on working.
 class DeferredBackend final : public Backend {
  public:
   int fail_submit_at = 0, fail_finish_at = 0;
+  std::vector<int> transient;
 
   std::string name() const override { return "deferred"; }
+  bool healthy() const override { return !broken_; }
   std::string device() const override { return "test"; }
   std::size_t preferred_batch_images() const override { return 7; }
   bool low_latency() const override { return false; }
@@ -205,6 +209,10 @@ class DeferredBackend final : public Backend {
   void finish() override {
     if (broken_ || ++finishes_ == fail_finish_at) fail();
     ASSERT_FALSE(queue_.empty());
+    if (std::find(transient.begin(), transient.end(), finishes_) != transient.end()) {
+      queue_.erase(queue_.begin());
+      throw Error("kernel timed out");
+    }
     const Job j = queue_.front();
     queue_.erase(queue_.begin());
     ASSERT_EQ(j.batch->points(), j.points);  // the batch stayed alive and untouched
@@ -258,6 +266,37 @@ TEST(Pipeline, AFailingBackendFallsBackToTheCpuWithTheSameRows) {
     EXPECT_EQ(notices, std::vector<std::string>{"deferred backend failed: device lost"}) << what;
     EXPECT_EQ(backend->name(), "cpu") << what;
     EXPECT_EQ(backend->max_in_flight(), 1) << what;
+  }
+}
+
+// A backend that fails now and then but stays healthy: each failed batch is clustered on the
+// CPU (one notice each) and the backend goes on; at the third failure it is dropped.
+TEST(Pipeline, ABackendFailingNowAndThenRetriesThoseBatchesOnTheCpu) {
+  const auto items = make_items(50);  // 8 batches of 7
+  const auto expected = run_items(items, 2, 0);
+  {
+    auto flaky = std::make_unique<DeferredBackend>();
+    flaky->transient = {2, 5};
+    std::vector<std::string> notices;
+    const auto backend = with_cpu_fallback(
+        std::move(flaky), 2, [&](const std::string& error) { notices.push_back(error); });
+    expect_same_rows(run_on(*backend, items), expected, "two failed batches");
+    const std::string once =
+        "deferred backend failed on one batch (kernel timed out): that batch is clustered on the "
+        "CPU";
+    EXPECT_EQ(notices, (std::vector<std::string>{once, once}));
+    EXPECT_EQ(backend->name(), "deferred");  // still the primary
+  }
+  {
+    auto flaky = std::make_unique<DeferredBackend>();
+    flaky->transient = {1, 2, 3, 4, 5, 6, 7, 8};
+    std::vector<std::string> notices;
+    const auto backend = with_cpu_fallback(
+        std::move(flaky), 2, [&](const std::string& error) { notices.push_back(error); });
+    expect_same_rows(run_on(*backend, items), expected, "failing every batch");
+    ASSERT_EQ(notices.size(), static_cast<std::size_t>(kMaxPrimaryFailures));
+    EXPECT_EQ(notices.back(), "deferred backend failed: kernel timed out");
+    EXPECT_EQ(backend->name(), "cpu");  // dropped for the rest of the run
   }
 }
 
