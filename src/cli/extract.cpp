@@ -74,16 +74,15 @@ std::string resume_hint(int sig) {
 // new images and to write every row already complete; the run then exits with 128 + the
 // signal's number. A second signal, or a run still going kGraceSeconds later (an input blocked
 // on a slow file system), ends the process at once, between two batches of rows.
+// (Its state is static: the thread outlives the object, until the process ends.)
 class StopSignals {
  public:
   static constexpr int kGraceSeconds = 5;
 
   StopSignals() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    std::thread([this] { wait(); }).detach();  // lives until the process ends
+    sigset_t set = signals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread(wait).detach();
   }
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;
@@ -93,23 +92,31 @@ class StopSignals {
   int exit_code() const { return 128 + signal(); }
 
  private:
-  void wait() {
+  static sigset_t signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    return set;
+  }
+
+  static void wait() {
+    const sigset_t set = signals();
     int sig = 0;
-    if (sigwait(&set_, &sig) != 0) return;
+    if (sigwait(&set, &sig) != 0) return;
     signal_ = sig;
     requested_ = true;
     const timespec grace{kGraceSeconds, 0};
-    sigtimedwait(&set_, nullptr, &grace);  // a second signal, or the time is up
-    std::lock_guard lock(g_rows_mutex);    // no batch of rows half-written
+    sigtimedwait(&set, nullptr, &grace);  // a second signal, or the time is up
+    std::lock_guard lock(g_rows_mutex);   // no batch of rows half-written
     if (g_run_over) return;
     spdlog::warn("{} (forced exit)", resume_hint(sig));
     std::fflush(stdout);
     _exit(128 + sig);
   }
 
-  sigset_t set_;
-  std::atomic<bool> requested_{false};
-  std::atomic<int> signal_{SIGINT};
+  static inline std::atomic<bool> requested_{false};
+  static inline std::atomic<int> signal_{SIGINT};
 };
 
 // Writes rows to a FILE*, flushed after every batch so an interrupted run keeps them.
