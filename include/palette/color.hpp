@@ -46,6 +46,12 @@ std::uint32_t to_rgb(double x, double y, double z, ColorSpace space);
 /// CIELAB (D65, L in [0,100]) of an sRGB colour, in double precision. Used for quality figures.
 std::array<double, 3> srgb_to_lab(std::uint32_t rgb);
 
+/// CIEDE2000 colour difference (ΔE00, kL = kC = kH = 1) between two CIELAB colours, as
+/// specified by CIE 142-2001 and implemented per Sharma, Wu and Dalal, "The CIEDE2000
+/// Color-Difference Formula: Implementation Notes, Supplementary Test Data, and Mathematical
+/// Observations", Color Research and Application 30(1), 2005. Symmetric in its arguments.
+double delta_e2000(const std::array<double, 3>& lab1, const std::array<double, 3>& lab2);
+
 /// Cube root by bit-level first guess and Newton steps: pure IEEE arithmetic, so it gives the
 /// same bits on every machine and compiler (no libm involved). Accurate to ~1e-12 relative.
 double cbrt_exact(double x);

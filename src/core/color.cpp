@@ -299,4 +299,66 @@ std::array<double, 3> srgb_to_lab(std::uint32_t rgb) {
   return out;
 }
 
+double delta_e2000(const std::array<double, 3>& lab1, const std::array<double, 3>& lab2) {
+  constexpr double kPi = 3.14159265358979323846;
+  constexpr double kDeg = kPi / 180.0;
+  constexpr double k25pow7 = 6103515625.0;  // 25^7
+  auto pow7 = [](double v) {
+    const double v2 = v * v, v3 = v2 * v;
+    return v3 * v3 * v;
+  };
+  const auto [l1, a1, b1] = lab1;
+  const auto [l2, a2, b2] = lab2;
+  // a' stretched by G so that near-neutral colours get their hue differences right.
+  const double c_mean = (std::hypot(a1, b1) + std::hypot(a2, b2)) / 2.0;
+  const double g = 0.5 * (1.0 - std::sqrt(pow7(c_mean) / (pow7(c_mean) + k25pow7)));
+  const double a1p = (1.0 + g) * a1, a2p = (1.0 + g) * a2;
+  const double c1p = std::hypot(a1p, b1), c2p = std::hypot(a2p, b2);
+  auto hue = [&](double b, double ap) {
+    if (b == 0.0 && ap == 0.0) return 0.0;
+    const double h = std::atan2(b, ap) / kDeg;
+    return h < 0.0 ? h + 360.0 : h;
+  };
+  const double h1p = hue(b1, a1p), h2p = hue(b2, a2p);
+  const double chroma_product = c1p * c2p;
+
+  const double dl = l2 - l1;
+  const double dc = c2p - c1p;
+  double dh = 0.0;
+  if (chroma_product != 0.0) {
+    dh = h2p - h1p;
+    if (dh > 180.0) {
+      dh -= 360.0;
+    } else if (dh < -180.0) {
+      dh += 360.0;
+    }
+  }
+  const double d_big_h = 2.0 * std::sqrt(chroma_product) * std::sin(dh * kDeg / 2.0);
+
+  const double l_mean = (l1 + l2) / 2.0;
+  const double cp_mean = (c1p + c2p) / 2.0;
+  double h_mean = h1p + h2p;
+  if (chroma_product != 0.0) {
+    if (std::abs(h1p - h2p) <= 180.0) {
+      h_mean /= 2.0;
+    } else if (h1p + h2p < 360.0) {
+      h_mean = (h_mean + 360.0) / 2.0;
+    } else {
+      h_mean = (h_mean - 360.0) / 2.0;
+    }
+  }
+  const double t =
+      1.0 - 0.17 * std::cos((h_mean - 30.0) * kDeg) + 0.24 * std::cos(2.0 * h_mean * kDeg) +
+      0.32 * std::cos((3.0 * h_mean + 6.0) * kDeg) - 0.20 * std::cos((4.0 * h_mean - 63.0) * kDeg);
+  const double d_theta = 30.0 * std::exp(-((h_mean - 275.0) / 25.0) * ((h_mean - 275.0) / 25.0));
+  const double rc = 2.0 * std::sqrt(pow7(cp_mean) / (pow7(cp_mean) + k25pow7));
+  const double l50 = (l_mean - 50.0) * (l_mean - 50.0);
+  const double sl = 1.0 + 0.015 * l50 / std::sqrt(20.0 + l50);
+  const double sc = 1.0 + 0.045 * cp_mean;
+  const double sh = 1.0 + 0.015 * cp_mean * t;
+  const double rt = -std::sin(2.0 * d_theta * kDeg) * rc;
+  const double tl = dl / sl, tc = dc / sc, th = d_big_h / sh;
+  return std::sqrt(tl * tl + tc * tc + th * th + rt * tc * th);
+}
+
 }  // namespace palette
