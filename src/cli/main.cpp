@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   commands.back().first = app.get_subcommand("bench");
   commands.emplace_back(nullptr, add_serve(app));
   commands.back().first = app.get_subcommand("serve");
+  commands.emplace_back(nullptr, add_find(app));
+  commands.back().first = app.get_subcommand("find");
   commands.emplace_back(nullptr, add_decode_worker(app));
   commands.back().first = app.get_subcommand("decode-worker");
 
