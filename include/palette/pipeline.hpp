@@ -62,8 +62,8 @@ class RowSink {
 };
 
 /// Runs every input of `inputs` not yet taken through decode, `backend` and into `sink`, one row
-/// per input, in input order. Returns when the inputs are exhausted, or early (after writing every row
-/// already clustered) once `*cancel` becomes true. Per-image failures become error rows; only
+/// per input, in input order. Returns when the inputs are exhausted, or early (after writing every
+/// row already clustered) once `*cancel` becomes true. Per-image failures become error rows; only
 /// a failing sink throws.
 PipelineStats run_pipeline(InputQueue& inputs, Backend& backend, const PipelineOptions& options,
                            RowSink& sink, PipelineProgress* progress = nullptr,
