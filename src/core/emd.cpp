@@ -1,0 +1,1 @@
+#include "palette/emd.hpp"
