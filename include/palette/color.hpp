@@ -46,6 +46,9 @@ std::uint32_t to_rgb(double x, double y, double z, ColorSpace space);
 /// CIELAB (D65, L in [0,100]) of an sRGB colour, in double precision. Used for quality figures.
 std::array<double, 3> srgb_to_lab(std::uint32_t rgb);
 
+/// L* of srgb_to_lab(rgb), the same bits, at a third of the cost (one cube root).
+double srgb_lightness(std::uint32_t rgb);
+
 /// CIEDE2000 colour difference (ΔE00, kL = kC = kH = 1) between two CIELAB colours, as
 /// specified by CIE 142-2001 and implemented per Sharma, Wu and Dalal, "The CIEDE2000
 /// Color-Difference Formula: Implementation Notes, Supplementary Test Data, and Mathematical

@@ -299,6 +299,13 @@ std::array<double, 3> srgb_to_lab(std::uint32_t rgb) {
   return out;
 }
 
+double srgb_lightness(std::uint32_t rgb) {
+  double r, g, b;
+  rgb_to_linear(rgb, r, g, b);
+  const double y = 0.212671 * r + 0.715160 * g + 0.072169 * b;
+  return 116.0 * lab_f(y / kYn) - 16.0;
+}
+
 double delta_e2000(const std::array<double, 3>& lab1, const std::array<double, 3>& lab2) {
   constexpr double kPi = 3.14159265358979323846;
   constexpr double kDeg = kPi / 180.0;
@@ -310,10 +317,11 @@ double delta_e2000(const std::array<double, 3>& lab1, const std::array<double, 3
   const auto [l1, a1, b1] = lab1;
   const auto [l2, a2, b2] = lab2;
   // a' stretched by G so that near-neutral colours get their hue differences right.
-  const double c_mean = (std::hypot(a1, b1) + std::hypot(a2, b2)) / 2.0;
+  // sqrt(x² + y²) rather than std::hypot: no overflow is possible here, and it is far cheaper.
+  const double c_mean = (std::sqrt(a1 * a1 + b1 * b1) + std::sqrt(a2 * a2 + b2 * b2)) / 2.0;
   const double g = 0.5 * (1.0 - std::sqrt(pow7(c_mean) / (pow7(c_mean) + k25pow7)));
   const double a1p = (1.0 + g) * a1, a2p = (1.0 + g) * a2;
-  const double c1p = std::hypot(a1p, b1), c2p = std::hypot(a2p, b2);
+  const double c1p = std::sqrt(a1p * a1p + b1 * b1), c2p = std::sqrt(a2p * a2p + b2 * b2);
   auto hue = [&](double b, double ap) {
     if (b == 0.0 && ap == 0.0) return 0.0;
     const double h = std::atan2(b, ap) / kDeg;

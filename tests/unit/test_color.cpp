@@ -170,3 +170,16 @@ TEST(DeltaE2000, ZeroForTheSameColourAndSymmetric) {
 
 }  // namespace
 }  // namespace palette
+
+namespace palette {
+namespace {
+
+TEST(Color, LightnessIsLabsFirstCoordinateBitForBit) {
+  for (std::uint32_t rgb = 0; rgb < (1u << 24); rgb += 4099) {
+    ASSERT_EQ(srgb_lightness(rgb), srgb_to_lab(rgb)[0]) << std::hex << rgb;
+  }
+  EXPECT_EQ(srgb_lightness(0xffffff), srgb_to_lab(0xffffff)[0]);
+}
+
+}  // namespace
+}  // namespace palette
