@@ -46,11 +46,16 @@ class ResultsParser {
   /// malformed row (the parser is then unusable).
   void feed(std::string_view bytes, const RowFn& on_row);
   /// Ends the input: a last row without a line end is parsed. Throws palette::Error when a CSV
-  /// file has no header or ends inside a quoted field.
+  /// file has no header or ends inside a quoted field. An empty input has no rows.
   void finish(const RowFn& on_row);
 
   /// Colours per row of a CSV file (its header's K); 0 for JSON Lines or before the header.
   std::size_t columns() const { return k_; }
+
+  /// A parser in this one's state (format, header) for text that starts with a whole record on
+  /// line `line`: how read_results_parallel() parses chunks of a file side by side. Call it
+  /// between records only (nothing pending).
+  ResultsParser fork(std::uint64_t line) const;
 
  private:
   enum class Format { kUnknown, kCsv, kJsonl };
@@ -59,6 +64,9 @@ class ResultsParser {
   void csv_record(std::string_view text, const RowFn& on_row);
   void jsonl_record(std::string_view text, const RowFn& on_row);
   [[noreturn]] void fail(std::string_view why) const;
+  friend void read_results_parallel(
+      const std::vector<std::string>& paths, unsigned threads,
+      const std::function<void(unsigned, const ResultsRow&, std::uint64_t)>& on_row);
 
   std::string source_;
   Format format_ = Format::kUnknown;
@@ -78,5 +86,17 @@ class ResultsParser {
 /// Reads a results file ("-" for stdin) and calls on_row for every row, error rows included.
 /// Throws palette::Error when it cannot be read or a row is malformed.
 void read_results(const std::string& path, const ResultsParser::RowFn& on_row);
+
+/// A row as read_results_parallel() hands it over: which worker parsed it (0..threads-1), and
+/// its place in the input order (increasing over the files, not consecutive).
+using ParallelRowFn =
+    std::function<void(unsigned worker, const ResultsRow& row, std::uint64_t order)>;
+
+/// Reads results files with `threads` workers, the rows of each file in chunks of whole rows
+/// (a few MiB) parsed side by side: on_row runs concurrently for different workers, in input
+/// order within one worker. The same rows as read_results(); on a malformed row, the error of
+/// the first one in input order is thrown once the workers have stopped.
+void read_results_parallel(const std::vector<std::string>& paths, unsigned threads,
+                           const ParallelRowFn& on_row);
 
 }  // namespace palette

@@ -1,11 +1,18 @@
 #include "palette/results.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "palette/error.hpp"
 
@@ -255,6 +262,15 @@ bool parse_hex_color(std::string_view s, std::uint32_t& rgb) {
 
 ResultsParser::ResultsParser(std::string source) : source_(std::move(source)) {}
 
+ResultsParser ResultsParser::fork(std::uint64_t line) const {
+  ResultsParser p(source_);
+  p.format_ = format_;
+  p.k_ = k_;
+  p.header_seen_ = header_seen_;
+  p.line_ = line;
+  return p;
+}
+
 void ResultsParser::fail(std::string_view why) const {
   throw Error(source_ + ":" + std::to_string(line_) + ": " + std::string(why));
 }
@@ -324,7 +340,8 @@ void ResultsParser::finish(const RowFn& on_row) {
     pending_.clear();
     record(last, on_row);
   }
-  if (format_ != Format::kJsonl && !header_seen_) {
+  // An empty file has no rows (extract writes one for no inputs in JSON Lines).
+  if (format_ == Format::kCsv && !header_seen_) {
     fail("not a palette results file: no CSV header (file,color_1..,share_1..,error)");
   }
 }
@@ -528,6 +545,171 @@ void read_results(const std::string& path, const ResultsParser::RowFn& on_row) {
     parser.feed(std::string_view(buf.data(), n), on_row);
   }
   parser.finish(on_row);
+}
+
+namespace {
+
+// The length of the longest prefix of `text` made of whole records (up to and including the
+// last line end outside quotes), given that `text` starts with a record.
+std::size_t complete_prefix(std::string_view text, bool csv) {
+  if (!csv || text.find('"') == std::string_view::npos) {
+    const std::size_t nl = text.rfind('\n');
+    return nl == std::string_view::npos ? 0 : nl + 1;
+  }
+  std::size_t end = 0;
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '"') quoted = !quoted;
+    if (text[i] == '\n' && !quoted) end = i + 1;
+  }
+  return end;
+}
+
+FILE* open_results(const std::string& path,
+                   std::unique_ptr<std::FILE, int (*)(std::FILE*)>& owned) {
+  if (path == "-") return stdin;
+  owned.reset(std::fopen(path.c_str(), "rb"));
+  if (!owned) throw Error("cannot read " + path + ": " + std::strerror(errno));
+  return owned.get();
+}
+
+}  // namespace
+
+void read_results_parallel(const std::vector<std::string>& paths, unsigned threads,
+                           const ParallelRowFn& on_row) {
+  if (threads <= 1) {
+    std::uint64_t order = 0;
+    for (const auto& path : paths) {
+      read_results(path, [&](const ResultsRow& row) { on_row(0, row, order++); });
+    }
+    return;
+  }
+  // A chunk: whole records of one file, the parser that continues there, its place in order.
+  struct Chunk {
+    std::string text;
+    ResultsParser parser;
+    std::uint64_t id;
+    bool last;  // the file's end: a record without a line end, or an open quote, is checked
+  };
+  constexpr std::size_t kChunkBytes = std::size_t{4} << 20;
+  std::mutex mutex;
+  std::condition_variable ready, space;
+  std::deque<Chunk> queue;
+  bool closed = false;
+  std::atomic<bool> stop{false};
+  std::optional<std::pair<std::uint64_t, std::string>> first_error;  // (chunk id, message)
+  const auto record_error = [&](std::uint64_t id, const std::string& what) {
+    std::lock_guard lock(mutex);
+    if (!first_error || id < first_error->first) first_error.emplace(id, what);
+    stop = true;
+  };
+
+  std::vector<std::thread> workers;
+  for (unsigned w = 0; w < threads; ++w) {
+    workers.emplace_back([&, w] {
+      while (true) {
+        std::unique_lock lock(mutex);
+        ready.wait(lock, [&] { return closed || !queue.empty(); });
+        if (queue.empty()) return;
+        Chunk chunk = std::move(queue.front());
+        queue.pop_front();
+        lock.unlock();
+        space.notify_one();
+        // Later chunks than a failed one are skipped: the error is what is reported.
+        if (stop && first_error && chunk.id > first_error->first) continue;
+        std::uint64_t n = 0;
+        const auto each = [&](const ResultsRow& row) { on_row(w, row, chunk.id << 32 | n++); };
+        try {
+          chunk.parser.feed(chunk.text, each);
+          if (chunk.last) chunk.parser.finish(each);
+        } catch (const Error& e) {
+          record_error(chunk.id, e.what());
+        } catch (const std::exception& e) {
+          record_error(chunk.id, e.what());
+        }
+      }
+    });
+  }
+  const auto dispatch = [&](Chunk chunk) {
+    std::unique_lock lock(mutex);
+    space.wait(lock, [&] { return queue.size() < 2 * threads; });
+    queue.push_back(std::move(chunk));
+    lock.unlock();
+    ready.notify_one();
+  };
+
+  std::uint64_t id = 0;
+  try {
+    std::vector<char> buf(kChunkBytes);
+    for (const auto& path : paths) {
+      if (stop) break;
+      std::unique_ptr<std::FILE, int (*)(std::FILE*)> owned(nullptr, &std::fclose);
+      std::FILE* in = open_results(path, owned);
+      ResultsParser proto(path == "-" ? "stdin" : path);
+      std::string carry;
+      std::uint64_t line = 1;
+      bool started = false;
+      const auto nothing = [](const ResultsRow&) {};
+      while (!stop) {
+        const std::size_t n = std::fread(buf.data(), 1, buf.size(), in);
+        if (n == 0) {
+          if (std::ferror(in)) throw Error("cannot read " + path + ": " + std::strerror(errno));
+          break;
+        }
+        std::string text = std::move(carry);
+        carry.clear();
+        text.append(buf.data(), n);
+        if (!started) {
+          // The format from the first byte; a CSV file's header, parsed here, shapes the rest.
+          proto.format_ =
+              text[0] == '{' ? ResultsParser::Format::kJsonl : ResultsParser::Format::kCsv;
+          if (proto.format_ == ResultsParser::Format::kCsv) {
+            bool quoted = false;
+            const std::size_t end = proto.record_end(text, 0, quoted);
+            if (end == std::string_view::npos) {
+              if (text.size() > kMaxResultRowBytes) proto.feed(text, nothing);  // throws
+              carry = std::move(text);
+              continue;
+            }
+            proto.feed(std::string_view(text).substr(0, end + 1), nothing);
+            line = proto.line_;
+            text.erase(0, end + 1);
+          }
+          started = true;
+        }
+        const std::size_t cut = complete_prefix(text, proto.format_ == ResultsParser::Format::kCsv);
+        carry = text.substr(cut);
+        if (carry.size() > kMaxResultRowBytes) {
+          ResultsParser at = proto.fork(line + static_cast<std::uint64_t>(std::count(
+                                                   text.begin(), text.begin() + cut, '\n')));
+          at.fail("a row longer than 1 MiB");
+        }
+        if (cut == 0) continue;
+        text.resize(cut);
+        const auto lines = static_cast<std::uint64_t>(std::count(text.begin(), text.end(), '\n'));
+        dispatch(Chunk{std::move(text), proto.fork(line), id++, false});
+        line += lines;
+      }
+      if (stop) break;
+      if (!started) {
+        // No complete header: the sequential parser says what is wrong (or reads a header
+        // without a line end, with no rows).
+        proto.feed(carry, nothing);
+        proto.finish(nothing);
+        continue;
+      }
+      dispatch(Chunk{std::move(carry), proto.fork(line), id++, true});
+    }
+  } catch (const Error& e) {
+    record_error(id, e.what());
+  }
+  {
+    std::lock_guard lock(mutex);
+    closed = true;
+  }
+  ready.notify_all();
+  for (auto& t : workers) t.join();
+  if (first_error) throw Error(first_error->second);
 }
 
 }  // namespace palette

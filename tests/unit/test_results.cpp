@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -183,7 +188,8 @@ TEST(Results, SharesAreTheNearestDoubles) {
 
 TEST(Results, MalformedInputIsAnErrorNamingTheLine) {
   const std::string header = "file,color_1,share_1,error\n";
-  EXPECT_NE(parse_error("").find("no CSV header"), std::string::npos);
+  EXPECT_TRUE(parse("").empty());  // no rows: extract's JSON Lines for no inputs
+  EXPECT_NE(parse_error("\n").find("no CSV header"), std::string::npos);
   EXPECT_NE(parse_error("file,colour,share,error\n").find("t.csv:1: not a palette results file"),
             std::string::npos);
   EXPECT_NE(parse_error("file,color_1,share_2,error\n").find("header"), std::string::npos);
@@ -216,6 +222,132 @@ TEST(Results, ARowLongerThanTheLimitIsRefusedNotBuffered) {
   const std::string huge(kMaxResultRowBytes + 10, 'x');
   EXPECT_NE(parse_error(header + huge).find("longer than"), std::string::npos);
   EXPECT_NE(parse_error(header + "\"" + huge).find("longer than"), std::string::npos);
+}
+
+// A file of the test's own, removed at the end.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& text, const std::string& ext) {
+    path =
+        (std::filesystem::temp_directory_path() /
+         ("palette-results-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ext))
+            .string();
+    std::ofstream(path, std::ios::binary) << text;
+  }
+  ~TempFile() { std::filesystem::remove(path); }
+  static inline int counter = 0;
+};
+
+// Rows read side by side, put back in input order by their order keys.
+std::vector<std::string> rows_parallel(const std::vector<std::string>& paths, unsigned threads) {
+  std::mutex m;
+  std::map<std::uint64_t, std::string> by_order;
+  std::vector<std::uint64_t> last(threads, 0);
+  bool in_order = true;
+  read_results_parallel(paths, threads, [&](unsigned w, const ResultsRow& r, std::uint64_t o) {
+    std::string text = std::string(r.file) + "|" + std::to_string(r.line) + "|" +
+                       std::string(r.error) + "|" + std::to_string(r.colors.size());
+    for (double s : r.shares) text += "," + std::to_string(s);
+    std::lock_guard lock(m);
+    if (w >= threads || o < last[w] || by_order.count(o)) in_order = false;
+    last[w] = o + 1;
+    by_order[o] = text;
+  });
+  EXPECT_TRUE(in_order);
+  std::vector<std::string> out;
+  for (auto& [o, text] : by_order) out.push_back(text);
+  return out;
+}
+
+std::vector<std::string> rows_sequential(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const auto& p : paths) {
+    read_results(p, [&](const ResultsRow& r) {
+      std::string text = std::string(r.file) + "|" + std::to_string(r.line) + "|" +
+                         std::string(r.error) + "|" + std::to_string(r.colors.size());
+      for (double s : r.shares) text += "," + std::to_string(s);
+      out.push_back(text);
+    });
+  }
+  return out;
+}
+
+// Many chunks' worth of rows (over 4 MiB per file), awkward names among them.
+std::string big(OutputFormat format, int rows, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  const auto f = make_formatter(format, 3);
+  std::string text = f->header();
+  const auto awkward = awkward_rows();
+  for (int i = 0; i < rows; ++i) {
+    if (i % 101 == 0) {
+      text += f->row(awkward[static_cast<std::size_t>(i / 101) % awkward.size()]);
+      continue;
+    }
+    text +=
+        f->row(make_row("photos/" + std::to_string(i) + "/IMG_" + std::to_string(rng()) + ".jpg",
+                        {rng() & 0xFFFFFF, rng() & 0xFFFFFF}, {6000, 4000}));
+  }
+  return text;
+}
+
+TEST(Results, ParallelReadingGivesTheSameRowsInOrder) {
+  for (const auto format : {OutputFormat::kCsv, OutputFormat::kJsonl}) {
+    const TempFile a(big(format, 150000, 1), ".a"), b(big(format, 1000, 2), ".b");
+    const TempFile empty(format == OutputFormat::kCsv ? "file,color_1,share_1,error" : "", ".c");
+    const std::vector<std::string> paths = {a.path, empty.path, b.path};
+    const auto want = rows_sequential(paths);
+    ASSERT_EQ(want.size(), 151000u);
+    for (const unsigned threads : {1u, 2u, 3u, 8u}) {
+      EXPECT_EQ(rows_parallel(paths, threads), want) << threads;
+    }
+  }
+}
+
+TEST(Results, ParallelReadingReportsTheFirstErrorInInputOrder) {
+  std::string text = big(OutputFormat::kCsv, 90000, 3);
+  // Two bad rows, one early in the second chunk and one near the end.
+  const std::size_t early = text.find('\n', std::size_t{5} << 20) + 1;
+  const std::size_t late = text.find('\n', text.size() - 2000) + 1;
+  text.insert(late, "late.png,#00000g,,,1,,,\n");
+  text.insert(early, "early.png,#zzzzzz,,,1,,,\n");
+  const TempFile f(text, ".csv");
+  std::string want;
+  try {
+    rows_sequential({f.path});
+  } catch (const Error& e) {
+    want = e.what();
+  }
+  ASSERT_NE(want.find("color_1"), std::string::npos) << want;
+  for (const unsigned threads : {2u, 4u}) {
+    try {
+      rows_parallel({f.path}, threads);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), want);
+    }
+  }
+  // A file that is not one, and one whose last row is cut inside quotes.
+  const TempFile junk("name,value\n1,2\n", ".junk"),
+      open_quote(big(OutputFormat::kCsv, 10, 4) + "\"a,", ".q");
+  for (const auto* bad : {&junk, &open_quote}) {
+    std::string seq;
+    try {
+      rows_sequential({bad->path});
+    } catch (const Error& e) {
+      seq = e.what();
+    }
+    EXPECT_FALSE(seq.empty());
+    EXPECT_THROW(
+        {
+          try {
+            rows_parallel({bad->path}, 2);
+          } catch (const Error& e) {
+            EXPECT_EQ(std::string(e.what()), seq);
+            throw;
+          }
+        },
+        Error);
+  }
 }
 
 }  // namespace
