@@ -1,6 +1,7 @@
 #pragma once
 // The CSS Color Module 4 named colours (148 names, with their aliases), each in one of the 11
 // basic colour classes of Berlin and Kay, and the nearest named colour of any sRGB colour.
+// Sources of the names and the classes, and the whole table: docs/colour-names.md.
 
 #include <array>
 #include <cstdint>
@@ -38,16 +39,22 @@ struct NamedColor {
   std::array<double, 3> lab;  ///< srgb_to_lab(rgb), precomputed.
 };
 
-/// Every CSS Color Module 4 named colour, in the specification's (alphabetical) order.
+/// Every CSS Color Module 4 named colour (148: aliases such as aqua/cyan and gray/grey included;
+/// not transparent or currentcolor), in the specification's (alphabetical) order. The classes
+/// are the X11 colour groups of Wikipedia's "Web colors" (Cyan split by HSV hue: aquamarine
+/// green, the rest blue; Gray and black split by L*: black alone is black).
 std::span<const NamedColor> css_named_colors();
 
-/// The named colour of a CSS name, case-insensitive; nullptr when there is none.
+/// The named colour of a CSS name, ASCII case-insensitive, exact (nothing trimmed); nullptr when
+/// there is none.
 const NamedColor* find_named_color(std::string_view name);
 
 /// The named colour nearest to an sRGB colour by CIEDE2000 (ties: the first in table order, so
-/// aliases such as aqua/cyan resolve to the first). Thread-safe.
+/// aliases such as aqua/cyan resolve to the first). Exactly the answer of a scan of the whole
+/// table, in well under a microsecond (a pruned search). Thread-safe.
 const NamedColor& nearest_named_color(std::uint32_t rgb);
-/// The same from the colour's CIELAB (srgb_to_lab), when the caller already has it.
+/// The same from the colour's CIELAB (srgb_to_lab), when the caller already has it. Any point is
+/// accepted; a non-finite one gets the first entry (no distance compares less than NaN).
 const NamedColor& nearest_named_color(const std::array<double, 3>& lab);
 
 }  // namespace palette
