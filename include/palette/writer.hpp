@@ -45,7 +45,9 @@ class RowFormatter {
   virtual bool is_error_row(std::string_view row) const = 0;
 };
 
-std::unique_ptr<RowFormatter> make_formatter(OutputFormat format, int k);
+/// `names`: each colour's nearest CSS named colour too (color_names.hpp): CSV columns
+/// name_1..name_K after `error`, a JSON "names" array before "error".
+std::unique_ptr<RowFormatter> make_formatter(OutputFormat format, int k, bool names = false);
 
 /// Splits text written in an output format back into whole lines (the CSV header, rows), as it
 /// streams in: in CSV a line break inside a quoted field belongs to its row. For reading an

@@ -47,6 +47,7 @@ struct ExtractOptions : ClusterOptions {
   bool timings = false;
   bool hidden = false;
   bool resume = false;
+  bool names = false;
 };
 
 // Rows are written a batch at a time under this lock, so that an exit forced by a signal (see
@@ -203,6 +204,7 @@ std::vector<RecordedOption> recorded_options(const ExtractOptions& o, OutputForm
       {"--alpha-threshold", std::to_string(o.alpha_threshold)},
       {"--max-pixels", std::to_string(o.max_pixels)},
       {"--hidden", o.hidden ? "yes" : "no"},
+      {"--names", o.names ? "yes" : "no", "no"},
       {"the inputs", nlohmann::json(o.inputs).dump()},
   };
 }
@@ -323,7 +325,7 @@ int run(ExtractOptions& o) {
     throw UsageError("no input images found");
   }
 
-  const auto formatter = make_formatter(*format, o.k);
+  const auto formatter = make_formatter(*format, o.k, o.names);
   Output output = open_output(o, *format, *formatter, inputs);
   g_rows_written = output.skipped;
   FileSink sink(output.out, *formatter, output.header);
@@ -391,6 +393,9 @@ std::function<int()> add_extract(CLI::App& app) {
   cmd->add_option("--progress", o->progress, "Progress bar on stderr (auto: when a terminal)")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
+  cmd->add_flag("--names", o->names,
+                "Also name each colour: its nearest CSS named colour (CIEDE2000), in columns "
+                "name_1..name_K after error (JSON: a names array)");
   cmd->add_flag("--hidden", o->hidden, "Include names starting with '.' in directories");
   cmd->add_flag("--resume", o->resume,
                 "Finish an interrupted run: keep the rows already in the output (-o FILE), "

@@ -45,10 +45,10 @@ std::string compare_run_record(const std::string& output, const std::vector<Reco
   if (!j.is_object()) throw UsageError("cannot resume " + output + ": " + path + " is damaged");
   for (const auto& o : now) {
     const auto it = j.find(o.name);
-    if (it == j.end() || !it->is_string()) {
+    if ((it == j.end() && o.before.empty()) || (it != j.end() && !it->is_string())) {
       return o.name + " was not recorded, now " + o.value;
     }
-    const std::string was = it->get<std::string>();
+    const std::string was = it == j.end() ? o.before : it->get<std::string>();
     if (was != o.value) {
       const bool plural = o.name.ends_with("s") && !o.name.starts_with("-");  // "the inputs"
       return o.name + (plural ? " were " : " was ") + was + ", now " + o.value;

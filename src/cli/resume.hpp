@@ -22,6 +22,9 @@ namespace palette::cli {
 /// and its value, as text.
 struct RecordedOption {
   std::string name, value;
+  /// The value a record written before this option existed means (empty: none; such a record
+  /// does not match).
+  std::string before = {};
 };
 
 /// Where the record of `output`'s run is.

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "palette/color_names.hpp"
+
 namespace palette {
 namespace {
 
@@ -22,13 +24,17 @@ std::string one_line(std::string_view s) {
 
 class CsvFormatter final : public RowFormatter {
  public:
-  explicit CsvFormatter(int k) : k_(k) {}
+  CsvFormatter(int k, bool names) : k_(k), names_(names) {}
 
   std::string header() const override {
     std::string h = "file";
     for (int i = 1; i <= k_; ++i) h += ",color_" + std::to_string(i);
     for (int i = 1; i <= k_; ++i) h += ",share_" + std::to_string(i);
-    return h + ",error\n";
+    h += ",error";
+    if (names_) {
+      for (int i = 1; i <= k_; ++i) h += ",name_" + std::to_string(i);
+    }
+    return h + "\n";
   }
 
   std::string row(const Row& r) const override {
@@ -44,18 +50,31 @@ class CsvFormatter final : public RowFormatter {
     }
     line += ',';
     line += csv_field(one_line(r.error));
+    if (names_) {
+      for (int i = 0; i < k_; ++i) {
+        line += ',';
+        if (i < n) line += nearest_named_color(r.palette.colors[i]).name;
+      }
+    }
     return line + "\n";
   }
 
   std::string row_start(std::string_view file) const override { return csv_field(file) + ","; }
 
-  // The error is the last field: empty in an ok row.
+  // Without names the error is the last field, empty in an ok row; with names it is the field
+  // after the file and the 2k colour and share cells (names never hold a comma or a quote).
   bool is_error_row(std::string_view row) const override {
-    return !row.empty() && row.back() != ',';
+    if (!names_) return !row.empty() && row.back() != ',';
+    std::size_t end = row.size();
+    for (int i = 0; i < k_ && end != std::string_view::npos && end > 0; ++i) {
+      end = row.rfind(',', end - 1);
+    }
+    return end != std::string_view::npos && end > 0 && row[end - 1] != ',';
   }
 
  private:
   int k_;
+  bool names_;
 };
 
 void json_string(std::string& out, std::string_view s) {
@@ -95,6 +114,7 @@ void json_string(std::string& out, std::string_view s) {
 
 class JsonlFormatter final : public RowFormatter {
  public:
+  explicit JsonlFormatter(bool names) : names_(names) {}
   std::string header() const override { return {}; }
 
   std::string row(const Row& r) const override {
@@ -110,6 +130,16 @@ class JsonlFormatter final : public RowFormatter {
     for (std::size_t i = 0; i < n; ++i) {
       if (i) line += ',';
       line += share_text(r.palette.shares_e4[i]);
+    }
+    if (names_) {
+      // Before "error", which stays last (is_error_row, --resume).
+      line += "],\"names\":[";
+      for (std::size_t i = 0; i < n; ++i) {
+        if (i) line += ',';
+        line += '"';
+        line += nearest_named_color(r.palette.colors[i]).name;
+        line += '"';
+      }
     }
     line += "],\"error\":";
     if (r.ok()) {
@@ -129,6 +159,9 @@ class JsonlFormatter final : public RowFormatter {
   bool is_error_row(std::string_view row) const override {
     return !row.ends_with("\"error\":null}");
   }
+
+ private:
+  bool names_;
 };
 
 }  // namespace
@@ -155,9 +188,9 @@ std::string csv_field(std::string_view s) {
   return out + '"';
 }
 
-std::unique_ptr<RowFormatter> make_formatter(OutputFormat format, int k) {
-  if (format == OutputFormat::kJsonl) return std::make_unique<JsonlFormatter>();
-  return std::make_unique<CsvFormatter>(k);
+std::unique_ptr<RowFormatter> make_formatter(OutputFormat format, int k, bool names) {
+  if (format == OutputFormat::kJsonl) return std::make_unique<JsonlFormatter>(names);
+  return std::make_unique<CsvFormatter>(k, names);
 }
 
 }  // namespace palette

@@ -333,6 +333,37 @@ TEST_F(ExtractTest, JsonlFormatOnStdoutAndEscapedNames) {
   EXPECT_TRUE(objects[0].at("error").is_null());
 }
 
+// --names: each colour's nearest CSS named colour, after the error column (the contract
+// otherwise unchanged), a JSON "names" array; error rows name nothing.
+TEST_F(ExtractTest, NamesFollowTheErrorColumn) {
+  const std::string a = png("two.png", {0x000080, 0xff6347}, {3, 1});  // navy, tomato
+  const std::string b = solid_png("near-white.png", 0xfefefe);
+  const std::string bad = dir_.file("bad.png");
+  write_text(bad, "not a png");
+  auto r = extract({a, b, bad, "-k", "2", "--names"});
+  ASSERT_EQ(r.exit_code, 1) << r.err;
+  const auto rows = parse_csv(r.out);
+  ASSERT_EQ(rows.size(), 4u) << r.out;
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"file", "color_1", "color_2", "share_1", "share_2",
+                                               "error", "name_1", "name_2"}));
+  EXPECT_EQ(rows[1], (std::vector<std::string>{a, "#000080", "#ff6347", "0.7500", "0.2500", "",
+                                               "navy", "tomato"}));
+  EXPECT_EQ(rows[2], (std::vector<std::string>{b, "#fefefe", "", "1.0000", "", "", "white", ""}));
+  EXPECT_EQ(rows[3].at(0), bad);
+  EXPECT_FALSE(rows[3].at(5).empty());
+  EXPECT_EQ(rows[3].at(6), "");
+  EXPECT_EQ(rows[3].at(7), "");
+  // Without --names, not a column more.
+  EXPECT_EQ(parse_csv(extract({a, "-k", "2"}).out)[0].size(), 6u);
+
+  r = extract({a, bad, "-k", "2", "--names", "--format", "jsonl"});
+  const auto objects = parse_jsonl(r.out);
+  ASSERT_EQ(objects.size(), 2u) << r.out;
+  EXPECT_EQ(objects[0].at("names"), (nlohmann::json{"navy", "tomato"}));
+  EXPECT_EQ(objects[1].at("names"), nlohmann::json::array());
+  EXPECT_FALSE(objects[1].at("error").is_null());
+}
+
 TEST_F(ExtractTest, FormatCsvOverridesJsonlExtension) {
   const std::string a = solid_png("a.png", kRed);
   const std::string out = dir_.file("out.jsonl");

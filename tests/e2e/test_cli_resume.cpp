@@ -203,6 +203,7 @@ TEST_F(ResumeTest, ChangedOptionsAreRefused) {
       {{"--max-iter", "7"}, "--max-iter"},
       {{"--tol", "0"}, "--tol"},
       {{}, "--format", "jsonl"},
+      {{"--names"}, "--names"},
   };
   for (const auto& c : cases) {
     write_text(out, part);

@@ -81,5 +81,26 @@ TEST(Writer, ParsesFormats) {
   EXPECT_FALSE(parse_output_format("xml").has_value());
 }
 
+TEST(Writer, NamesAfterTheErrorColumnAndErrorRowsStillKnown) {
+  const auto f = make_formatter(OutputFormat::kCsv, 3, true);
+  EXPECT_EQ(f->header(),
+            "file,color_1,color_2,color_3,share_1,share_2,share_3,error,name_1,name_2,name_3\n");
+  const std::string ok = f->row(ok_row("a.png", {0xff0000, 0x000080}, {7500, 2500}));
+  EXPECT_EQ(ok, "a.png,#ff0000,#000080,,0.7500,0.2500,,,red,navy,\n");
+  Row bad;
+  bad.file = "b, c.png";
+  bad.error = "cannot decode: x, y";
+  const std::string err = f->row(bad);
+  EXPECT_EQ(err, "\"b, c.png\",,,,,,,\"cannot decode: x, y\",,,\n");
+  EXPECT_FALSE(f->is_error_row(ok.substr(0, ok.size() - 1)));
+  EXPECT_TRUE(f->is_error_row(err.substr(0, err.size() - 1)));
+  const auto j = make_formatter(OutputFormat::kJsonl, 3, true);
+  const std::string jok = j->row(ok_row("a.png", {0xff0000}, {10000}));
+  EXPECT_EQ(jok,
+            "{\"file\":\"a.png\",\"colors\":[\"#ff0000\"],\"shares\":[1.0000],\"names\":[\"red\"],"
+            "\"error\":null}\n");
+  EXPECT_FALSE(j->is_error_row(jok.substr(0, jok.size() - 1)));
+}
+
 }  // namespace
 }  // namespace palette
