@@ -1,5 +1,13 @@
-// palette find RESULTS... --color C : the images of results files (what extract wrote, CSV or
-// JSON Lines) that hold a colour near C (CIEDE2000), best first. No image is decoded again.
+// palette find RESULTS... QUERY: the images of results files (what extract wrote, CSV or JSON
+// Lines) that match a colour query, best first. No image of the results is decoded again.
+//
+//   --color C          a palette colour within --max-delta-e (CIEDE2000) of C, or of C's basic
+//                      colour class when C is a class word; score = that ΔE (0 for a class)
+//   --colors C:W,...   the palettes that hold each colour in about its weight (percent, at most
+//                      100 in all; the rest is "any other colour"): partial EMD, top N
+//   --palette C:W,...  the palettes nearest to this palette by EMD, top N
+//   --like IMAGE       the same for an image's palette: its row in the results, else the image
+//                      decoded and clustered with the given options
 
 #include <spdlog/spdlog.h>
 
@@ -7,42 +15,47 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <mutex>
 #include <optional>
+#include <queue>
 #include <string>
 #include <vector>
 
 #include "commands.hpp"
 #include "console.hpp"
+#include "options.hpp"
 #include "palette/color.hpp"
+#include "palette/color_names.hpp"
+#include "palette/emd.hpp"
 #include "palette/error.hpp"
+#include "palette/inputs.hpp"
+#include "palette/pipeline.hpp"
+#include "palette/results.hpp"
 #include "palette/writer.hpp"
 
 namespace palette::cli {
 namespace {
 
+using Lab = std::array<double, 3>;
+
 struct FindOptions {
   std::vector<std::string> results;
-  std::string color;
+  std::string color, colors, palette, like;
   double max_delta_e = 10.0;
   double min_share = 0.0;
   std::size_t top = 0;
   std::string output = "-";
   std::string format = "csv";
+  ClusterOptions cluster;  // for --like with an image that is not in the results
+  bool max_delta_e_given = false, top_given = false, min_share_given = false;
 };
 
-// One row of a results file: its image and palette (error rows are skipped).
-struct ResultRow {
-  std::string file;
-  std::vector<std::uint32_t> colors;
-  std::vector<double> shares;
-};
-
-// "#rrggbb", "rrggbb" or "rgb(r, g, b)" (0-255 each).
+// "#rrggbb", "rrggbb", "rgb(r, g, b)" (0-255 each) or a CSS named colour (any case).
 std::optional<std::uint32_t> parse_color(std::string_view s) {
   auto hex = [](std::string_view h) -> std::optional<std::uint32_t> {
     if (h.size() != 6) return std::nullopt;
@@ -71,143 +84,357 @@ std::optional<std::uint32_t> parse_color(std::string_view s) {
     if (!body.empty()) return std::nullopt;
     return out;
   }
-  return hex(s);
+  if (const auto h = hex(s)) return h;
+  if (const NamedColor* named = find_named_color(s)) return named->rgb;
+  return std::nullopt;
 }
 
-// The fields of one CSV record (RFC 4180).
-std::vector<std::string> csv_fields(std::string_view line) {
-  std::vector<std::string> out(1);
-  bool quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        out.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        out.back() += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      out.emplace_back();
+constexpr const char* kColorForms = "#rrggbb, rrggbb, rgb(r,g,b) or a CSS colour name";
+
+// A weighted colour list "C:W,C:W,..." (W in percent; a colour without ":W" gets an equal part
+// of what the others leave). Commas inside rgb(...) belong to the colour.
+struct Weighted {
+  std::vector<std::uint32_t> colors;
+  std::vector<double> weights;  // fractions of 1
+};
+
+Weighted parse_weighted(const std::string& option, const std::string& text) {
+  std::vector<std::string> items(1);
+  int depth = 0;
+  for (const char c : text) {
+    if (c == '(') ++depth;
+    if (c == ')') --depth;
+    if (c == ',' && depth <= 0) {
+      items.emplace_back();
     } else {
-      out.back() += c;
+      items.back() += c;
     }
+  }
+  constexpr std::size_t kMaxQueryColors = 32;
+  if (items.size() > kMaxQueryColors) {
+    throw UsageError(option + ": at most " + std::to_string(kMaxQueryColors) + " colours");
+  }
+  Weighted out;
+  std::vector<bool> given;
+  double total = 0;
+  for (const auto& item : items) {
+    std::string_view color = item;
+    std::optional<double> weight;
+    if (const auto colon = item.rfind(':'); colon != std::string::npos) {
+      color = std::string_view(item).substr(0, colon);
+      const std::string w = item.substr(colon + 1);
+      double v = 0;
+      const auto [p, ec] = std::from_chars(w.data(), w.data() + w.size(), v);
+      if (w.empty() || ec != std::errc() || p != w.data() + w.size() || !(v > 0) || v > 100) {
+        throw UsageError(option + ": '" + item + "': the weight must be a percentage in (0, 100]");
+      }
+      weight = v;
+    }
+    // Every class word is a CSS name too ("blue" is #0000ff): in a weighted list, where a class
+    // could not be weighed, it means that colour.
+    const auto rgb = parse_color(color);
+    if (!rgb) {
+      throw UsageError(option + ": not a colour: '" + std::string(color) + "' (" + kColorForms +
+                       ")");
+    }
+    out.colors.push_back(*rgb);
+    out.weights.push_back(weight.value_or(0));
+    given.push_back(weight.has_value());
+    total += weight.value_or(0);
+  }
+  if (total > 100 + 1e-9) {
+    throw UsageError(option + ": the weights add up to more than 100 %");
+  }
+  const auto unweighted = static_cast<double>(std::count(given.begin(), given.end(), false));
+  for (std::size_t i = 0; i < out.weights.size(); ++i) {
+    if (!given[i]) {
+      if (total >= 100 - 1e-9)
+        throw UsageError(option + ": no weight is left for '" + items[i] + "'");
+      out.weights[i] = (100 - total) / unweighted;
+    }
+    out.weights[i] /= 100;
   }
   return out;
 }
 
-// Reads one results file, CSV (extract's header) or JSON Lines, streaming; calls on_row for
-// every row that has a palette. Throws palette::Error naming the file and line of a bad row.
-template <class F>
-void read_results(const std::string& path, F&& on_row) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path + ": " + std::strerror(errno));
-  const int first = in.peek();
-  const bool jsonl = first == '{';
-  RowSplitter splitter(jsonl ? OutputFormat::kJsonl : OutputFormat::kCsv);
-  std::size_t line_no = 0, k = 0;
-  auto bad = [&](const std::string& why) {
-    throw Error(path + ":" + std::to_string(line_no) + ": " + why);
-  };
-  auto on_line = [&](std::string_view line) {
-    ++line_no;
-    if (line.empty()) return;
-    ResultRow row;
-    if (jsonl) {
-      const auto j = nlohmann::json::parse(line, nullptr, false);
-      if (!j.is_object() || !j.contains("file") || !j["file"].is_string()) {
-        bad("not a row of palette's JSON Lines");
-      }
-      if (j.contains("error") && !j["error"].is_null()) return;
-      row.file = j["file"].get<std::string>();
-      const auto& colors = j.value("colors", nlohmann::json::array());
-      const auto& shares = j.value("shares", nlohmann::json::array());
-      if (!colors.is_array() || !shares.is_array() || colors.size() != shares.size()) {
-        bad("colors and shares do not match");
-      }
-      for (std::size_t i = 0; i < colors.size(); ++i) {
-        const auto c = colors[i].is_string() ? parse_color(colors[i].get<std::string>())
-                                             : std::optional<std::uint32_t>{};
-        if (!c || !shares[i].is_number()) bad("a colour or share is not one");
-        row.colors.push_back(*c);
-        row.shares.push_back(shares[i].get<double>());
-      }
-    } else {
-      const std::vector<std::string> f = csv_fields(line);
-      if (line_no == 1) {
-        if (f.empty() || f[0] != "file" || f.back() != "error" || f.size() % 2 != 0) {
-          bad("not a palette results file (CSV header file,color_1..,share_1..,error)");
-        }
-        k = (f.size() - 2) / 2;
-        return;
-      }
-      if (f.size() < 2 * k + 2) bad("a row with too few columns");
-      if (!f[2 * k + 1].empty()) return;  // an error row
-      row.file = f[0];
-      for (std::size_t i = 0; i < k; ++i) {
-        if (f[1 + i].empty()) break;
-        const auto c = parse_color(f[1 + i]);
-        double share = 0;
-        const auto& s = f[1 + k + i];
-        const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), share);
-        if (!c || ec != std::errc() || p != s.data() + s.size())
-          bad("a colour or share is not one");
-        row.colors.push_back(*c);
-        row.shares.push_back(share);
-      }
-    }
-    on_row(row);
-  };
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    splitter.feed(std::string_view(buf.data(), static_cast<std::size_t>(in.gcount())), on_line);
-  }
-}
+// One image's palette in CIELAB: the signature EMD compares. Shares are normalised to sum 1
+// when `normalise` is set (so palettes compare as distributions).
+struct Signature {
+  std::vector<Lab> lab;
+  std::vector<double> weight;
 
+  void assign(std::span<const std::uint32_t> colors, std::span<const double> shares,
+              bool normalise) {
+    lab.resize(colors.size());
+    weight.assign(shares.begin(), shares.end());
+    double total = 0;
+    for (std::size_t i = 0; i < colors.size(); ++i) {
+      lab[i] = srgb_to_lab(colors[i]);
+      total += shares[i];
+    }
+    if (normalise && total > 0) {
+      for (double& w : weight) w /= total;
+    }
+  }
+  LabSignature view() const { return {lab, weight}; }
+};
+
+// A row in the answer: what it matched and where it stands.
 struct Match {
   std::string file;
-  double delta_e;
-  std::uint32_t color;
-  double share;
+  double score = 0;
+  double share = 0;       // tie-break: the larger share first (--color)
+  std::uint64_t seq = 0;  // then the input order
+  std::vector<std::uint32_t> colors;
+  std::vector<double> shares;
 };
 
 bool better(const Match& a, const Match& b) {
-  if (a.delta_e != b.delta_e) return a.delta_e < b.delta_e;
-  return a.share > b.share;
+  if (a.score != b.score) return a.score < b.score;
+  if (a.share != b.share) return a.share > b.share;
+  return a.seq < b.seq;
 }
 
-int run(const FindOptions& o) {
-  setup_logging(0);
-  const auto target = parse_color(o.color);
-  if (!target) {
-    throw UsageError("--color: not a colour: '" + o.color + "' (#rrggbb, rrggbb or rgb(r,g,b))");
+// The best `top` matches seen (all of them when top is 0), kept as a heap worst-first.
+class Best {
+ public:
+  explicit Best(std::size_t top) : top_(top) {}
+  // Whether a match with this score could still enter.
+  bool could_enter(double score) const {
+    return top_ == 0 || heap_.size() < top_ || score <= heap_.front().score;
   }
-  const std::array<double, 3> lab = srgb_to_lab(*target);
-  std::vector<Match> matches;
-  for (const auto& path : o.results) {
-    try {
-      read_results(path, [&](const ResultRow& row) {
-        std::optional<Match> best;
-        for (std::size_t i = 0; i < row.colors.size(); ++i) {
-          if (row.shares[i] < o.min_share) continue;
-          const Match m{row.file, delta_e2000(lab, srgb_to_lab(row.colors[i])), row.colors[i],
-                        row.shares[i]};
-          if (m.delta_e <= o.max_delta_e && (!best || better(m, *best))) best = m;
-        }
-        if (best) matches.push_back(std::move(*best));
-      });
-    } catch (const Error& e) {
-      throw UsageError(e.what());
+  // The score a candidate must beat (infinity while there is room).
+  double bar() const { return top_ == 0 || heap_.size() < top_ ? INFINITY : heap_.front().score; }
+  void offer(Match m) {
+    if (top_ == 0) {
+      heap_.push_back(std::move(m));
+      return;
+    }
+    if (heap_.size() < top_) {
+      heap_.push_back(std::move(m));
+      std::push_heap(heap_.begin(), heap_.end(), better);
+    } else if (better(m, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), better);
+      heap_.back() = std::move(m);
+      std::push_heap(heap_.begin(), heap_.end(), better);
     }
   }
-  std::stable_sort(matches.begin(), matches.end(), better);
-  if (o.top > 0 && matches.size() > o.top) matches.resize(o.top);
+  std::vector<Match> sorted() && {
+    std::sort(heap_.begin(), heap_.end(), better);
+    return std::move(heap_);
+  }
 
+ private:
+  std::size_t top_;
+  std::vector<Match> heap_;  // a max-heap by better(): the worst match at the front
+};
+
+Match make_match(const ResultsRow& row, std::uint64_t seq, double score, double share) {
+  Match m;
+  m.file = row.file;
+  m.score = score;
+  m.share = share;
+  m.seq = seq;
+  m.colors.assign(row.colors.begin(), row.colors.end());
+  m.shares.assign(row.shares.begin(), row.shares.end());
+  return m;
+}
+
+// Lower bound of CIEDE2000 from the lightness difference alone: ΔE00 >= |ΔL| / S_L, and S_L is
+// at most 1.74702 for L in [0, 100] (its largest value, at L̄ = 0 or 100, is 1 + 0.015·2500 /
+// sqrt(2520)); 1.75 leaves a margin for rounding. The rotation term cannot make ΔE00 smaller
+// than its lightness part, since |R_T| <= 2 keeps the chroma-hue part a non-negative quadratic
+// form.
+constexpr double kMaxSl = 1.75;
+
+// Every row of the results files, read by `threads` workers side by side (results.hpp):
+// on_row(worker, row, order) runs concurrently for different workers.
+void scan(const FindOptions& o, const ParallelRowFn& on_row) {
+  try {
+    read_results_parallel(o.results, static_cast<unsigned>(thread_count(o.cluster)), on_row);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+}
+
+// What one worker keeps: its best matches, and its buffers.
+struct Worker {
+  explicit Worker(std::size_t top) : best(top) {}
+  Best best;
+  EmdSolver emd;
+  Signature signature;
+};
+
+// Runs score(worker, row, order) over every row, one Worker per thread, and merges their best
+// matches: the same answer as one thread would give, since the order key breaks every tie.
+template <class Score>
+std::vector<Match> search(const FindOptions& o, std::size_t top, Score&& score) {
+  std::vector<Worker> workers;
+  for (int i = 0; i < thread_count(o.cluster); ++i) workers.emplace_back(top);
+  scan(o, [&](unsigned w, const ResultsRow& row, std::uint64_t order) {
+    score(workers[w], row, order);
+  });
+  Best all(top);
+  for (auto& w : workers) {
+    for (auto& m : std::move(w.best).sorted()) all.offer(std::move(m));
+  }
+  return std::move(all).sorted();
+}
+
+// The query palette of --like: the image's row in the results, else the image decoded and
+// clustered with `cluster` (k: the results' colour count).
+Weighted like_palette(const FindOptions& o) {
+  const std::string normal = std::filesystem::path(o.like).lexically_normal().string();
+  // The first row of the image in input order: rows come from several workers at once.
+  std::mutex mutex;
+  std::optional<Weighted> found;
+  std::uint64_t found_order = ~std::uint64_t{0};
+  std::string error;
+  std::size_t k = 0;
+  scan(o, [&](unsigned, const ResultsRow& row, std::uint64_t order) {
+    if (row.file != o.like && row.file != normal) {
+      if (row.colors.size() > k) {
+        std::lock_guard lock(mutex);
+        k = std::max(k, row.colors.size());
+      }
+      return;
+    }
+    std::lock_guard lock(mutex);
+    k = std::max(k, row.colors.size());
+    if (order > found_order) return;
+    found_order = order;
+    found.reset();
+    error.clear();
+    if (row.failed) {
+      error = std::string(row.error);
+    } else {
+      found =
+          Weighted{{row.colors.begin(), row.colors.end()}, {row.shares.begin(), row.shares.end()}};
+    }
+  });
+  if (found) return *found;
+  if (!std::filesystem::exists(o.like)) {
+    throw UsageError("--like: '" + o.like + "' is neither in the results" +
+                     (error.empty() ? "" : " (its row is an error: " + error + ")") +
+                     " nor an image file");
+  }
+  ClusterOptions cluster = o.cluster;
+  cluster.k = static_cast<int>(std::clamp<std::size_t>(k == 0 ? 5 : k, 1, kMaxColors));
+  const PipelineOptions options = pipeline_options(cluster);
+  auto backend = make_backend(cluster);
+  InputQueue queue;
+  queue.push(InputItem{o.like, o.like, nullptr, ""});
+  queue.close();
+  struct Sink : RowSink {
+    std::vector<Row> rows;
+    void write(const std::vector<Row>& batch) override {
+      rows.insert(rows.end(), batch.begin(), batch.end());
+    }
+  } sink;
+  run_pipeline(queue, *backend, options, sink);
+  if (sink.rows.size() != 1 || !sink.rows[0].ok()) {
+    throw UsageError("--like: " + o.like + ": " +
+                     (sink.rows.empty() ? "no palette" : sink.rows[0].error));
+  }
+  Weighted w;
+  const Palette& p = sink.rows[0].palette;
+  for (std::size_t i = 0; i < p.colors.size(); ++i) {
+    w.colors.push_back(p.colors[i]);
+    w.weights.push_back(p.shares_e4[i] / 10000.0);
+  }
+  return w;
+}
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", v);
+  return buf;
+}
+
+// --color: one palette colour near the query colour (or in its class); the answer explains it
+// with the colour and its share.
+std::vector<Match> find_color(const FindOptions& o) {
+  const std::optional<ColorClass> cls = parse_color_class(o.color);
+  std::optional<std::uint32_t> target;
+  if (!cls) {
+    target = parse_color(o.color);
+    if (!target) {
+      throw UsageError("--color: not a colour: '" + o.color + "' (" + kColorForms +
+                       ", or a basic colour class: black, white, grey, red, orange, yellow, "
+                       "green, blue, purple, pink, brown)");
+    }
+  }
+  const Lab query = target ? srgb_to_lab(*target) : Lab{};
+  return search(o, o.top, [&](Worker& w, const ResultsRow& row, std::uint64_t order) {
+    if (row.failed) return;
+    double best_score = INFINITY, best_share = -1;
+    std::uint32_t best_color = 0;
+    for (std::size_t i = 0; i < row.colors.size(); ++i) {
+      const double share = row.shares[i];
+      if (share < o.min_share) continue;
+      double score = 0;
+      if (cls) {
+        if (nearest_named_color(row.colors[i]).color_class != *cls) continue;
+      } else {
+        if (std::abs(srgb_lightness(row.colors[i]) - query[0]) > kMaxSl * o.max_delta_e) continue;
+        score = delta_e2000(query, srgb_to_lab(row.colors[i]));
+        if (score > o.max_delta_e) continue;
+      }
+      if (score < best_score || (score == best_score && share > best_share)) {
+        best_score = score;
+        best_share = share;
+        best_color = row.colors[i];
+      }
+    }
+    if (best_share < 0 || !w.best.could_enter(best_score)) return;
+    Match m;
+    m.file = row.file;
+    m.score = best_score;
+    m.share = best_share;
+    m.seq = order;
+    m.colors = {best_color};
+    m.shares = {best_share};
+    w.best.offer(std::move(m));
+  });
+}
+
+// --colors, --palette, --like: the EMD between the query signature and each palette.
+std::vector<Match> find_emd(const FindOptions& o, const Weighted& query, bool partial) {
+  Signature q;
+  q.assign(query.colors, query.weights, !partial);
+  // --like leaves the image itself out of its answer.
+  const std::string self = o.like,
+                    self_normal = o.like.empty()
+                                      ? ""
+                                      : std::filesystem::path(o.like).lexically_normal().string();
+  const double limit = o.max_delta_e_given ? o.max_delta_e : INFINITY;
+  return search(o, o.top_given ? o.top : 10,
+                [&](Worker& w, const ResultsRow& row, std::uint64_t order) {
+                  if (row.failed || row.colors.empty() ||
+                      (!self.empty() && (row.file == self || row.file == self_normal))) {
+                    return;
+                  }
+                  Signature& s = w.signature;
+                  s.assign(row.colors, row.shares, true);
+                  const double bar = std::min(w.best.bar(), limit);
+                  // Skip what cannot enter: the bound is below the EMD (up to rounding, hence
+                  // the margin).
+                  if (emd_lower_bound(q.view(), s.view()) > bar + 1e-9 * (1 + bar)) return;
+                  const double score = w.emd(q.view(), s.view());
+                  if (score > limit || !w.best.could_enter(score)) return;
+                  w.best.offer(make_match(row, order, score, 0));
+                });
+}
+
+// A number for JSON: number()'s text without the zeros it pads with ("0.6000" -> "0.6", "1.0000"
+// -> "1.0"), as a JSON library writes the value.
+std::string json_number(double v) {
+  std::string s = number(v);
+  while (s.size() > 2 && s.back() == '0' && s[s.size() - 2] != '.') s.pop_back();
+  return s;
+}
+
+void write_answer(const FindOptions& o, const std::vector<Match>& matches, bool per_color) {
   std::FILE* out = stdout;
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
   if (o.output != "-") {
@@ -215,24 +442,81 @@ int run(const FindOptions& o) {
     if (!file) throw UsageError("cannot open output '" + o.output + "': " + std::strerror(errno));
     out = file.get();
   }
-  std::string text = o.format == "jsonl" ? "" : "file,score,color,share\n";
-  for (const auto& m : matches) {
-    char score[32], share[32];
-    std::snprintf(score, sizeof score, "%.4f", m.delta_e);
-    std::snprintf(share, sizeof share, "%.4f", m.share);
-    if (o.format == "jsonl") {
-      text += nlohmann::ordered_json{{"file", m.file},
-                                     {"score", nlohmann::json::parse(score)},
-                                     {"color", hex_color(m.color)},
-                                     {"share", nlohmann::json::parse(share)}}
-                  .dump() +
-              "\n";
+  const bool jsonl = o.format == "jsonl";
+  std::size_t k = 0;
+  for (const auto& m : matches) k = std::max(k, m.colors.size());
+  std::string text;
+  if (!jsonl) {
+    text = "file,score";
+    if (per_color) {
+      text += ",color,share";
     } else {
-      text += csv_field(m.file) + "," + score + "," + hex_color(m.color) + "," + share + "\n";
+      for (std::size_t i = 1; i <= k; ++i) text += ",color_" + std::to_string(i);
+      for (std::size_t i = 1; i <= k; ++i) text += ",share_" + std::to_string(i);
+    }
+    text += '\n';
+  }
+  const auto jsonl_formatter = make_formatter(OutputFormat::kJsonl, 1);  // its JSON strings
+  for (const auto& m : matches) {
+    if (jsonl) {
+      // {"file":...,"score":S,"color":"#..","share":S} or {"file","score","colors","shares"}
+      text += jsonl_formatter->row_start(m.file) + "\"score\":" + json_number(m.score);
+      if (per_color) {
+        text +=
+            ",\"color\":\"" + hex_color(m.colors[0]) + "\",\"share\":" + json_number(m.shares[0]);
+      } else {
+        text += ",\"colors\":[";
+        for (std::size_t i = 0; i < m.colors.size(); ++i) {
+          text += (i ? ",\"" : "\"") + hex_color(m.colors[i]) + "\"";
+        }
+        text += "],\"shares\":[";
+        for (std::size_t i = 0; i < m.shares.size(); ++i)
+          text += (i ? "," : "") + json_number(m.shares[i]);
+        text += "]";
+      }
+      text += "}\n";
+    } else {
+      text += csv_field(m.file) + "," + number(m.score);
+      if (per_color) {
+        text += "," + hex_color(m.colors[0]) + "," + number(m.shares[0]);
+      } else {
+        for (std::size_t i = 0; i < k; ++i) {
+          text += ",";
+          if (i < m.colors.size()) text += hex_color(m.colors[i]);
+        }
+        for (std::size_t i = 0; i < k; ++i) {
+          text += ",";
+          if (i < m.shares.size()) text += number(m.shares[i]);
+        }
+      }
+      text += '\n';
     }
   }
   if (std::fwrite(text.data(), 1, text.size(), out) != text.size() || std::fflush(out) != 0) {
     throw Error(std::string("cannot write output: ") + std::strerror(errno));
+  }
+}
+
+int run(const FindOptions& o) {
+  setup_logging(0);
+  const int queries = !o.color.empty() + !o.colors.empty() + !o.palette.empty() + !o.like.empty();
+  if (queries != 1) {
+    throw UsageError("give one query: --color, --colors, --palette or --like");
+  }
+  if (o.min_share_given && o.color.empty()) {
+    throw UsageError("--min-share applies to --color only");
+  }
+  if (!o.like.empty() && std::count(o.results.begin(), o.results.end(), "-") > 0) {
+    throw UsageError("--like reads the results twice: give files, not stdin");
+  }
+  if (!o.color.empty()) {
+    write_answer(o, find_color(o), true);
+  } else if (!o.colors.empty()) {
+    write_answer(o, find_emd(o, parse_weighted("--colors", o.colors), true), false);
+  } else if (!o.palette.empty()) {
+    write_answer(o, find_emd(o, parse_weighted("--palette", o.palette), false), false);
+  } else {
+    write_answer(o, find_emd(o, like_palette(o), false), false);
   }
   return kExitOk;
 }
@@ -242,22 +526,41 @@ int run(const FindOptions& o) {
 std::function<int()> add_find(CLI::App& app) {
   auto o = std::make_shared<FindOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "find", "Find the images of results files (from extract) that hold a colour, best first.");
-  cmd->add_option("results", o->results, "Results files written by palette extract (CSV or JSONL)")
+      "find", "Find the images of results files (from extract) by colour, best first.");
+  cmd->add_option("results", o->results,
+                  "Results files written by palette extract (CSV or JSONL; - for stdin)")
       ->required();
-  cmd->add_option("--color", o->color, "The colour: #rrggbb, rrggbb or rgb(r,g,b)")->required();
+  cmd->add_option("--color", o->color,
+                  "Images holding this colour: #rrggbb, rrggbb, rgb(r,g,b), a CSS colour name, or "
+                  "a colour class (black white grey red orange yellow green blue purple pink "
+                  "brown)");
+  cmd->add_option("--colors", o->colors,
+                  "Images holding these colours in about these weights, C:W,C:W,... (W in "
+                  "percent, at most 100 in all; the rest is any other colour), by EMD");
+  cmd->add_option("--palette", o->palette,
+                  "Images whose palette is nearest to this one, C:W,C:W,... by EMD");
+  cmd->add_option("--like", o->like,
+                  "Images whose palette is nearest to this image's (its row in the results, else "
+                  "the image itself, clustered with the options below), by EMD");
   cmd->add_option("--max-delta-e", o->max_delta_e,
-                  "Largest CIEDE2000 difference between the colour and an image's colour")
+                  "--color: largest CIEDE2000 difference (default 10); EMD queries: largest "
+                  "score (default none)")
       ->check(CLI::Range(0.0, 1000.0))
-      ->capture_default_str();
-  cmd->add_option("--min-share", o->min_share, "Smallest share of the matching colour (0..1)")
+      ->each([o](const std::string&) { o->max_delta_e_given = true; });
+  cmd->add_option("--min-share", o->min_share,
+                  "--color: smallest share of the matching colour (0..1)")
       ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  cmd->add_option("--top", o->top, "At most this many images (default: all that match)");
+      ->each([o](const std::string&) { o->min_share_given = true; });
+  cmd->add_option("--top", o->top,
+                  "At most this many images (--color default: all that match; EMD queries: 10)")
+      ->each([o](const std::string&) { o->top_given = true; });
   cmd->add_option("-o,--output", o->output, "Output file, - for stdout")->capture_default_str();
   cmd->add_option("--format", o->format, "Output format")
       ->check(CLI::IsMember({"csv", "jsonl"}))
       ->capture_default_str();
+  // -k is the results' colour count; the rest as extract has them.
+  add_cluster_options(cmd, o->cluster,
+                      cluster_option::kAll & ~cluster_option::kColors & ~cluster_option::kBatch);
   return [o] { return run(*o); };
 }
 
