@@ -163,7 +163,8 @@ struct Signature {
   std::vector<Lab> lab;
   std::vector<double> weight;
 
-  void assign(std::span<const std::uint32_t> colors, std::span<const double> shares,
+  // Returns whether the signature has any weight.
+  bool assign(std::span<const std::uint32_t> colors, std::span<const double> shares,
               bool normalise) {
     lab.resize(colors.size());
     weight.assign(shares.begin(), shares.end());
@@ -175,6 +176,7 @@ struct Signature {
     if (normalise && total > 0) {
       for (double& w : weight) w /= total;
     }
+    return total > 0;
   }
   LabSignature view() const { return {lab, weight}; }
 };
@@ -415,7 +417,9 @@ std::vector<Match> find_emd(const FindOptions& o, const Weighted& query, bool pa
                     return;
                   }
                   Signature& s = w.signature;
-                  s.assign(row.colors, row.shares, true);
+                  // A palette without weight (all shares 0, never from extract) has no
+                  // distribution to compare: EMD would call it a perfect match.
+                  if (!s.assign(row.colors, row.shares, true)) return;
                   const double bar = std::min(w.best.bar(), limit);
                   // Skip what cannot enter: the bound is below the EMD (up to rounding, hence
                   // the margin).

@@ -201,6 +201,19 @@ TEST_F(FindTest, NearestPalettesByEmd) {
   EXPECT_TRUE(files_of_rows(r.out).empty()) << r.out;
 }
 
+TEST_F(FindTest, PalettesWithoutWeightAreNoMatch) {
+  const std::string p = dir_.file("zero.csv");
+  write_text(p,
+             "file,color_1,share_1,error\n"
+             "zero.png,#0000ff,0.0000,\n"
+             "blue.png,#0000ff,1.0000,\n");
+  for (const char* query : {"--palette", "--colors"}) {
+    const auto r = find({p, query, "#0000ff:50"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(files_of_rows(r.out), (std::vector<std::string>{"blue.png"})) << query;
+  }
+}
+
 TEST_F(FindTest, LikeAnImageOutsideTheResultsDecodesIt) {
   const std::string out = dir_.file("out.csv");
   ASSERT_EQ(extract({solid_png("red.png", kRed), png("blue.png", {kBlue, kWhite}, {6, 2}), "-o",
