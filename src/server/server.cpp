@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "multipart.hpp"
+#include "palette/color_names.hpp"
 #include "palette/decode_worker.hpp"
 #include "palette/error.hpp"
 #include "palette/writer.hpp"
@@ -134,6 +135,22 @@ class CollectSink final : public RowSink {
     rows.insert(rows.end(), batch.begin(), batch.end());
   }
 };
+
+// GET /api/colors: the CSS named colours in table order, each with its hex and basic colour class
+// ([{"name":"aliceblue","hex":"#f0f8ff","class":"white"}, ...]), so the page's colour search
+// uses the table of the core library rather than a copy.
+const std::string& named_colors_json() {
+  static const std::string kBody = [] {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const NamedColor& c : css_named_colors()) {
+      list.push_back(nlohmann::ordered_json{{"name", std::string(c.name)},
+                                            {"hex", hex_color(c.rgb)},
+                                            {"class", std::string(to_string(c.color_class))}});
+    }
+    return list.dump();
+  }();
+  return kBody;
+}
 
 const std::set<std::string>& form_fields() {
   static const std::set<std::string> kFields = {"images", "k",        "space", "size",
@@ -342,6 +359,7 @@ struct PaletteServer::Impl {
         return queue(connection, json_answer(json{{"status", "ok"}}.dump()));
       }
       if (get && u == "/api/info") return queue(connection, json_answer(s.info()));
+      if (get && u == "/api/colors") return queue(connection, json_answer(named_colors_json()));
       if (m == MHD_HTTP_METHOD_POST && u == "/api/palettes") {
         auto* up = new Upload(s, connection);
         *request = up;

@@ -21,9 +21,12 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
+#include "palette/color_names.hpp"
 #include "palette/server.hpp"
+#include "palette/writer.hpp"
 #include "support/images.hpp"
 
 namespace palette {
@@ -322,6 +325,39 @@ TEST_F(ServerTest, HealthInfoAndPage) {
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
   EXPECT_EQ(error_of(missing), "not found");
+}
+
+TEST_F(ServerTest, NamedColoursForThePage) {
+  start();
+  auto r = client_->Get("/api/colors");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  const auto j = json::parse(r->body);
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 148u);
+  EXPECT_EQ(j[0], (json{{"name", "aliceblue"}, {"hex", "#f0f8ff"}, {"class", "white"}}));
+  EXPECT_EQ(r->body.rfind(R"([{"name":"aliceblue","hex":"#f0f8ff","class":"white"},)", 0), 0u)
+      << "fields in the order name, hex, class";
+  const std::set<std::string> classes = {"black", "white", "grey",   "red",  "orange", "yellow",
+                                         "green", "blue",  "purple", "pink", "brown"};
+  std::set<std::string> seen;
+  for (const auto& c : j) {
+    ASSERT_TRUE(c.at("name").is_string());
+    ASSERT_TRUE(c.at("hex").is_string());
+    EXPECT_EQ(c["hex"].get<std::string>().size(), 7u) << c;
+    EXPECT_EQ(c["hex"].get<std::string>()[0], '#') << c;
+    EXPECT_TRUE(classes.count(c.at("class").get<std::string>())) << c;
+    seen.insert(c["class"].get<std::string>());
+  }
+  EXPECT_EQ(seen, classes) << "every class has a named colour";
+  // In the table's order, the same as the core library's.
+  const auto table = css_named_colors();
+  for (std::size_t i = 0; i < table.size() && i < j.size(); ++i) {
+    EXPECT_EQ(j[i]["name"], std::string(table[i].name)) << i;
+    EXPECT_EQ(j[i]["hex"], hex_color(table[i].rgb)) << i;
+    EXPECT_EQ(j[i]["class"], std::string(to_string(table[i].color_class))) << i;
+  }
 }
 
 TEST_F(ServerTest, JsonPalettesInUploadOrderWithErrorRows) {
