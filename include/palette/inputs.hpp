@@ -36,6 +36,12 @@ class InputQueue {
   std::optional<std::pair<std::size_t, InputItem>> next();
   /// Whether next() would return at once.
   bool ready();
+  /// Keeps only shard `index` of `count` (0 <= index < count): the items offered to push() are
+  /// cut into blocks of `block` in the order they come, block b belongs to shard b % count, and
+  /// the items of other shards are dropped at once. Call before the first push().
+  void set_shard(std::size_t index, std::size_t count, std::size_t block);
+  /// Items offered to push() so far, those of other shards included.
+  std::size_t offered();
   /// Items pushed so far, and whether that is all of them.
   std::size_t pushed();
   /// Items handed out by next() so far.
@@ -47,7 +53,8 @@ class InputQueue {
   std::mutex mutex_;
   std::condition_variable cv_, space_;
   std::deque<InputItem> items_;
-  std::size_t taken_ = 0, pushed_ = 0;
+  std::size_t taken_ = 0, pushed_ = 0, offered_ = 0;
+  std::size_t shard_index_ = 0, shard_count_ = 1, shard_block_ = 1;
   bool closed_ = false;
 };
 

@@ -33,6 +33,7 @@
 #include "palette/writer.hpp"
 #include "progress.hpp"
 #include "resume.hpp"
+#include "shard.hpp"
 
 namespace palette::cli {
 namespace {
@@ -48,6 +49,9 @@ struct ExtractOptions : ClusterOptions {
   bool hidden = false;
   bool resume = false;
   bool names = false;
+  std::string shard_text;  // --shard I/N
+  std::size_t shard_block = Shard{}.block;
+  Shard shard;  // resolved: --shard, a Slurm array task, or none
 };
 
 // Rows are written a batch at a time under this lock, so that an exit forced by a signal (see
@@ -205,6 +209,7 @@ std::vector<RecordedOption> recorded_options(const ExtractOptions& o, OutputForm
       {"--max-pixels", std::to_string(o.max_pixels)},
       {"--hidden", o.hidden ? "yes" : "no"},
       {"--names", o.names ? "yes" : "no", "no"},
+      {"--shard", to_record(o.shard), "none"},
       {"the inputs", nlohmann::json(o.inputs).dump()},
   };
 }
@@ -284,6 +289,21 @@ int run(ExtractOptions& o) {
   }
   if (!format) throw UsageError("invalid --format");
   if (o.resume && o.output == "-") throw UsageError("--resume needs an output file (-o FILE)");
+  // A shard of the inputs: --shard, else a Slurm array task's (--shard 0/1 runs everything).
+  if (!o.shard_text.empty()) {
+    const auto shard = parse_shard(o.shard_text, o.shard_block);
+    if (!shard) {
+      throw UsageError("--shard: '" + o.shard_text +
+                       "' is not I/N with 0 <= I < N <= " + std::to_string(kMaxShards));
+    }
+    o.shard = *shard;
+  } else if (const auto shard = slurm_array_shard(o.shard_block)) {
+    o.shard = *shard;
+  }
+  if (o.shard.sharded()) {
+    if (o.output == "-") throw UsageError("--shard needs an output file (-o FILE)");
+    o.output = part_path(o.output, o.shard);
+  }
   const PipelineOptions options = pipeline_options(o);
   const int threads = options.threads;
   g_output_name = o.output;
@@ -309,11 +329,13 @@ int run(ExtractOptions& o) {
         thread.detach();  // still blocked reading paths; it owns everything it touches
       }
     }
-  } enumerator{std::thread([queue, finished, args = o.inputs, enumerate] {
-                 enumerate_inputs(args, enumerate, *queue, std::cin);
-                 finished->store(true);
-               }),
-               finished};
+  };
+  if (o.shard.sharded()) queue->set_shard(o.shard.index, o.shard.count, o.shard.block);
+  Enumerator enumerator{std::thread([queue, finished, args = o.inputs, enumerate] {
+                          enumerate_inputs(args, enumerate, *queue, std::cin);
+                          finished->store(true);
+                        }),
+                        finished};
   while (!inputs.ready() && !stop.requested()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -321,8 +343,12 @@ int run(ExtractOptions& o) {
     spdlog::warn("{}", resume_hint(stop.signal()));
     return stop.exit_code();
   }
-  if (inputs.closed() && inputs.pushed() == 0) {
+  if (inputs.closed() && inputs.offered() == 0) {
     throw UsageError("no input images found");
+  }
+  if (o.shard.sharded()) {
+    spdlog::info("shard {} of {} (blocks of {} inputs): writing {}", o.shard.index, o.shard.count,
+                 o.shard.block, o.output);
   }
 
   const auto formatter = make_formatter(*format, o.k, o.names);
@@ -357,6 +383,14 @@ int run(ExtractOptions& o) {
     spdlog::warn("{}", resume_hint(stop.signal()));
     if (o.timings) print_timings(stats, threads);
     return stop.exit_code();
+  }
+  if (o.output != "-") {
+    // What `palette merge` checks a part by (and what tells a finished output from a cut one).
+    try {
+      complete_run_record(o.output, g_rows_written.load(), inputs.offered());
+    } catch (const Error& e) {
+      spdlog::warn("{}", e.what());
+    }
   }
   const std::size_t failed = stats.failed + output.skipped_failed;
   if (output.skipped > 0) {
@@ -396,6 +430,13 @@ std::function<int()> add_extract(CLI::App& app) {
   cmd->add_flag("--names", o->names,
                 "Also name each colour: its nearest CSS named colour (CIEDE2000), in columns "
                 "name_1..name_K after error (JSON: a names array)");
+  cmd->add_option("--shard", o->shard_text,
+                  "Process shard I of N (0-based): every N-th block of the inputs, into the part "
+                  "file OUT.part-I-of-N.EXT; palette merge joins the parts (default: a Slurm "
+                  "array task's, from SLURM_ARRAY_TASK_ID/_COUNT; 0/1: everything)");
+  cmd->add_option("--shard-block", o->shard_block, "Inputs per block of a shard")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->capture_default_str();
   cmd->add_flag("--hidden", o->hidden, "Include names starting with '.' in directories");
   cmd->add_flag("--resume", o->resume,
                 "Finish an interrupted run: keep the rows already in the output (-o FILE), "

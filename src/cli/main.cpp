@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   commands.back().first = app.get_subcommand("find");
   commands.emplace_back(nullptr, add_stats(app));
   commands.back().first = app.get_subcommand("stats");
+  commands.emplace_back(nullptr, add_merge(app));
+  commands.back().first = app.get_subcommand("merge");
   commands.emplace_back(nullptr, add_decode_worker(app));
   commands.back().first = app.get_subcommand("decode-worker");
 

@@ -17,9 +17,9 @@ namespace palette::cli {
 
 std::string run_record_path(const std::string& output) { return output + ".palette-run.json"; }
 
-void write_run_record(const std::string& output, const std::vector<RecordedOption>& options) {
-  nlohmann::ordered_json j = nlohmann::ordered_json::object();
-  for (const auto& o : options) j[o.name] = o.value;
+namespace {
+
+void write_record_json(const std::string& output, const nlohmann::ordered_json& j) {
   const std::string text = j.dump(2) + "\n";
   const std::string path = run_record_path(output), tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
@@ -30,6 +30,38 @@ void write_run_record(const std::string& output, const std::vector<RecordedOptio
     std::remove(tmp.c_str());
     throw Error("cannot write " + path + ": " + why);
   }
+}
+
+}  // namespace
+
+void write_run_record(const std::string& output, const std::vector<RecordedOption>& options) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& o : options) j[o.name] = o.value;
+  write_record_json(output, j);
+}
+
+std::vector<std::pair<std::string, std::string>> read_run_record(const std::string& output) {
+  std::ifstream in(run_record_path(output));
+  if (!in) return {};
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto j = nlohmann::ordered_json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return {};
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, value] : j.items()) {
+    if (!value.is_string()) return {};
+    out.emplace_back(name, value.get<std::string>());
+  }
+  return out;
+}
+
+void complete_run_record(const std::string& output, std::size_t rows, std::size_t inputs) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : read_run_record(output)) j[name] = value;
+  j["rows"] = std::to_string(rows);
+  j["inputs"] = std::to_string(inputs);
+  j["complete"] = "yes";
+  write_record_json(output, j);
 }
 
 std::string compare_run_record(const std::string& output, const std::vector<RecordedOption>& now) {

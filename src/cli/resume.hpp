@@ -12,6 +12,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "palette/writer.hpp"
@@ -32,6 +33,13 @@ std::string run_record_path(const std::string& output);
 
 /// Writes the record of a run to `output` (replacing one there). Throws palette::Error.
 void write_run_record(const std::string& output, const std::vector<RecordedOption>& options);
+
+/// Adds to the record of `output`'s run that the run completed: "rows" (in the output) and
+/// "inputs" (all the run enumerated, those of other shards included). Throws palette::Error.
+void complete_run_record(const std::string& output, std::size_t rows, std::size_t inputs);
+
+/// The record of `output`'s run as name -> value; empty when there is none or it is damaged.
+std::vector<std::pair<std::string, std::string>> read_run_record(const std::string& output);
 
 /// The first option in which `now` differs from the record of the run that wrote `output`, as
 /// "-k was 5, now 8"; empty when they agree. Throws UsageError when there is no readable record.

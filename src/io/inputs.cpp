@@ -14,6 +14,8 @@ namespace palette {
 void InputQueue::push(InputItem item) {
   {
     std::unique_lock lock(mutex_);
+    const std::size_t position = offered_++;
+    if (shard_count_ > 1 && position / shard_block_ % shard_count_ != shard_index_) return;
     // A producer far ahead of the pipeline (ten million files) must not hold every path: when
     // the queue is full it waits until half of it is taken (not for each item: a wake-up per
     // item would cost more than the item).
@@ -46,6 +48,18 @@ std::optional<std::pair<std::size_t, InputItem>> InputQueue::next() {
   lock.unlock();
   if (half) space_.notify_all();
   return out;
+}
+
+void InputQueue::set_shard(std::size_t index, std::size_t count, std::size_t block) {
+  std::lock_guard lock(mutex_);
+  shard_index_ = index;
+  shard_count_ = count;
+  shard_block_ = block;
+}
+
+std::size_t InputQueue::offered() {
+  std::lock_guard lock(mutex_);
+  return offered_;
 }
 
 bool InputQueue::ready() {

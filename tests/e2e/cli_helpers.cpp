@@ -135,7 +135,10 @@ int colors_in(const std::vector<std::string>& args) {
 
 RunResult ExtractTest::extract(const std::vector<std::string>& args,
                                const std::string& stdin_text) {
-  std::vector<std::string> argv = as_user_;
+  // Inside a Slurm job array, extract would take the task's shard: not what a test means.
+  std::vector<std::string> argv = {"/usr/bin/env", "-u", "SLURM_ARRAY_TASK_ID", "-u",
+                                   "SLURM_ARRAY_TASK_COUNT"};
+  argv.insert(argv.end(), as_user_.begin(), as_user_.end());
   argv.insert(argv.end(), {PALETTE_BINARY, "extract"});
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv, stdin_text);

@@ -1,0 +1,41 @@
+#pragma once
+// Job arrays without MPI: `extract --shard I/N` processes every N-th block of the inputs into a
+// part file, and `palette merge` joins the parts into the file one process would write.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace palette::cli {
+
+/// Shard `index` of `count`, in blocks of `block` inputs: block b (inputs b*block to
+/// (b+1)*block-1, in input order) belongs to shard b % count.
+struct Shard {
+  std::size_t index = 0;
+  std::size_t count = 1;
+  std::size_t block = 1000;
+  bool sharded() const { return count > 1; }
+};
+
+inline constexpr std::size_t kMaxShards = 1000000;
+
+/// "I/N" with 0 <= I < N <= kMaxShards; std::nullopt otherwise.
+std::optional<Shard> parse_shard(const std::string& text, std::size_t block);
+
+/// The shard of a Slurm job array task (SLURM_ARRAY_TASK_ID, _MIN, _STEP and _COUNT), or
+/// std::nullopt outside one. Throws UsageError when the variables do not make sense.
+std::optional<Shard> slurm_array_shard(std::size_t block);
+
+/// How the run record keeps it: "none", or "I/N, blocks of B".
+std::string to_record(const Shard& shard);
+/// The reverse of to_record(); std::nullopt for anything else.
+std::optional<Shard> from_record(const std::string& text);
+
+/// The part file of `output` for a shard: "out.csv" -> "out.part-3-of-8.csv" (the extension
+/// stays last, so the format is still told by it).
+std::string part_path(const std::string& output, const Shard& shard);
+
+/// How many inputs shard `index` of `count` (blocks of `block`) holds when there are `inputs`.
+std::size_t shard_inputs(const Shard& shard, std::size_t inputs);
+
+}  // namespace palette::cli

@@ -1,0 +1,197 @@
+// Job arrays without MPI: extract --shard I/N writes every N-th block of the inputs to a part
+// file, and palette merge joins the parts into the file one run writes, byte for byte (CSV and
+// JSON Lines, error rows included, parts without rows included); what merge refuses; the shard
+// of a Slurm array task; bad --shard values.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_helpers.hpp"
+
+namespace palette::test {
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class ShardTest : public ExtractTest {
+ protected:
+  void SetUp() override {
+    // Eleven inputs: images of a few colours, a corrupt one and a missing one among them.
+    for (int i = 0; i < 9; ++i) {
+      const auto a = static_cast<std::uint32_t>(i * 2654435761u) & 0xFFFFFF;
+      list_ += png("img" + std::to_string(i) + (i == 4 ? ", odd\".png" : ".png"),
+                   {a, a ^ 0x808080, kRed}, {3 + i % 4, 4, 2}, 6) +
+               "\n";
+    }
+    const std::string bad = dir_.file("bad.jpg");
+    write_text(bad, "not a jpeg");
+    list_ += bad + "\n" + dir_.file("missing.png") + "\n";
+    write_text(dir_.file("list.txt"), list_);
+  }
+  std::vector<std::string> args(const std::string& out, const std::string& format) {
+    return {"@" + dir_.file("list.txt"), "-o", out, "--format", format, "-q", "--threads", "2"};
+  }
+  RunResult merge(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {PALETTE_BINARY, "merge"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  }
+  // Runs every shard of N (blocks of `block`) to OUT, and returns the part files.
+  std::vector<std::string> shards(const std::string& out, const std::string& format, int n,
+                                  int block, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> parts;
+    for (int i = 0; i < n; ++i) {
+      auto a = args(out, format);
+      a.insert(a.end(), {"--shard", std::to_string(i) + "/" + std::to_string(n), "--shard-block",
+                         std::to_string(block)});
+      a.insert(a.end(), extra.begin(), extra.end());
+      const auto r = extract(a);
+      EXPECT_LE(r.exit_code, 1) << r.err;  // 1: this part holds a failed image
+      const std::filesystem::path p(out);
+      parts.push_back((p.parent_path() / (p.stem().string() + ".part-" + std::to_string(i) +
+                                          "-of-" + std::to_string(n) + p.extension().string()))
+                          .string());
+      EXPECT_TRUE(std::filesystem::exists(parts.back())) << parts.back();
+    }
+    return parts;
+  }
+  std::string list_;
+};
+
+TEST_F(ShardTest, MergedPartsAreTheFileOneRunWrites) {
+  for (const std::string format : {"csv", "jsonl"}) {
+    const std::string plain = dir_.file("plain." + format);
+    ASSERT_EQ(extract(args(plain, format)).exit_code, 1);  // two failed inputs
+    const std::string want = slurp(plain);
+    ASSERT_FALSE(want.empty());
+    // Shard counts and block sizes that leave short last blocks and parts without a row.
+    for (const auto& [n, block] :
+         std::vector<std::pair<int, int>>{{1, 1000}, {2, 1}, {3, 2}, {4, 3}, {5, 4}, {8, 1}}) {
+      SCOPED_TRACE(format + " " + std::to_string(n) + "/" + std::to_string(block));
+      const std::string out = dir_.file("out-" + std::to_string(n) + "." + format);
+      if (n == 1) {
+        // 0/1 is the whole run, no part file.
+        auto a = args(out, format);
+        a.insert(a.end(), {"--shard", "0/1"});
+        EXPECT_EQ(extract(a).exit_code, 1);
+        EXPECT_EQ(slurp(out), want);
+        continue;
+      }
+      // Each part holds only its own blocks' rows, in input order.
+      const auto parts = shards(out, format, n, block);
+      std::size_t rows = 0;
+      for (const auto& p : parts) rows += count_lines(slurp(p)) - (format == "csv" ? 1 : 0);
+      EXPECT_EQ(rows, 11u);
+      // Given in any order.
+      std::vector<std::string> reversed(parts.rbegin(), parts.rend());
+      const std::string merged = dir_.file("merged-" + std::to_string(n) + "." + format);
+      reversed.insert(reversed.end(), {"-o", merged});
+      const auto r = merge(reversed);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(slurp(merged), want);
+      // The merged file is complete as far as --resume can tell: it leaves it as it is.
+      auto a = args(merged, format);
+      a.push_back("--resume");
+      const auto again = extract(a);
+      EXPECT_EQ(again.exit_code, 1) << again.err;
+      EXPECT_EQ(slurp(merged), want);
+    }
+  }
+}
+
+TEST_F(ShardTest, MergeRefusesWhatIsNotOneRun) {
+  const std::string out = dir_.file("out.csv");
+  const auto parts = shards(out, "csv", 3, 2);
+  const std::string merged = dir_.file("merged.csv");
+  const auto refused = [&](const std::vector<std::string>& given, const std::string& why) {
+    auto a = given;
+    a.insert(a.end(), {"-o", merged});
+    const auto r = merge(a);
+    EXPECT_EQ(r.exit_code, 2) << why << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(merged));
+  };
+  refused({parts[0], parts[1]}, "shard 2 of 3 is missing");
+  refused({parts[0], parts[1], parts[2], parts[1]}, "are both shard 1");
+  // A part of another run: other options, or another shard count.
+  const auto other_k = shards(dir_.file("k.csv"), "csv", 3, 2, {"-k", "3"});
+  refused({parts[0], parts[1], other_k[2]}, "-k is 5 in one and 3 in the other");
+  const auto other_n = shards(dir_.file("n.csv"), "csv", 2, 2);
+  refused({parts[0], parts[1], other_n[1]}, "parts of different runs");
+  // A part whose run did not finish, or whose rows were cut short.
+  const std::string record = parts[1] + ".palette-run.json";
+  const std::string text = slurp(record);
+  write_text(record, text.substr(0, text.find(",\n  \"rows\"")) + "\n}\n");
+  refused(parts, "did not finish");
+  write_text(record, text);
+  const std::string rows = slurp(parts[2]);
+  write_text(parts[2], rows.substr(0, rows.rfind('\n', rows.size() - 2) + 1));
+  refused(parts, "ends before its rows do");
+  write_text(parts[2], rows + rows.substr(rows.find('\n') + 1));
+  refused(parts, "more than its rows");
+  write_text(parts[2], rows);
+  // Not a part at all.
+  const std::string plain = dir_.file("plain.csv");
+  extract(args(plain, "csv"));
+  refused({plain}, "not a part of a sharded run");
+  refused({dir_.file("nothing.csv")}, "no readable run record");
+  // And the parts as they are merge.
+  EXPECT_EQ(merge({parts[0], parts[1], parts[2], "-o", merged}).exit_code, 0);
+}
+
+TEST_F(ShardTest, SlurmArrayTaskPicksTheShard) {
+  const std::string out = dir_.file("out.csv");
+  const auto with_env = [&](const std::vector<std::string>& env,
+                            const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {"/usr/bin/env"};
+    argv.insert(argv.end(), env.begin(), env.end());
+    argv.insert(argv.end(), {PALETTE_BINARY, "extract"});
+    const auto a = args(out, "csv");
+    argv.insert(argv.end(), a.begin(), a.end());
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run(argv);
+  };
+  // --array=1-5:2 (tasks 1, 3, 5): task 3 is the second of three.
+  auto r = with_env({"SLURM_ARRAY_TASK_ID=3", "SLURM_ARRAY_TASK_MIN=1", "SLURM_ARRAY_TASK_STEP=2",
+                     "SLURM_ARRAY_TASK_COUNT=3"});
+  EXPECT_LE(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("out.part-1-of-3.csv")));
+  EXPECT_FALSE(std::filesystem::exists(out));
+  r = with_env({"SLURM_ARRAY_TASK_ID=0", "SLURM_ARRAY_TASK_COUNT=2"});
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("out.part-0-of-2.csv")));
+  // --shard wins over the environment; 0/1 runs everything.
+  r = with_env({"SLURM_ARRAY_TASK_ID=0", "SLURM_ARRAY_TASK_COUNT=2"}, {"--shard", "1/4"});
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("out.part-1-of-4.csv")));
+  r = with_env({"SLURM_ARRAY_TASK_ID=0", "SLURM_ARRAY_TASK_COUNT=2"}, {"--shard", "0/1"});
+  EXPECT_TRUE(std::filesystem::exists(out));
+  r = with_env({"SLURM_ARRAY_TASK_ID=7", "SLURM_ARRAY_TASK_COUNT=2"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("give --shard I/N"), std::string::npos) << r.err;
+}
+
+TEST_F(ShardTest, BadShardsAreUsageErrors) {
+  for (const std::string bad : {"3/3", "1", "a/b", "0/0", "-1/2", "1/2/3", "0/1000001"}) {
+    auto a = args(dir_.file("out.csv"), "csv");
+    a.insert(a.end(), {"--shard", bad});
+    const auto r = extract(a);
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  }
+  const auto r = extract({"@" + dir_.file("list.txt"), "--shard", "0/2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--shard needs an output file"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace palette::test
