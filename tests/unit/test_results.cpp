@@ -285,7 +285,9 @@ std::string big(OutputFormat format, int rows, std::uint32_t seed) {
     }
     text +=
         f->row(make_row("photos/" + std::to_string(i) + "/IMG_" + std::to_string(rng()) + ".jpg",
-                        {rng() & 0xFFFFFF, rng() & 0xFFFFFF}, {6000, 4000}));
+                        {static_cast<std::uint32_t>(rng() & 0xFFFFFF),
+                         static_cast<std::uint32_t>(rng() & 0xFFFFFF)},
+                        {6000, 4000}));
   }
   return text;
 }
