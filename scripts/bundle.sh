@@ -14,8 +14,10 @@ archs=${1:-"80;86;89;90"}
 build=build-bundle
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
+# Without MPI: a cluster's MPI must be the one its mpirun launches, so MPI builds are made there
+# (README, "On a cluster"); the bundle is one process per node.
 cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DPALETTE_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES="$archs" >/dev/null
+  -DPALETTE_MPI=OFF -DCMAKE_CUDA_ARCHITECTURES="$archs" >/dev/null
 cmake --build "$build" --parallel "$(nproc)" --target palette palette_gpu_tests \
   palette_parity_tests bench_kmeans bench_cuda_kmeans
 

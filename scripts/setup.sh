@@ -15,7 +15,8 @@ run_pkgs=(build-essential cmake ninja-build pkg-config
           libspdlog-dev libcli11-dev libmicrohttpd-dev nlohmann-json3-dev)
 test_pkgs=(libgtest-dev libopencv-imgcodecs-dev nlohmann-json3-dev libbenchmark-dev
            libcpp-httplib-dev
-           python3 python3-pandas chromium)
+           python3 python3-pandas chromium
+           libopenmpi-dev openmpi-bin)
 # Node.js for the browser test: the distribution's, unless one is already there.
 command -v node >/dev/null || test_pkgs+=(nodejs)
 command -v npm >/dev/null || test_pkgs+=(npm)

@@ -22,6 +22,11 @@
 
 #include "commands.hpp"
 #include "console.hpp"
+#ifdef PALETTE_WITH_CUDA
+#include "palette/cuda_backend.hpp"
+#endif
+#include "distribute.hpp"
+#include "mpi.hpp"
 #include "options.hpp"
 #include "palette/backend.hpp"
 #include "palette/clock.hpp"
@@ -52,6 +57,8 @@ struct ExtractOptions : ClusterOptions {
   std::string shard_text;  // --shard I/N
   std::size_t shard_block = Shard{}.block;
   Shard shard;  // resolved: --shard, a Slurm array task, or none
+  std::size_t chunk = DistributedOptions{}.chunk;
+  bool device_given = false;
 };
 
 // Rows are written a batch at a time under this lock, so that an exit forced by a signal (see
@@ -131,6 +138,14 @@ class FileSink final : public RowSink {
       : out_(out), formatter_(formatter) {
     if (header) put(formatter_.header());
     flush();
+  }
+
+  // Rows already formatted (a distributed run's, in input order).
+  void write_text(const std::string& text, std::size_t rows) {
+    std::lock_guard lock(g_rows_mutex);
+    put(text);
+    flush();
+    g_rows_written += rows;
   }
 
   void write(const std::vector<Row>& rows) override {
@@ -277,9 +292,32 @@ Output open_output(const ExtractOptions& o, OutputFormat format, const RowFormat
   return w;
 }
 
-int run(ExtractOptions& o) {
-  const StopSignals stop;  // first: every thread started from here on leaves the signals to it
+// A rank of a distributed run other than 0: it takes chunks of inputs from rank 0 and sends
+// back their rows (distribute.hpp); rank 0 reports.
+int run_worker(const ExtractOptions& o, const StopSignals& stop, const mpi::World& world,
+               OutputFormat format) {
+  const PipelineOptions options = pipeline_options(o);
+  init_image_io();
+  StderrCapture capture;
+  const std::unique_ptr<Backend> backend = make_backend(o);
+  spdlog::debug("rank {}: the {} backend: {}", world.rank, backend->name(), backend->device());
+  const auto formatter = make_formatter(format, o.k, o.names);
+  DistributedOptions d;
+  d.chunk = o.chunk;
+  run_worker_rank(world, *backend, options, *formatter, d, &stop.requested());
+  return stop.requested() ? stop.exit_code() : kExitOk;
+}
+
+int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& world) {
   setup_logging(o.quiet ? -1 : o.verbose);
+  // Other ranks than 0 say only what goes wrong, their failed images included (rank 0 tells
+  // the run's story).
+  if (world.rank > 0 && !o.quiet && o.verbose == 0) spdlog::set_level(spdlog::level::warn);
+#ifdef PALETTE_WITH_CUDA
+  if (world.distributed() && !o.device_given && o.backend != "cpu" && cuda_device_count() > 0) {
+    o.device = world.local_rank % cuda_device_count();  // one GPU per rank of a node
+  }
+#endif
   std::optional<OutputFormat> format;
   if (!o.format.empty()) {
     format = parse_output_format(o.format);
@@ -304,6 +342,7 @@ int run(ExtractOptions& o) {
     if (o.output == "-") throw UsageError("--shard needs an output file (-o FILE)");
     o.output = part_path(o.output, o.shard);
   }
+  if (world.rank > 0) return run_worker(o, stop, world, *format);
   const PipelineOptions options = pipeline_options(o);
   const int threads = options.threads;
   g_output_name = o.output;
@@ -366,12 +405,29 @@ int run(ExtractOptions& o) {
   progress.failed = output.skipped_failed;
   std::optional<ProgressBar> bar;
   const bool stdout_is_terminal = o.output == "-" && ::isatty(1) == 1;
-  if (o.progress == "always" ||
-      (o.progress == "auto" && Console::instance().is_terminal() && !stdout_is_terminal)) {
+  if (!world.distributed() &&
+      (o.progress == "always" ||
+       (o.progress == "auto" && Console::instance().is_terminal() && !stdout_is_terminal))) {
     bar.emplace(progress, inputs);
   }
-  const PipelineStats stats =
-      run_pipeline(inputs, *backend, options, sink, &progress, &stop.requested());
+  PipelineStats stats;
+  if (world.distributed()) {
+    DistributedOptions d;
+    d.chunk = o.chunk;
+    d.window = std::max<std::size_t>(d.window, 8 * static_cast<std::size_t>(world.size) * o.chunk);
+    spdlog::info("{} MPI ranks, chunks of {} inputs, at most {} rows held for order", world.size,
+                 d.chunk, d.window);
+    const DistributedStats all = run_root_rank(
+        world, inputs, output.skipped, *backend, options, *formatter, d,
+        [&](const std::string& text, std::size_t rows) { sink.write_text(text, rows); },
+        &stop.requested());
+    stats = all.local;
+    stats.images = all.images;
+    stats.failed = all.failed;
+    stats.ok = all.images - all.failed;
+  } else {
+    stats = run_pipeline(inputs, *backend, options, sink, &progress, &stop.requested());
+  }
   bar.reset();
   output.file.reset();
   {
@@ -409,6 +465,26 @@ int run(ExtractOptions& o) {
   return failed ? kExitSomeFailed : kExitOk;
 }
 
+int run(ExtractOptions& o) {
+  const StopSignals stop;  // first: every thread started from here on leaves the signals to it
+  const mpi::World world = mpi::start();
+  int code = kExitOk;
+  try {
+    code = run_extract(o, stop, world);
+  } catch (const std::exception& e) {
+    if (world.distributed()) {
+      // One rank cannot go on alone: the job ends, with this rank's reason.
+      Console::instance().print("palette extract: rank " + std::to_string(world.rank) + ": " +
+                                e.what() + "\n");
+      mpi::abort(2);
+    }
+    mpi::finish();
+    throw;
+  }
+  mpi::finish();
+  return code;
+}
+
 }  // namespace
 
 std::function<int()> add_extract(CLI::App& app) {
@@ -434,6 +510,11 @@ std::function<int()> add_extract(CLI::App& app) {
                   "Process shard I of N (0-based): every N-th block of the inputs, into the part "
                   "file OUT.part-I-of-N.EXT; palette merge joins the parts (default: a Slurm "
                   "array task's, from SLURM_ARRAY_TASK_ID/_COUNT; 0/1: everything)");
+  cmd->add_option("--chunk", o->chunk,
+                  "Under mpirun: inputs rank 0 hands a rank at a time (a slow rank asks less "
+                  "often)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+      ->capture_default_str();
   cmd->add_option("--shard-block", o->shard_block, "Inputs per block of a shard")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
@@ -444,7 +525,10 @@ std::function<int()> add_extract(CLI::App& app) {
   cmd->add_flag("--timings", o->timings, "Print per-stage wall and CPU times at the end");
   cmd->add_flag("-v,--verbose", o->verbose, "More log output (debug)");
   cmd->add_flag("-q,--quiet", o->quiet, "Errors only");
-  return [o] { return run(*o); };
+  return [o, cmd] {
+    o->device_given = cmd->count("--device") > 0;
+    return run(*o);
+  };
 }
 
 }  // namespace palette::cli

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "mpi.hpp"
 #include "palette/backend.hpp"
 #include "palette/image_io.hpp"
 #include "palette/thread_pool.hpp"
@@ -36,6 +37,10 @@ std::function<int()> add_info(CLI::App& app) {
 #else
     std::printf("; cuda: not in this build (configure with -DPALETTE_CUDA=ON)\n");
 #endif
+    std::printf("mpi: %s\n",
+                mpi::built_in()
+                    ? ("mpirun -n N palette extract ... (" + mpi::library_version() + ")").c_str()
+                    : "not in this build (install libopenmpi-dev)");
     std::printf("libraries: %s, spdlog %d.%d.%d, CLI11 %s\n", image_io_versions().c_str(),
                 SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH, CLI11_VERSION);
     return kExitOk;

@@ -1,0 +1,432 @@
+#include "distribute.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "palette/error.hpp"
+
+namespace palette::cli {
+namespace {
+
+enum Tag : int { kRequest = 1, kChunk = 2, kRows = 3, kDone = 4 };
+
+void nap() { std::this_thread::sleep_for(std::chrono::microseconds(200)); }
+
+// Runs a thread's body; an exception there (a disk full under rank 0's writes, say) ends the
+// whole job with its reason, as no rank can go on without the others.
+template <class F>
+void or_abort(F&& body) {
+  try {
+    body();
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    mpi::abort(2);
+    throw;
+  }
+}
+
+// Messages between ranks: little-endian integers and length-prefixed strings.
+class Encoder {
+ public:
+  void u64(std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) s_ += static_cast<char>(v >> (8 * i) & 0xFF);
+  }
+  void str(std::string_view v) {
+    u64(v.size());
+    s_.append(v);
+  }
+  std::string take() { return std::move(s_); }
+
+ private:
+  std::string s_;
+};
+
+class Decoder {
+ public:
+  explicit Decoder(std::string_view s) : s_(s) {}
+  std::uint64_t u64() {
+    need(8);
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i)
+      v |= std::uint64_t{static_cast<unsigned char>(s_[at_ + i])} << (8 * i);
+    at_ += 8;
+    return v;
+  }
+  std::string str() {
+    const std::uint64_t n = u64();
+    need(n);
+    std::string v(s_.substr(at_, n));
+    at_ += n;
+    return v;
+  }
+
+ private:
+  void need(std::uint64_t n) const {
+    if (n > s_.size() - at_) throw Error("a malformed message between MPI ranks");
+  }
+  std::string_view s_;
+  std::size_t at_ = 0;
+};
+
+// Consecutive inputs, from index `start` on. No items: there are no more.
+struct Chunk {
+  std::size_t start = 0;
+  std::vector<InputItem> items;
+};
+
+std::string encode(const Chunk& c) {
+  Encoder e;
+  e.u64(c.start);
+  e.u64(c.items.size());
+  for (const auto& item : c.items) {
+    e.str(item.name);
+    e.str(item.path);
+    e.str(item.error);
+  }
+  return e.take();
+}
+
+Chunk decode_chunk(std::string_view bytes) {
+  Decoder d(bytes);
+  Chunk c;
+  c.start = d.u64();
+  const std::uint64_t n = d.u64();
+  for (std::uint64_t i = 0; i < n; ++i) {
+    InputItem item;
+    item.name = d.str();
+    item.path = d.str();
+    item.error = d.str();
+    c.items.push_back(std::move(item));
+  }
+  return c;
+}
+
+// A finished row: its input's index, its text as written, and whether it is an error row.
+struct Entry {
+  std::size_t index;
+  std::string text;
+  bool failed;
+};
+
+// The global index of each row of a rank's own pipeline, whose inputs are its chunks one after
+// the other.
+class IndexMap {
+ public:
+  void add(std::size_t start, std::size_t n) {
+    std::lock_guard lock(mutex_);
+    if (n > 0) segments_.emplace_back(start, n);
+  }
+  std::size_t next() {
+    std::lock_guard lock(mutex_);
+    if (segments_.empty()) throw Error("a row without an input (distributed extract)");
+    auto& [start, n] = segments_.front();
+    const std::size_t index = start + used_;
+    if (++used_ == n) {
+      segments_.pop_front();
+      used_ = 0;
+    }
+    return index;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::deque<std::pair<std::size_t, std::size_t>> segments_;
+  std::size_t used_ = 0;
+};
+
+// Formats a rank's rows (in its own input order) and hands them on with their global indices.
+class EntrySink final : public RowSink {
+ public:
+  EntrySink(const RowFormatter& formatter, IndexMap& map,
+            std::function<void(std::vector<Entry>&)> out)
+      : formatter_(formatter), map_(map), out_(std::move(out)) {}
+  void write(const std::vector<Row>& rows) override {
+    std::vector<Entry> entries;
+    for (const auto& row : rows) {
+      if (!row.ok()) spdlog::warn("{}: {}", row.file, row.error);
+      entries.push_back({map_.next(), formatter_.row(row), !row.ok()});
+    }
+    out_(entries);
+  }
+
+ private:
+  const RowFormatter& formatter_;
+  IndexMap& map_;
+  std::function<void(std::vector<Entry>&)> out_;
+};
+
+// Feeds chunks to a rank's own pipeline, a chunk at a time and only when the pipeline is close
+// to running dry, so that no rank holds inputs another could be working on.
+void feed(InputQueue& local, IndexMap& map, std::size_t low,
+          const std::function<std::optional<Chunk>()>& next_chunk, const std::atomic<bool>* stop) {
+  while (!(stop && *stop)) {
+    while (local.pushed() - local.taken() > low && !(stop && *stop)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::optional<Chunk> c = next_chunk();
+    if (!c) break;
+    map.add(c->start, c->items.size());
+    for (auto& item : c->items) local.push(std::move(item));
+  }
+  local.close();
+}
+
+// Rank 0's rows in input order: entries from any rank, written as soon as they are next.
+class Reorder {
+ public:
+  Reorder(std::size_t first, std::function<void(const std::string&, std::size_t)> write)
+      : next_(first), write_(std::move(write)) {}
+  void add(std::vector<Entry>& entries) {
+    std::lock_guard lock(mutex_);
+    for (auto& e : entries) waiting_.emplace(e.index, std::move(e));
+    std::string text;
+    std::size_t rows = 0;
+    for (auto it = waiting_.begin(); it != waiting_.end() && it->first == next_;
+         it = waiting_.erase(it)) {
+      text += it->second.text;
+      ++rows;
+      ++next_;
+      failed_ += it->second.failed;
+    }
+    if (rows > 0) {
+      write_(text, rows);
+      written_.notify_all();
+    }
+  }
+  // Waits until the next row to write is past index - window (or `stop`, or 100 ms passed).
+  void wait_below(std::size_t index, std::size_t window, const std::atomic<bool>* stop) {
+    std::unique_lock lock(mutex_);
+    written_.wait_for(lock, std::chrono::milliseconds(100),
+                      [&] { return index < next_ + window || (stop && *stop); });
+  }
+  std::size_t next() {
+    std::lock_guard lock(mutex_);
+    return next_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable written_;
+  std::map<std::size_t, Entry> waiting_;
+  std::size_t next_;
+  std::size_t failed_ = 0;
+  std::function<void(const std::string&, std::size_t)> write_;
+};
+
+// Rank 0's chunks not yet handed out, in input order.
+class Pool {
+ public:
+  void push(Chunk c) {
+    {
+      std::lock_guard lock(mutex_);
+      chunks_.push_back(std::move(c));
+    }
+    cv_.notify_all();
+  }
+  void finish(bool drop) {
+    {
+      std::lock_guard lock(mutex_);
+      finished_ = true;
+      if (drop) chunks_.clear();
+    }
+    cv_.notify_all();
+  }
+  // The next chunk; an empty one when there are no more; nullopt when none is ready and
+  // `wait` is false.
+  std::optional<Chunk> pop(bool wait) {
+    std::unique_lock lock(mutex_);
+    if (wait) cv_.wait(lock, [&] { return finished_ || !chunks_.empty(); });
+    if (chunks_.empty()) {
+      if (finished_) return Chunk{};
+      return std::nullopt;
+    }
+    Chunk c = std::move(chunks_.front());
+    chunks_.pop_front();
+    return c;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Chunk> chunks_;
+  bool finished_ = false;
+};
+
+std::string encode_rows(const std::vector<Entry>& entries) {
+  Encoder e;
+  e.u64(entries.size());
+  for (const auto& x : entries) {
+    e.u64(x.index);
+    e.u64(x.failed ? 1 : 0);
+    e.str(x.text);
+  }
+  return e.take();
+}
+
+std::vector<Entry> decode_rows(std::string_view bytes) {
+  Decoder d(bytes);
+  std::vector<Entry> out(d.u64());
+  for (auto& x : out) {
+    x.index = d.u64();
+    x.failed = d.u64() != 0;
+    x.text = d.str();
+  }
+  return out;
+}
+
+}  // namespace
+
+DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std::size_t first,
+                               Backend& backend, const PipelineOptions& options,
+                               const RowFormatter& formatter, const DistributedOptions& d,
+                               const std::function<void(const std::string&, std::size_t)>& write,
+                               const std::atomic<bool>* stop) {
+  Reorder reorder(first, write);
+  Pool pool;
+  DistributedStats stats;
+  const auto stopped = [&] { return stop && *stop; };
+
+  // Chunks of consecutive inputs, never more than the window ahead of the rows written.
+  std::thread chunker([&] {
+    or_abort([&] {
+      std::size_t next_index = first;
+      while (!stopped()) {
+        if (next_index >= reorder.next() + d.window) {
+          reorder.wait_below(next_index, d.window, stop);
+          continue;
+        }
+        auto item = inputs.next();
+        if (!item) break;
+        Chunk c;
+        c.start = item->first;
+        c.items.push_back(std::move(item->second));
+        while (c.items.size() < d.chunk && inputs.ready()) {
+          auto more = inputs.next();
+          if (!more) break;
+          c.items.push_back(std::move(more->second));
+        }
+        next_index = c.start + c.items.size();
+        pool.push(std::move(c));
+      }
+      pool.finish(stopped());
+    });
+  });
+
+  // The other ranks: requests for chunks, their rows, their last word.
+  std::size_t remote_images = 0, remote_failed = 0;
+  std::thread comm([&] {
+    or_abort([&] {
+      std::deque<int> waiting;
+      int done = 0;
+      while (done < world.size - 1) {
+        bool busy = false;
+        while (auto m = mpi::poll(-1, -1)) {
+          busy = true;
+          if (m->tag == kRequest) {
+            waiting.push_back(m->source);
+          } else if (m->tag == kRows) {
+            auto entries = decode_rows(m->bytes);
+            reorder.add(entries);
+          } else if (m->tag == kDone) {
+            Decoder dec(m->bytes);
+            remote_images += dec.u64();
+            remote_failed += dec.u64();
+            ++done;
+          }
+        }
+        while (!waiting.empty()) {
+          std::optional<Chunk> c = pool.pop(false);
+          if (!c) break;
+          mpi::send(waiting.front(), kChunk, encode(*c));
+          waiting.pop_front();
+          busy = true;
+        }
+        if (!busy) nap();
+      }
+    });
+  });
+
+  // Rank 0's own share.
+  IndexMap map;
+  InputQueue local;
+  std::thread feeder([&] {
+    feed(
+        local, map, d.chunk,
+        [&]() -> std::optional<Chunk> {
+          auto c = pool.pop(true);
+          if (!c || c->items.empty()) return std::nullopt;
+          return c;
+        },
+        stop);
+  });
+  EntrySink sink(formatter, map, [&](std::vector<Entry>& e) { reorder.add(e); });
+  or_abort([&] { stats.local = run_pipeline(local, backend, options, sink, nullptr, stop); });
+  if (stopped()) inputs.close();  // a chunker waiting for the next input ends
+  feeder.join();
+  chunker.join();
+  comm.join();
+  stats.images = stats.local.images + remote_images;
+  stats.failed = stats.local.failed + remote_failed;
+  return stats;
+}
+
+DistributedStats run_worker_rank(const mpi::World& world, Backend& backend,
+                                 const PipelineOptions& options, const RowFormatter& formatter,
+                                 const DistributedOptions& d, const std::atomic<bool>* stop) {
+  IndexMap map;
+  InputQueue local;
+  std::thread feeder([&] {
+    feed(
+        local, map, d.chunk,
+        [&]() -> std::optional<Chunk> {
+          mpi::send(0, kRequest, {});
+          while (!(stop && *stop)) {
+            if (auto m = mpi::poll(0, kChunk)) {
+              Chunk c = decode_chunk(m->bytes);
+              if (c.items.empty()) return std::nullopt;
+              return c;
+            }
+            nap();
+          }
+          return std::nullopt;
+        },
+        stop);
+  });
+  // Test hook (tests/e2e/test_cli_mpi.cpp): PALETTE_TEST_KILL_RANK_AFTER="R:N" kills rank R
+  // with SIGKILL once it has sent N rows, a rank dying mid-run on cue.
+  long kill_after = -1;
+  if (const char* hook = std::getenv("PALETTE_TEST_KILL_RANK_AFTER")) {
+    if (std::atoi(hook) == world.rank && std::strchr(hook, ':')) {
+      kill_after = std::atol(std::strchr(hook, ':') + 1);
+    }
+  }
+  std::size_t sent = 0;
+  EntrySink sink(formatter, map, [&](std::vector<Entry>& e) {
+    mpi::send(0, kRows, encode_rows(e));
+    sent += e.size();
+    if (kill_after >= 0 && sent >= static_cast<std::size_t>(kill_after)) ::raise(SIGKILL);
+  });
+  DistributedStats stats;
+  or_abort([&] { stats.local = run_pipeline(local, backend, options, sink, nullptr, stop); });
+  feeder.join();
+  stats.images = stats.local.images;
+  stats.failed = stats.local.failed;
+  Encoder e;
+  e.u64(stats.images);
+  e.u64(stats.failed);
+  mpi::send(0, kDone, e.take());
+  return stats;
+}
+
+}  // namespace palette::cli

@@ -1,0 +1,43 @@
+#pragma once
+// The few MPI calls a distributed extract needs, behind a seam: with PALETTE_MPI built in and
+// the process launched by mpirun or srun, a world of ranks; otherwise a world of one and no MPI
+// library touched. Every call is serialised by one lock (MPI_THREAD_SERIALIZED), so any thread
+// may call them.
+
+#include <optional>
+#include <string>
+
+namespace palette::cli::mpi {
+
+struct World {
+  int rank = 0;
+  int size = 1;
+  int local_rank = 0;  ///< the rank among this node's ranks (its GPU), from the launcher
+  bool distributed() const { return size > 1; }
+};
+
+/// Whether this build can run across MPI ranks.
+bool built_in();
+/// The MPI library's own name and version ("Open MPI v4.1.4, ..."), first line.
+std::string library_version();
+
+/// MPI_Init, when built in and this process was started by an MPI launcher (Open MPI's
+/// OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK); a world of one otherwise.
+World start();
+/// MPI_Finalize, if start() initialised MPI, once every message sent has left.
+void finish();
+/// Ends every rank of the job (MPI_Abort) with `code`; returns only when MPI is not running.
+void abort(int code);
+
+struct Message {
+  int source = 0;
+  int tag = 0;
+  std::string bytes;
+};
+
+/// Sends bytes to a rank, without waiting for it to receive them (finish() waits for them).
+void send(int dest, int tag, const std::string& bytes);
+/// A message that has arrived from `source` (-1: any) with `tag` (-1: any), without waiting.
+std::optional<Message> poll(int source, int tag);
+
+}  // namespace palette::cli::mpi

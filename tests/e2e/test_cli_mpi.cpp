@@ -1,0 +1,132 @@
+// mpirun -n N palette extract (CPU backend, this machine's cores oversubscribed): the output is
+// the file a plain run writes, byte for byte, for 1, 2 and 4 ranks, CSV and JSON Lines, error
+// rows included; a rank killed mid-run ends the job non-zero with a message naming it, and a
+// plain --resume finishes the file byte-identically. Skipped where mpirun is missing or palette
+// was built without MPI.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_helpers.hpp"
+
+namespace palette::test {
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class MpiTest : public ExtractTest {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists("/usr/bin/mpirun")) GTEST_SKIP() << "no mpirun";
+    if (run({PALETTE_BINARY, "info"}).out.find("mpi: mpirun") == std::string::npos) {
+      GTEST_SKIP() << "palette built without MPI";
+    }
+    // Sixty inputs: small images, a corrupt file and a missing one among them.
+    std::string list;
+    for (int i = 0; i < 60; ++i) {
+      if (i == 17) {
+        const std::string bad = dir_.file("bad.png");
+        write_text(bad, "not a png");
+        list += bad + "\n";
+        continue;
+      }
+      if (i == 41) {
+        list += dir_.file("missing.png") + "\n";
+        continue;
+      }
+      const auto a = static_cast<std::uint32_t>(i * 2654435761u) & 0xFFFFFF;
+      list += png("img" + std::to_string(i) + (i == 8 ? ", \"odd\".png" : ".png"),
+                  {a, a ^ 0x808080, kBlue}, {3 + i % 5, 4, 2}, 6) +
+              "\n";
+    }
+    write_text(dir_.file("list.txt"), list);
+  }
+  std::vector<std::string> args(const std::string& out, const std::string& format) {
+    return {"@" + dir_.file("list.txt"),
+            "-o",
+            out,
+            "--format",
+            format,
+            "--threads",
+            "1",
+            "--chunk",
+            "3",
+            "-q"};
+  }
+  // mpirun -n N palette extract ARGS, with ENV set for every rank.
+  RunResult mpirun(int n, const std::vector<std::string>& args,
+                   const std::vector<std::string>& env = {}) {
+    std::vector<std::string> argv = {"/usr/bin/env",
+                                     "OMPI_ALLOW_RUN_AS_ROOT=1",
+                                     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+                                     "OMPI_MCA_rmaps_base_oversubscribe=1",
+                                     "/usr/bin/mpirun",
+                                     "-n",
+                                     std::to_string(n)};
+    for (const auto& e : env) argv.insert(argv.end(), {"-x", e});
+    argv.insert(argv.end(), {PALETTE_BINARY, "extract"});
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  }
+};
+
+TEST_F(MpiTest, RanksWriteTheFileOneProcessWrites) {
+  for (const std::string format : {"csv", "jsonl"}) {
+    const std::string plain = dir_.file("plain." + format);
+    ASSERT_EQ(extract(args(plain, format)).exit_code, 1);  // the two failed inputs
+    const std::string want = slurp(plain);
+    for (const int n : {1, 2, 4}) {
+      SCOPED_TRACE(format + ", " + std::to_string(n) + " ranks");
+      const std::string out = dir_.file("mpi" + std::to_string(n) + "." + format);
+      const auto r = mpirun(n, args(out, format));
+      EXPECT_EQ(r.exit_code, 1) << r.err;
+      EXPECT_EQ(slurp(out), want);
+      // The record is a plain run's: --resume of it (without mpirun) has nothing to do.
+      auto again = args(out, format);
+      again.push_back("--resume");
+      EXPECT_EQ(extract(again).exit_code, 1);
+      EXPECT_EQ(slurp(out), want);
+    }
+  }
+}
+
+TEST_F(MpiTest, AKilledRankEndsTheJobAndResumeFinishesTheFile) {
+  const std::string plain = dir_.file("plain.csv");
+  extract(args(plain, "csv"));
+  const std::string want = slurp(plain);
+  const std::string out = dir_.file("killed.csv");
+  // Rank 1 dies (SIGKILL) once it has sent 6 rows.
+  const auto r = mpirun(2, args(out, "csv"), {"PALETTE_TEST_KILL_RANK_AFTER=1:6"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("rank 1"), std::string::npos) << r.err;
+  const std::string part = slurp(out);
+  EXPECT_LT(part.size(), want.size());
+  EXPECT_EQ(want.compare(0, part.rfind('\n') + 1, part.substr(0, part.rfind('\n') + 1)), 0)
+      << "the rows written are a prefix of the whole file";
+  // Finished by a plain run, or by another MPI job.
+  auto resume = args(out, "csv");
+  resume.push_back("--resume");
+  const std::string copy = dir_.file("killed-copy.csv");
+  std::filesystem::copy_file(out, copy);
+  std::filesystem::copy_file(out + ".palette-run.json", copy + ".palette-run.json");
+  EXPECT_EQ(extract(resume).exit_code, 1);
+  EXPECT_EQ(slurp(out), want);
+  auto resume_mpi = args(copy, "csv");
+  resume_mpi.push_back("--resume");
+  EXPECT_EQ(mpirun(2, resume_mpi).exit_code, 1);
+  EXPECT_EQ(slurp(copy), want);
+}
+
+}  // namespace
+}  // namespace palette::test
