@@ -21,7 +21,19 @@ namespace {
 
 enum Tag : int { kRequest = 1, kChunk = 2, kRows = 3, kDone = 4 };
 
-void nap() { std::this_thread::sleep_for(std::chrono::microseconds(200)); }
+// Waiting for something to arrive by polling: short naps while things happen, longer ones (up to
+// half a millisecond) while nothing does, so an idle rank costs no CPU and a busy one no latency.
+class Backoff {
+ public:
+  void reset() { us_ = 5; }
+  void nap() {
+    std::this_thread::sleep_for(std::chrono::microseconds(us_));
+    us_ = std::min(us_ * 2, 500);
+  }
+
+ private:
+  int us_ = 5;
+};
 
 // Runs a thread's body; an exception there (a disk full under rank 0's writes, say) ends the
 // whole job with its reason, as no rank can go on without the others.
@@ -170,10 +182,10 @@ class EntrySink final : public RowSink {
 // to running dry, so that no rank holds inputs another could be working on.
 void feed(InputQueue& local, IndexMap& map, std::size_t low,
           const std::function<std::optional<Chunk>()>& next_chunk, const std::atomic<bool>* stop) {
+  Backoff wait;
   while (!(stop && *stop)) {
-    while (local.pushed() - local.taken() > low && !(stop && *stop)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    wait.reset();
+    while (local.pushed() - local.taken() > low && !(stop && *stop)) wait.nap();
     std::optional<Chunk> c = next_chunk();
     if (!c) break;
     map.add(c->start, c->items.size());
@@ -327,6 +339,7 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
   std::size_t remote_images = 0, remote_failed = 0;
   std::thread comm([&] {
     or_abort([&] {
+      Backoff idle;
       std::deque<int> waiting;
       int done = 0;
       while (done < world.size - 1) {
@@ -352,7 +365,11 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
           waiting.pop_front();
           busy = true;
         }
-        if (!busy) nap();
+        if (busy) {
+          idle.reset();
+        } else {
+          idle.nap();
+        }
       }
     });
   });
@@ -362,7 +379,7 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
   InputQueue local;
   std::thread feeder([&] {
     feed(
-        local, map, d.chunk,
+        local, map, 2 * d.chunk,
         [&]() -> std::optional<Chunk> {
           auto c = pool.pop(true);
           if (!c || c->items.empty()) return std::nullopt;
@@ -388,16 +405,17 @@ DistributedStats run_worker_rank(const mpi::World& world, Backend& backend,
   InputQueue local;
   std::thread feeder([&] {
     feed(
-        local, map, d.chunk,
+        local, map, 2 * d.chunk,
         [&]() -> std::optional<Chunk> {
           mpi::send(0, kRequest, {});
+          Backoff wait;
           while (!(stop && *stop)) {
             if (auto m = mpi::poll(0, kChunk)) {
               Chunk c = decode_chunk(m->bytes);
               if (c.items.empty()) return std::nullopt;
               return c;
             }
-            nap();
+            wait.nap();
           }
           return std::nullopt;
         },

@@ -417,11 +417,13 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     d.window = std::max<std::size_t>(d.window, 8 * static_cast<std::size_t>(world.size) * o.chunk);
     spdlog::info("{} MPI ranks, chunks of {} inputs, at most {} rows held for order", world.size,
                  d.chunk, d.window);
+    const double t0 = wall_seconds();
     const DistributedStats all = run_root_rank(
         world, inputs, output.skipped, *backend, options, *formatter, d,
         [&](const std::string& text, std::size_t rows) { sink.write_text(text, rows); },
         &stop.requested());
     stats = all.local;
+    stats.wall = wall_seconds() - t0;  // to the last row of every rank written
     stats.images = all.images;
     stats.failed = all.failed;
     stats.ok = all.images - all.failed;
