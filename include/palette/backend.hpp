@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "palette/kmeans.hpp"
 #include "palette/points.hpp"
@@ -73,6 +74,22 @@ inline constexpr int kMaxPrimaryFailures = 3;
 std::unique_ptr<Backend> with_cpu_fallback(
     std::unique_ptr<Backend> primary, int threads,
     std::function<void(const std::string&)> on_failover = {});
+
+/// One device of a multi-device backend: its number (for messages) and its backend.
+struct DeviceBackend {
+  int id = 0;
+  std::unique_ptr<Backend> backend;
+};
+
+/// Several devices as one backend (--devices): each batch goes to the device with the fewest
+/// batches outstanding (each takes up to its own max_in_flight()), and finish() returns them in
+/// the order they were submitted, so rows keep the input order and are those of one device. A
+/// device that fails on a batch hands that batch to another device (or, when none is left, to a
+/// CPU backend of `threads` threads) and goes on; one that is no longer healthy() or has failed
+/// kMaxPrimaryFailures times is dropped, and its outstanding and later batches go to the others.
+/// `on_failover` says so in one line each time.
+std::unique_ptr<Backend> with_devices(std::vector<DeviceBackend> devices, int threads,
+                                      std::function<void(const std::string&)> on_failover = {});
 
 /// Picks a backend: kCpu, kCuda (throws palette::Error if unavailable), or kAuto (CUDA when a
 /// usable device exists, else CPU). `threads` is for the CPU backend, `device` for CUDA.

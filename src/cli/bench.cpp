@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -27,8 +28,8 @@
 namespace palette::cli {
 namespace {
 
-// -k, --size, --space, --threads, --device and --batch are extract's (kBenchClusterOptions); the
-// rest keep ClusterOptions' defaults, which are extract's.
+// -k, --size, --space, --threads, --device, --batch and --devices are extract's
+// (kBenchClusterOptions); the rest keep ClusterOptions' defaults, which are extract's.
 struct BenchOptions : ClusterOptions {
   std::string dir;
   std::size_t images = 1000;
@@ -37,7 +38,8 @@ struct BenchOptions : ClusterOptions {
 
 constexpr unsigned kBenchClusterOptions = cluster_option::kColors | cluster_option::kSize |
                                           cluster_option::kSpace | cluster_option::kThreads |
-                                          cluster_option::kDevice | cluster_option::kBatch;
+                                          cluster_option::kDevice | cluster_option::kBatch |
+                                          cluster_option::kDevices;
 
 // Keeps a fingerprint of every row, to tell whether two runs agree.
 class DigestSink final : public RowSink {
@@ -133,11 +135,22 @@ int run(const BenchOptions& o) {
 #ifdef PALETTE_WITH_CUDA
   std::unique_ptr<Backend> gpu;
   try {
-    gpu = make_cuda_backend(o.device);
+    // With --devices, alone on its first device first.
+    const int single =
+        o.devices.empty() || o.devices == "all" ? o.device : std::atoi(o.devices.c_str());
+    gpu = make_cuda_backend(single);
   } catch (const Error& e) {
     spdlog::info("no cuda run: {}", e.what());
   }
   if (gpu) results.push_back(run_once("cuda", items, *gpu, options));
+  // --devices: the same on every listed device at once (its first one above, alone).
+  std::unique_ptr<Backend> multi;
+  if (gpu && !o.devices.empty()) {
+    multi = make_backend(o);
+    if (multi->max_in_flight() > gpu->max_in_flight()) {
+      results.push_back(run_once("cuda, all", items, *multi, options));
+    }
+  }
 #endif
 
   const double decode_rate =
@@ -164,13 +177,15 @@ int run(const BenchOptions& o) {
                   decode_rate > 0 ? 100.0 * rate / decode_rate : 0.0);
     text += line;
   }
+  bool same = true;
+  for (std::size_t r = 2; r < results.size(); ++r)
+    same = same && results[r].digest == results[1].digest;
   if (results.size() >= 3) {
-    text += std::string("cuda rows identical to cpu rows: ") +
-            (results[1].digest == results[2].digest ? "yes" : "NO") + "\n";
+    text += std::string("cuda rows identical to cpu rows: ") + (same ? "yes" : "NO") + "\n";
   }
   std::fputs(text.c_str(), stdout);
   std::fflush(stdout);
-  if (results.size() >= 3 && results[1].digest != results[2].digest) return kExitSomeFailed;
+  if (!same) return kExitSomeFailed;
   return kExitOk;
 }
 

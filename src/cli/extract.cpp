@@ -314,7 +314,8 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   // the run's story).
   if (world.rank > 0 && !o.quiet && o.verbose == 0) spdlog::set_level(spdlog::level::warn);
 #ifdef PALETTE_WITH_CUDA
-  if (world.distributed() && !o.device_given && o.backend != "cpu" && cuda_device_count() > 0) {
+  if (world.distributed() && !o.device_given && o.devices.empty() && o.backend != "cpu" &&
+      cuda_device_count() > 0) {
     o.device = world.local_rank % cuda_device_count();  // one GPU per rank of a node
   }
 #endif

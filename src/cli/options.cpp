@@ -2,11 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
+#include <vector>
 
 #include "commands.hpp"
 #include "palette/error.hpp"
 #include "palette/thread_pool.hpp"
+#ifdef PALETTE_WITH_CUDA
+#include "palette/cuda_backend.hpp"
+#endif
 
 namespace palette::cli {
 
@@ -84,6 +89,12 @@ void add_cluster_options(CLI::App* cmd, ClusterOptions& o, unsigned which) {
     cmd->add_option("--batch", o.batch, "Images per batch (default: what the backend prefers)")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
   }
+  if (which & kDevices) {
+    cmd->add_option("--devices", o.devices,
+                    "CUDA devices to spread batches over: all, or a list such as 0,2 (rows the "
+                    "same as on one device)")
+        ->excludes(cmd->get_option_no_throw("--device"));
+  }
 }
 
 int thread_count(const ClusterOptions& o) { return o.threads > 0 ? o.threads : available_cpus(); }
@@ -107,9 +118,72 @@ PipelineOptions pipeline_options(const ClusterOptions& o) {
   return options;
 }
 
+namespace {
+
+// --devices: "all" (every usable device) or distinct numbers "0,2,...".
+std::vector<int> device_list(const std::string& text) {
+#ifdef PALETTE_WITH_CUDA
+  std::vector<int> usable;
+  for (const auto& d : cuda_devices()) {
+    if (d.usable) usable.push_back(d.index);
+  }
+  if (text == "all") {
+    if (usable.empty()) throw UsageError("--devices all: no usable CUDA device here");
+    return usable;
+  }
+  std::vector<int> out;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', at), text.size());
+    const std::string item = text.substr(at, comma - at);
+    int v = -1;
+    const auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || p != item.data() + item.size() || v < 0) {
+      throw UsageError("--devices: '" + text + "' is not all or a list of device numbers");
+    }
+    if (std::find(usable.begin(), usable.end(), v) == usable.end()) {
+      throw UsageError("--devices: no usable CUDA device " + std::to_string(v) + " here");
+    }
+    if (std::find(out.begin(), out.end(), v) != out.end()) {
+      throw UsageError("--devices: device " + std::to_string(v) + " is listed twice");
+    }
+    out.push_back(v);
+    at = comma + 1;
+  }
+  return out;
+#else
+  (void)text;
+  throw UsageError("--devices: this build of palette has no CUDA backend");
+#endif
+}
+
+}  // namespace
+
 std::unique_ptr<Backend> make_backend(const ClusterOptions& o) {
   const auto kind = parse_backend_kind(o.backend);
   if (!kind) throw UsageError("invalid --backend");
+  if (!o.devices.empty()) {
+    if (*kind == BackendKind::kCpu) throw UsageError("--devices needs the CUDA backend");
+    const std::vector<int> ids = device_list(o.devices);
+    if (ids.size() > 1) {
+      std::vector<DeviceBackend> devices;
+      try {
+        for (const int id : ids) {
+          devices.push_back({id, palette::make_backend(BackendKind::kCuda, thread_count(o), id)});
+        }
+      } catch (const Error& e) {
+        throw UsageError(e.what());
+      }
+      return with_devices(std::move(devices), thread_count(o), [](const std::string& notice) {
+        spdlog::warn("{} (same results)", notice);
+      });
+    }
+    ClusterOptions one = o;
+    one.devices.clear();
+    one.device = ids[0];
+    one.backend = "cuda";
+    return make_backend(one);
+  }
   std::unique_ptr<Backend> backend;
   try {
     backend = palette::make_backend(*kind, thread_count(o), o.device);

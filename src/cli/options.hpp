@@ -24,6 +24,7 @@ struct ClusterOptions {
   int threads = 0;
   std::string backend = "auto";
   int device = 0;
+  std::string devices;  ///< --devices all|0,2,...: empty for one device (--device)
   std::size_t batch = 0;
 };
 
@@ -42,12 +43,13 @@ inline constexpr unsigned kThreads = 1u << 8;         ///< --threads
 inline constexpr unsigned kBackend = 1u << 9;         ///< --backend
 inline constexpr unsigned kDevice = 1u << 10;         ///< --device
 inline constexpr unsigned kBatch = 1u << 11;          ///< --batch
-inline constexpr unsigned kAll = (1u << 12) - 1;
+inline constexpr unsigned kDevices = 1u << 12;        ///< --devices
+inline constexpr unsigned kAll = (1u << 13) - 1;
 }  // namespace cluster_option
 
 /// Registers the options `which` names (by default all: -k, --size, --seed, --max-iter, --tol,
-/// --space, --alpha-threshold, --max-pixels, --threads, --backend, --device and --batch, in this
-/// order) on `cmd`.
+/// --space, --alpha-threshold, --max-pixels, --threads, --backend, --device, --batch and
+/// --devices, in this order) on `cmd`.
 void add_cluster_options(CLI::App* cmd, ClusterOptions& o, unsigned which = cluster_option::kAll);
 
 /// Threads to use: --threads, or every CPU.

@@ -193,7 +193,9 @@ TEST_F(FindTest, NearestPalettesByEmd) {
   }
   // d is all blue: 0.4 of a's weight moves from white to blue.
   for (const auto& row : rows) {
-    if (row[0] == "d.png") EXPECT_NEAR(std::stod(row[1]), 0.4 * de76(0xffffff, 0x0000ff), 1e-4);
+    if (row[0] == "d.png") {
+      EXPECT_NEAR(std::stod(row[1]), 0.4 * de76(0xffffff, 0x0000ff), 1e-4);
+    }
   }
   // The same answer through --max-delta-e as a score limit.
   r = find({results_csv(), "--like", "./a.png", "--max-delta-e", "1"});

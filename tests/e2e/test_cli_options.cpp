@@ -103,6 +103,27 @@ TEST_F(ExtractTest, CudaBackendInBuildWithoutCudaIsUsageError) {
   EXPECT_EQ(count_lines(r.err), 1u) << r.err;
 }
 
+// --devices: lists that cannot be (on any machine), and what it cannot go with. (Several GPUs
+// at work: Parity.TwoDevicesShareTheBatches, and the host tests of with_devices().)
+TEST_F(ExtractTest, BadDeviceListsAreUsageErrors) {
+  const std::string img = solid_png("ok.png", kRed);
+  for (const std::vector<std::string>& extra :
+       std::vector<std::vector<std::string>>{{"--devices", "x"},
+                                             {"--devices", "0,"},
+                                             {"--devices", "-1"},
+                                             {"--devices", "0,0"},
+                                             {"--devices", "4096"},
+                                             {"--devices", "0", "--backend", "cpu"},
+                                             {"--devices", "0", "--device", "1"}}) {
+    std::vector<std::string> args = {img};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = extract(args);
+    EXPECT_EQ(r.exit_code, 2) << extra[1] << ": " << r.err;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  }
+}
+
 TEST_F(ExtractTest, CpuAndAutoBackendsWork) {
   const std::string img = png("two.png", {kRed, kBlue}, {10, 10});
   const auto cpu = extract({img, "--backend", "cpu", "-k", "2"});

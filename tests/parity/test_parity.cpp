@@ -324,5 +324,42 @@ TEST(Parity, DeviceFaultFallsBackToTheCpu) {
 #endif
 }
 
+// --devices: two GPUs as one backend, batches spread over both with every slot of each in
+// flight, the same palettes as the CPU. Needs two usable devices.
+TEST(Parity, TwoDevicesShareTheBatches) {
+#ifdef PALETTE_WITH_CUDA
+  if (cuda_device_count() < 2) GTEST_SKIP() << "fewer than two CUDA devices";
+  const std::vector<Batch> batches = noise_batches(20, 9, 40, 5);
+  const KMeansParams params{5, 11, 100, 0.5};
+  std::vector<DeviceBackend> devices;
+  devices.push_back({0, make_cuda_backend(0)});
+  devices.push_back({1, make_cuda_backend(1)});
+  std::vector<std::string> failovers;
+  auto backend =
+      with_devices(std::move(devices), 2, [&](const std::string& e) { failovers.push_back(e); });
+  const int slots = backend->max_in_flight();
+  ASSERT_GE(slots, 4);
+  std::vector<BatchResult> results(batches.size());
+  std::size_t finished = 0;
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    if (static_cast<int>(b - finished) == slots) {
+      backend->finish();
+      ++finished;
+    }
+    backend->submit(batches[b], params, results[b]);
+  }
+  while (finished < batches.size()) {
+    backend->finish();
+    ++finished;
+  }
+  EXPECT_TRUE(failovers.empty());
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    expect_cpu_palettes(batches[b], params, results[b], "batch " + std::to_string(b));
+  }
+#else
+  GTEST_SKIP() << "no CUDA build";
+#endif
+}
+
 }  // namespace
 }  // namespace palette

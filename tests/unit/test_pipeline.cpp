@@ -191,6 +191,7 @@ class DeferredBackend final : public Backend {
  public:
   int fail_submit_at = 0, fail_finish_at = 0;
   std::vector<int> transient;
+  int clustered = 0;  // batches this backend clustered (finish() or fit())
 
   std::string name() const override { return "deferred"; }
   bool healthy() const override { return !broken_; }
@@ -199,7 +200,9 @@ class DeferredBackend final : public Backend {
   bool low_latency() const override { return false; }
   int max_in_flight() const override { return 2; }
   void fit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {
+    if (broken_) fail();
     cpu_->fit(batch, params, out);
+    ++clustered;
   }
   void submit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {
     if (broken_ || ++submits_ == fail_submit_at) fail();
@@ -217,6 +220,7 @@ class DeferredBackend final : public Backend {
     queue_.erase(queue_.begin());
     ASSERT_EQ(j.batch->points(), j.points);  // the batch stayed alive and untouched
     cpu_->fit(*j.batch, j.params, *j.out);
+    ++clustered;
   }
 
  private:
@@ -356,6 +360,101 @@ TEST(Pipeline, FullyTransparentImageIsAnError) {
   std::string error;
   EXPECT_FALSE(load_points(it, PipelineOptions{}, points, error));
   EXPECT_NE(error.find("alpha"), std::string::npos);
+}
+
+// --devices: several devices as one backend. The batches are spread over them, rows in input
+// order as on one device.
+TEST(Pipeline, SeveralDevicesShareTheBatchesWithTheSameRows) {
+  const auto items = make_items(50);  // 8 batches of 7, 7 of them with points
+  const auto expected = run_items(items, 2, 0);
+  std::vector<DeferredBackend*> raw;
+  std::vector<DeviceBackend> devices;
+  for (const int id : {0, 2, 3}) {
+    auto d = std::make_unique<DeferredBackend>();
+    raw.push_back(d.get());
+    devices.push_back({id, std::move(d)});
+  }
+  std::vector<std::string> notices;
+  const auto backend =
+      with_devices(std::move(devices), 2, [&](const std::string& n) { notices.push_back(n); });
+  EXPECT_EQ(backend->name(), "deferred");
+  EXPECT_EQ(backend->device(), "3 devices: test, test, test");
+  EXPECT_EQ(backend->max_in_flight(), 6);
+  EXPECT_EQ(backend->preferred_batch_images(), 7u);
+  expect_same_rows(run_on(*backend, items), expected);
+  int total = 0;
+  for (const auto* d : raw) {
+    EXPECT_GE(d->clustered, 2);  // 7 batches over 3 devices
+    total += d->clustered;
+  }
+  EXPECT_EQ(total, 7);
+  EXPECT_TRUE(notices.empty());
+}
+
+// A device lost mid-run (at a submit, or at a finish with batches in flight) hands its batches
+// to the other devices: every row as in a run that never failed, one notice; when every device
+// is lost, the CPU takes over. A device failing now and then hands that batch on and goes on.
+TEST(Pipeline, AFailingDeviceHandsItsBatchesToTheOthers) {
+  const auto items = make_items(50);
+  const auto expected = run_items(items, 2, 0);
+  struct Case {
+    int submit_at, finish_at;  // for device 1
+  };
+  for (const Case c : {Case{0, 1}, Case{0, 2}, Case{1, 0}, Case{3, 0}}) {
+    const std::string what = "device 1 failing at submit " + std::to_string(c.submit_at) +
+                             ", finish " + std::to_string(c.finish_at);
+    auto a = std::make_unique<DeferredBackend>(), b = std::make_unique<DeferredBackend>();
+    DeferredBackend* first = a.get();
+    b->fail_submit_at = c.submit_at;
+    b->fail_finish_at = c.finish_at;
+    std::vector<DeviceBackend> devices;
+    devices.push_back({0, std::move(a)});
+    devices.push_back({1, std::move(b)});
+    std::vector<std::string> notices;
+    const auto backend =
+        with_devices(std::move(devices), 2, [&](const std::string& n) { notices.push_back(n); });
+    expect_same_rows(run_on(*backend, items), expected, what);
+    EXPECT_EQ(notices,
+              std::vector<std::string>{
+                  "deferred device 1 (test) failed: device lost; its batches go to the "
+                  "other devices"})
+        << what;
+    EXPECT_EQ(backend->max_in_flight(), 2) << what;  // device 0 alone
+    EXPECT_EQ(backend->name(), "deferred") << what;
+    EXPECT_GE(first->clustered, 4) << what;
+  }
+  {
+    // Every device lost: the CPU.
+    auto a = std::make_unique<DeferredBackend>(), b = std::make_unique<DeferredBackend>();
+    a->fail_finish_at = 2;
+    b->fail_submit_at = 3;
+    std::vector<DeviceBackend> devices;
+    devices.push_back({0, std::move(a)});
+    devices.push_back({1, std::move(b)});
+    std::vector<std::string> notices;
+    const auto backend =
+        with_devices(std::move(devices), 2, [&](const std::string& n) { notices.push_back(n); });
+    expect_same_rows(run_on(*backend, items), expected, "both lost");
+    ASSERT_EQ(notices.size(), 2u);
+    EXPECT_TRUE(notices.back().ends_with("; its batches go to the CPU")) << notices.back();
+    EXPECT_EQ(backend->name(), "cpu");
+  }
+  {
+    // Now and then: the batch goes to the other device, and the device stays.
+    auto a = std::make_unique<DeferredBackend>(), b = std::make_unique<DeferredBackend>();
+    b->transient = {1};
+    std::vector<DeviceBackend> devices;
+    devices.push_back({0, std::move(a)});
+    devices.push_back({1, std::move(b)});
+    std::vector<std::string> notices;
+    const auto backend =
+        with_devices(std::move(devices), 2, [&](const std::string& n) { notices.push_back(n); });
+    expect_same_rows(run_on(*backend, items), expected, "transient");
+    EXPECT_EQ(notices, std::vector<std::string>{
+                           "deferred device 1 (test) failed on one batch (kernel timed out): that "
+                           "batch goes to another device"});
+    EXPECT_EQ(backend->max_in_flight(), 4);
+  }
 }
 
 }  // namespace
