@@ -31,9 +31,10 @@ class MpiTest : public ExtractTest {
     if (run({PALETTE_BINARY, "info"}).out.find("mpi: mpirun") == std::string::npos) {
       GTEST_SKIP() << "palette built without MPI";
     }
-    // Sixty inputs: small images, a corrupt file and a missing one among them.
+    // 240 inputs (enough that rank 0 alone cannot be done before the others have started):
+    // small images, a corrupt file and a missing one among them.
     std::string list;
-    for (int i = 0; i < 60; ++i) {
+    for (int i = 0; i < 240; ++i) {
       if (i == 17) {
         const std::string bad = dir_.file("bad.png");
         write_text(bad, "not a png");
@@ -105,8 +106,9 @@ TEST_F(MpiTest, AKilledRankEndsTheJobAndResumeFinishesTheFile) {
   extract(args(plain, "csv"));
   const std::string want = slurp(plain);
   const std::string out = dir_.file("killed.csv");
-  // Rank 1 dies (SIGKILL) once it has sent 6 rows.
-  const auto r = mpirun(2, args(out, "csv"), {"PALETTE_TEST_KILL_RANK_AFTER=1:6"});
+  // Rank 1 dies (SIGKILL) once it has sent the rows of its first chunk (it holds the next ones
+  // by then: a rank asks for more while two chunks are still queued).
+  const auto r = mpirun(2, args(out, "csv"), {"PALETTE_TEST_KILL_RANK_AFTER=1:3"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("rank 1"), std::string::npos) << r.err;
