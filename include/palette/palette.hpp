@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "palette/kmeans.hpp"
@@ -29,6 +31,33 @@ struct Palette {
 /// same hex colour, every cluster is represented by its heaviest member colour instead, which
 /// are distinct by construction.
 Palette make_palette(const Batch& batch, std::size_t image, const BatchResult& result);
+
+/// How a palette is reordered for its users (--sort).
+enum class PaletteSort : std::uint8_t {
+  kShare,      ///< largest share first (then by colour): make_palette()'s order
+  kLightness,  ///< darkest first by CIELAB L* (then larger share, then colour)
+  kHue,        ///< by CIELCh hue angle from 0° (red) round to 360°; neutral colours (chroma
+               ///< under kNeutralChroma) after the others, darkest first
+};
+inline constexpr double kNeutralChroma = 5.0;
+
+/// Parses "share", "lightness" or "hue".
+std::optional<PaletteSort> parse_palette_sort(std::string_view name);
+
+/// What happens to a palette after clustering (--merge-delta-e, --min-share, --sort), in this
+/// order. The defaults change nothing.
+struct ShapeOptions {
+  double merge_delta_e = 0;  ///< merge colours closer than this (CIEDE2000); 0: never
+  double min_share = 0;      ///< drop colours with a smaller share, and renormalise; 0: none
+  PaletteSort sort = PaletteSort::kShare;
+  bool active() const { return merge_delta_e > 0 || min_share > 0 || sort != PaletteSort::kShare; }
+};
+
+/// Shapes a palette in place. Merging joins the closest pair under merge_delta_e first (lowest
+/// positions on ties), again and again: the merged colour is the weight-weighted mean of the
+/// two in CIELAB, its weight their sum. Dropping keeps at least the heaviest colour; shares are
+/// then of the colours kept. Host arithmetic only, so every backend gives the same result.
+void shape_palette(Palette& palette, const ShapeOptions& options);
 
 /// Rounds shares to 1/10000 by largest remainder so that they sum to exactly 10000 and keep
 /// their order. `weights` need not be sorted; the result is parallel to it.

@@ -21,6 +21,7 @@ struct PipelineOptions {
   DecodeOptions decode;
   ColorSpace space = ColorSpace::kLab;
   KMeansParams kmeans;
+  ShapeOptions shape;            ///< merge, drop, sort the palettes (host side, every backend)
   int threads = 1;               ///< decode workers
   std::size_t batch_images = 0;  ///< images per batch; 0: what the backend prefers
   bool skip_cluster = false;     ///< decode and prepare only (benchmarks: decode alone)

@@ -59,7 +59,27 @@ struct ExtractOptions : ClusterOptions {
   Shard shard;  // resolved: --shard, a Slurm array task, or none
   std::size_t chunk = DistributedOptions{}.chunk;
   bool device_given = false;
+  double merge_delta_e = 0;  // palette shaping (ShapeOptions)
+  double min_share = 0;
+  std::string sort = "share";
 };
+
+// The pipeline's options: the clustering ones and the palette shaping.
+PipelineOptions extract_pipeline_options(const ExtractOptions& o) {
+  PipelineOptions options = pipeline_options(o);
+  options.shape.merge_delta_e = o.merge_delta_e;
+  options.shape.min_share = o.min_share;
+  const auto sort = parse_palette_sort(o.sort);
+  if (!sort) throw UsageError("invalid --sort");
+  options.shape.sort = *sort;
+  return options;
+}
+
+std::string exact(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", v);
+  return text;
+}
 
 // Rows are written a batch at a time under this lock, so that an exit forced by a signal (see
 // StopSignals) never leaves half a row behind.
@@ -224,6 +244,9 @@ std::vector<RecordedOption> recorded_options(const ExtractOptions& o, OutputForm
       {"--max-pixels", std::to_string(o.max_pixels)},
       {"--hidden", o.hidden ? "yes" : "no"},
       {"--names", o.names ? "yes" : "no", "no"},
+      {"--merge-delta-e", exact(o.merge_delta_e), "0"},
+      {"--min-share", exact(o.min_share), "0"},
+      {"--sort", o.sort, "share"},
       {"--shard", to_record(o.shard), "none"},
       {"the inputs", nlohmann::json(o.inputs).dump()},
   };
@@ -296,7 +319,7 @@ Output open_output(const ExtractOptions& o, OutputFormat format, const RowFormat
 // back their rows (distribute.hpp); rank 0 reports.
 int run_worker(const ExtractOptions& o, const StopSignals& stop, const mpi::World& world,
                OutputFormat format) {
-  const PipelineOptions options = pipeline_options(o);
+  const PipelineOptions options = extract_pipeline_options(o);
   init_image_io();
   StderrCapture capture;
   const std::unique_ptr<Backend> backend = make_backend(o);
@@ -344,7 +367,7 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     o.output = part_path(o.output, o.shard);
   }
   if (world.rank > 0) return run_worker(o, stop, world, *format);
-  const PipelineOptions options = pipeline_options(o);
+  const PipelineOptions options = extract_pipeline_options(o);
   const int threads = options.threads;
   g_output_name = o.output;
 
@@ -505,6 +528,21 @@ std::function<int()> add_extract(CLI::App& app) {
       ->check(CLI::IsMember({"csv", "jsonl"}));
   cmd->add_option("--progress", o->progress, "Progress bar on stderr (auto: when a terminal)")
       ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  cmd->add_option("--merge-delta-e", o->merge_delta_e,
+                  "Merge palette colours closer than this CIEDE2000 difference (shares added, "
+                  "the colour their share-weighted mean in CIELAB); 0: never")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  cmd->add_option("--min-share", o->min_share,
+                  "Drop palette colours with a smaller share (0..1) and renormalise the rest "
+                  "(the largest always stays)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--sort", o->sort,
+                  "Order of each palette: share (largest first), lightness (darkest first) or "
+                  "hue (round the CIELCh hue circle from red; neutral colours last)")
+      ->check(CLI::IsMember({"share", "lightness", "hue"}))
       ->capture_default_str();
   cmd->add_flag("--names", o->names,
                 "Also name each colour: its nearest CSS named colour (CIEDE2000), in columns "

@@ -1,6 +1,8 @@
 #include "palette/palette.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <numeric>
 
 namespace palette {
@@ -66,6 +68,105 @@ Palette make_palette(const Batch& batch, std::size_t image, const BatchResult& r
   }
   pal.shares_e4 = round_shares(pal.weights);
   return pal;
+}
+
+std::optional<PaletteSort> parse_palette_sort(std::string_view name) {
+  if (name == "share") return PaletteSort::kShare;
+  if (name == "lightness") return PaletteSort::kLightness;
+  if (name == "hue") return PaletteSort::kHue;
+  return std::nullopt;
+}
+
+void shape_palette(Palette& p, const ShapeOptions& o) {
+  if (!o.active() || p.colors.empty()) return;
+  std::vector<std::uint32_t> colors = p.colors;
+  std::vector<std::uint64_t> weights = p.weights;
+  std::vector<std::array<double, 3>> lab(colors.size());
+  for (std::size_t i = 0; i < colors.size(); ++i) lab[i] = srgb_to_lab(colors[i]);
+
+  // Merge look-alikes, the closest pair first.
+  while (o.merge_delta_e > 0 && colors.size() > 1) {
+    std::size_t a = 0, b = 0;
+    double best = o.merge_delta_e;
+    for (std::size_t i = 0; i < colors.size(); ++i) {
+      for (std::size_t j = i + 1; j < colors.size(); ++j) {
+        const double d = delta_e2000(lab[i], lab[j]);
+        if (d < best) {
+          best = d;
+          a = i;
+          b = j;
+        }
+      }
+    }
+    if (a == b) break;
+    const double wa = static_cast<double>(weights[a]), wb = static_cast<double>(weights[b]);
+    std::array<double, 3> mean;
+    for (int c = 0; c < 3; ++c) mean[c] = (lab[a][c] * wa + lab[b][c] * wb) / (wa + wb);
+    colors[a] = to_rgb(mean[0] * 128.0, mean[1] * 128.0, mean[2] * 128.0, ColorSpace::kLab);
+    lab[a] = srgb_to_lab(colors[a]);  // the colour as it will be written
+    weights[a] += weights[b];
+    colors.erase(colors.begin() + static_cast<std::ptrdiff_t>(b));
+    weights.erase(weights.begin() + static_cast<std::ptrdiff_t>(b));
+    lab.erase(lab.begin() + static_cast<std::ptrdiff_t>(b));
+  }
+
+  // Drop small colours (never the heaviest).
+  if (o.min_share > 0 && colors.size() > 1) {
+    const std::uint64_t total = std::accumulate(weights.begin(), weights.end(), std::uint64_t{0});
+    const std::size_t heaviest = static_cast<std::size_t>(
+        std::max_element(weights.begin(), weights.end()) - weights.begin());
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < colors.size(); ++i) {
+      const double share = static_cast<double>(weights[i]) / static_cast<double>(total);
+      if (i != heaviest && share < o.min_share) continue;
+      colors[kept] = colors[i];
+      weights[kept] = weights[i];
+      lab[kept] = lab[i];
+      ++kept;
+    }
+    colors.resize(kept);
+    weights.resize(kept);
+    lab.resize(kept);
+  }
+
+  // Order.
+  std::vector<std::size_t> order(colors.size());
+  std::iota(order.begin(), order.end(), 0);
+  const auto by_share = [&](std::size_t a, std::size_t b) {
+    if (weights[a] != weights[b]) return weights[a] > weights[b];
+    return colors[a] < colors[b];
+  };
+  if (o.sort == PaletteSort::kShare) {
+    std::sort(order.begin(), order.end(), by_share);
+  } else if (o.sort == PaletteSort::kLightness) {
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      if (lab[a][0] != lab[b][0]) return lab[a][0] < lab[b][0];
+      return by_share(a, b);
+    });
+  } else {
+    constexpr double kDeg = 180.0 / 3.14159265358979323846;
+    const auto chroma = [&](std::size_t i) { return std::hypot(lab[i][1], lab[i][2]); };
+    const auto hue = [&](std::size_t i) {
+      const double h = std::atan2(lab[i][2], lab[i][1]) * kDeg;
+      return h < 0 ? h + 360.0 : h;
+    };
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      const bool na = chroma(a) < kNeutralChroma, nb = chroma(b) < kNeutralChroma;
+      if (na != nb) return nb;  // colourful ones first
+      if (!na && hue(a) != hue(b)) return hue(a) < hue(b);
+      if (lab[a][0] != lab[b][0]) return lab[a][0] < lab[b][0];
+      return by_share(a, b);
+    });
+  }
+  p.colors.clear();
+  p.weights.clear();
+  p.total_weight = 0;
+  for (const std::size_t i : order) {
+    p.colors.push_back(colors[i]);
+    p.weights.push_back(weights[i]);
+    p.total_weight += weights[i];
+  }
+  p.shares_e4 = round_shares(p.weights);
 }
 
 }  // namespace palette

@@ -282,6 +282,7 @@ class Pipeline {
           rows[i].error = "not clustered (decode-only run)";
         } else {
           rows[i].palette = make_palette(job.batch, i, job.result);
+          shape_palette(rows[i].palette, options_.shape);
         }
       }
       stats_.cluster.cpu += thread_cpu_seconds() - cpu0;

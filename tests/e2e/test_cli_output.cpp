@@ -364,6 +364,49 @@ TEST_F(ExtractTest, NamesFollowTheErrorColumn) {
   EXPECT_FALSE(objects[1].at("error").is_null());
 }
 
+// Palette shaping: look-alikes merged, small colours dropped and the rest renormalised,
+// palettes reordered; fewer colours than k leave the contract's empty cells.
+TEST_F(ExtractTest, ShapingMergesDropsAndSorts) {
+  // Stripes: red 5, a red 2 ΔE away 3, white 1, black 1 (of 10 columns).
+  const std::string img =
+      png("stripes.png", {0xff0000, 0xfa0505, 0xffffff, 0x000000}, {5, 3, 1, 1});
+  auto rows = parse_csv(extract({img, "-k", "4"}).out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1][1], "#ff0000");
+  EXPECT_EQ(rows[1][4], "#ffffff");  // all four colours (black before white on equal shares)
+  rows = parse_csv(extract({img, "-k", "4", "--merge-delta-e", "5"}).out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1][5], "0.8000") << rows[1][1];  // the reds, together
+  EXPECT_EQ(rows[1][4], "");                      // three colours left
+  EXPECT_EQ(rows[1][8], "");
+  rows = parse_csv(extract({img, "-k", "4", "--min-share", "0.15"}).out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1][1], "#ff0000");
+  EXPECT_EQ(rows[1][2], "#fa0505");
+  EXPECT_EQ(rows[1][3], "");
+  EXPECT_EQ(rows[1][5], "0.6250");  // 5 of the 8 columns kept
+  EXPECT_EQ(rows[1][6], "0.3750");
+  rows = parse_csv(extract({img, "-k", "4", "--sort", "lightness"}).out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1][1], "#000000");
+  EXPECT_EQ(rows[1][4], "#ffffff");
+  EXPECT_EQ(rows[1][5], "0.1000");
+  // The same rows whatever the threads and batch size.
+  const std::string a = extract({img, img, "-k", "4", "--merge-delta-e", "5", "--sort", "hue"}).out;
+  EXPECT_EQ(extract({img, img, "-k", "4", "--merge-delta-e", "5", "--sort", "hue", "--threads", "1",
+                     "--batch", "1"})
+                .out,
+            a);
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"--sort", "rainbow"}, {"--min-share", "1.5"}, {"--merge-delta-e", "-1"}}) {
+    std::vector<std::string> args = {img};
+    args.insert(args.end(), bad.begin(), bad.end());
+    const auto r = extract(args);
+    EXPECT_EQ(r.exit_code, 2) << bad[0];
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  }
+}
+
 TEST_F(ExtractTest, FormatCsvOverridesJsonlExtension) {
   const std::string a = solid_png("a.png", kRed);
   const std::string out = dir_.file("out.jsonl");

@@ -204,6 +204,9 @@ TEST_F(ResumeTest, ChangedOptionsAreRefused) {
       {{"--tol", "0"}, "--tol"},
       {{}, "--format", "jsonl"},
       {{"--names"}, "--names"},
+      {{"--sort", "hue"}, "--sort"},
+      {{"--merge-delta-e", "3"}, "--merge-delta-e"},
+      {{"--min-share", "0.01"}, "--min-share"},
   };
   for (const auto& c : cases) {
     write_text(out, part);

@@ -1,0 +1,127 @@
+// Palette shaping (--merge-delta-e, --min-share, --sort) on constructed palettes: what merges
+// and into what, what is dropped and how the rest is renormalised, the orders.
+
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "palette/palette.hpp"
+
+namespace palette {
+namespace {
+
+Palette make(std::vector<std::uint32_t> colors, std::vector<std::uint64_t> weights) {
+  Palette p;
+  p.colors = std::move(colors);
+  p.weights = std::move(weights);
+  p.total_weight = std::accumulate(p.weights.begin(), p.weights.end(), std::uint64_t{0});
+  p.shares_e4 = round_shares(p.weights);
+  return p;
+}
+
+TEST(PaletteShape, DefaultsChangeNothing) {
+  Palette p = make({0x102030, 0xffffff, 0x000000}, {50, 30, 20});
+  const Palette before = p;
+  shape_palette(p, ShapeOptions{});
+  EXPECT_EQ(p.colors, before.colors);
+  EXPECT_EQ(p.weights, before.weights);
+  EXPECT_EQ(p.shares_e4, before.shares_e4);
+}
+
+TEST(PaletteShape, LookAlikesMergeIntoTheirWeightedMeanInLab) {
+  Palette p = make({0xff0000, 0x0000ff, 0xfa0505}, {60, 10, 30});
+  ShapeOptions o;
+  o.merge_delta_e = 5;
+  shape_palette(p, o);
+  // The two reds (ΔE00 about 2) are one colour now: 2/3 of the first, 1/3 of the second in
+  // CIELAB, written back as sRGB.
+  const auto a = srgb_to_lab(0xff0000), b = srgb_to_lab(0xfa0505);
+  const std::uint32_t mean =
+      to_rgb((a[0] * 60 + b[0] * 30) / 90 * 128, (a[1] * 60 + b[1] * 30) / 90 * 128,
+             (a[2] * 60 + b[2] * 30) / 90 * 128, ColorSpace::kLab);
+  EXPECT_EQ(p.colors, (std::vector<std::uint32_t>{mean, 0x0000ff}));
+  EXPECT_EQ(p.weights, (std::vector<std::uint64_t>{90, 10}));
+  EXPECT_EQ(p.shares_e4, (std::vector<std::uint32_t>{9000, 1000}));
+  EXPECT_EQ(p.total_weight, 100u);
+  // Nothing closer than the limit: nothing merges.
+  Palette q = make({0xff0000, 0x0000ff}, {60, 40});
+  shape_palette(q, o);
+  EXPECT_EQ(q.colors.size(), 2u);
+}
+
+TEST(PaletteShape, TheClosestPairMergesFirst) {
+  // Greys at L* ~ 50, 51 and 54: with a limit of 3.5, 50 and 51 merge first (ΔE ~1), and their
+  // merge (~50.4) is then too far from 54 to merge again.
+  const std::uint32_t g50 = 0x777777, g51 = 0x797979, g54 = 0x808080;
+  ASSERT_LT(delta_e2000(srgb_to_lab(g50), srgb_to_lab(g51)),
+            delta_e2000(srgb_to_lab(g51), srgb_to_lab(g54)));
+  Palette p = make({g54, g51, g50}, {10, 10, 30});
+  ShapeOptions o;
+  o.merge_delta_e = 3.5;
+  shape_palette(p, o);
+  ASSERT_EQ(p.colors.size(), 2u);
+  EXPECT_EQ(p.weights, (std::vector<std::uint64_t>{40, 10}));
+  EXPECT_EQ(p.colors[1], g54);
+  // A limit above everything leaves one colour with every pixel.
+  Palette all = make({0xff0000, 0x00ff00, 0x0000ff, 0xffffff}, {1, 2, 3, 4});
+  o.merge_delta_e = 100;
+  shape_palette(all, o);
+  EXPECT_EQ(all.colors.size(), 1u);
+  EXPECT_EQ(all.shares_e4, std::vector<std::uint32_t>{10000});
+}
+
+TEST(PaletteShape, SmallColoursAreDroppedAndTheRestRenormalised) {
+  Palette p = make({0x000000, 0xffffff, 0xff0000, 0x00ff00}, {60, 30, 6, 4});
+  ShapeOptions o;
+  o.min_share = 0.05;
+  shape_palette(p, o);
+  EXPECT_EQ(p.colors, (std::vector<std::uint32_t>{0x000000, 0xffffff, 0xff0000}));
+  EXPECT_EQ(p.total_weight, 96u);
+  EXPECT_EQ(p.shares_e4, (std::vector<std::uint32_t>{6250, 3125, 625}));
+  // Everything under the limit: the heaviest stays, alone.
+  Palette q = make({0x000000, 0xffffff}, {60, 40});
+  o.min_share = 0.9;
+  shape_palette(q, o);
+  EXPECT_EQ(q.colors, std::vector<std::uint32_t>{0x000000});
+  EXPECT_EQ(q.shares_e4, std::vector<std::uint32_t>{10000});
+}
+
+TEST(PaletteShape, MergingComesBeforeDropping) {
+  // Two 4 % reds would be dropped alone; merged (8 %) they stay.
+  Palette p = make({0x000000, 0xff0000, 0xfa0505}, {92, 4, 4});
+  ShapeOptions o;
+  o.merge_delta_e = 5;
+  o.min_share = 0.05;
+  shape_palette(p, o);
+  EXPECT_EQ(p.colors.size(), 2u);
+  EXPECT_EQ(p.weights, (std::vector<std::uint64_t>{92, 8}));
+}
+
+TEST(PaletteShape, SortedByLightnessAndByHue) {
+  const std::uint32_t red = 0xff0000, yellow = 0xffff00, green = 0x00a000, blue = 0x0000ff,
+                      grey = 0x808080, black = 0x000000;
+  Palette p = make({grey, blue, yellow, black, green, red}, {30, 20, 15, 15, 10, 10});
+  ShapeOptions o;
+  o.sort = PaletteSort::kLightness;
+  Palette l = p;
+  shape_palette(l, o);
+  // L*: black 0, blue 32.3, red 53.2, grey 53.6, green 57.3, yellow 97.1.
+  EXPECT_EQ(l.colors, (std::vector<std::uint32_t>{black, blue, red, grey, green, yellow}));
+  // Shares travel with their colours.
+  EXPECT_EQ(l.shares_e4, (std::vector<std::uint32_t>{1500, 2000, 1000, 3000, 1000, 1500}));
+  o.sort = PaletteSort::kHue;
+  Palette h = p;
+  shape_palette(h, o);
+  // CIELCh hue: red ~40°, yellow ~103°, green ~136°, blue ~306°; neutrals last, darkest first.
+  EXPECT_EQ(h.colors, (std::vector<std::uint32_t>{red, yellow, green, blue, black, grey}));
+  o.sort = PaletteSort::kShare;
+  o.min_share = 0.0001;  // active, drops nothing
+  Palette s = h;
+  shape_palette(s, o);
+  EXPECT_EQ(s.colors, (std::vector<std::uint32_t>{grey, blue, black, yellow, green, red}));
+  EXPECT_EQ(parse_palette_sort("hue"), PaletteSort::kHue);
+  EXPECT_FALSE(parse_palette_sort("rainbow").has_value());
+}
+
+}  // namespace
+}  // namespace palette
