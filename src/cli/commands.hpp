@@ -25,6 +25,7 @@ std::function<int()> add_serve(CLI::App& app);
 std::function<int()> add_find(CLI::App& app);
 std::function<int()> add_stats(CLI::App& app);
 std::function<int()> add_merge(CLI::App& app);
+std::function<int()> add_export(CLI::App& app);
 /// `palette decode-worker`: hidden, started by `palette serve` (see decode_worker.hpp).
 std::function<int()> add_decode_worker(CLI::App& app);
 

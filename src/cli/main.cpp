@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   commands.back().first = app.get_subcommand("stats");
   commands.emplace_back(nullptr, add_merge(app));
   commands.back().first = app.get_subcommand("merge");
+  commands.emplace_back(nullptr, add_export(app));
+  commands.back().first = app.get_subcommand("export");
   commands.emplace_back(nullptr, add_decode_worker(app));
   commands.back().first = app.get_subcommand("decode-worker");
 
