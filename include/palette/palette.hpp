@@ -20,6 +20,10 @@ struct Palette {
   std::uint64_t total_weight = 0;        ///< counted pixels of the image
   int iterations = 0;                    ///< Lloyd iterations run
   std::size_t distinct = 0;              ///< distinct colours clustered
+  // Quality figures (--stats), filled by add_quality():
+  double mean_delta_e = -1;  ///< mean ΔE*ab of the counted pixels to their nearest colour
+  double excluded = 0;       ///< fraction of the image's pixels not counted
+  bool converged = false;    ///< Lloyd stopped before --max-iter
 
   double share(std::size_t i) const {
     return static_cast<double>(weights[i]) / static_cast<double>(total_weight);
@@ -58,6 +62,11 @@ struct ShapeOptions {
 /// two in CIELAB, its weight their sum. Dropping keeps at least the heaviest colour; shares are
 /// then of the colours kept. Host arithmetic only, so every backend gives the same result.
 void shape_palette(Palette& palette, const ShapeOptions& options);
+
+/// The quality figures of image `image`'s palette: the mean CIELAB distance (ΔE*ab) from each
+/// counted pixel (each distinct colour, by its count) to the nearest colour of the palette as
+/// written, and the fraction of the image's `pixels` not counted. Host arithmetic only.
+void add_quality(Palette& palette, const Batch& batch, std::size_t image, std::uint64_t pixels);
 
 /// Rounds shares to 1/10000 by largest remainder so that they sum to exactly 10000 and keep
 /// their order. `weights` need not be sorted; the result is parallel to it.

@@ -22,6 +22,7 @@ struct PipelineOptions {
   ColorSpace space = ColorSpace::kLab;
   KMeansParams kmeans;
   ShapeOptions shape;            ///< merge, drop, sort the palettes (host side, every backend)
+  bool quality = false;          ///< fill the palettes' quality figures (--stats)
   int threads = 1;               ///< decode workers
   std::size_t batch_images = 0;  ///< images per batch; 0: what the backend prefers
   bool skip_cluster = false;     ///< decode and prepare only (benchmarks: decode alone)

@@ -27,6 +27,7 @@ struct ImagePoints {
   std::vector<std::uint32_t> weight;  ///< pixels of this colour, >= 1
   std::vector<std::uint32_t> rgb;     ///< the colour itself, 0xRRGGBB
   std::uint64_t total_weight = 0;     ///< counted pixels = sum of weight
+  std::uint64_t pixels = 0;           ///< pixels looked at, counted or not (alpha)
 
   std::size_t size() const { return weight.size(); }
   void clear();

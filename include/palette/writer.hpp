@@ -47,7 +47,11 @@ class RowFormatter {
 
 /// `names`: each colour's nearest CSS named colour too (color_names.hpp): CSV columns
 /// name_1..name_K after `error`, a JSON "names" array before "error".
-std::unique_ptr<RowFormatter> make_formatter(OutputFormat format, int k, bool names = false);
+/// `stats`: the palette's quality figures too (add_quality()): CSV columns mean_delta_e,
+/// distinct_colors, iterations, converged, excluded after `error` and the names, a JSON "stats"
+/// object before "error".
+std::unique_ptr<RowFormatter> make_formatter(OutputFormat format, int k, bool names = false,
+                                             bool stats = false);
 
 /// Splits text written in an output format back into whole lines (the CSV header, rows), as it
 /// streams in: in CSV a line break inside a quoted field belongs to its row. For reading an

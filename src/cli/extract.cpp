@@ -59,6 +59,7 @@ struct ExtractOptions : ClusterOptions {
   Shard shard;  // resolved: --shard, a Slurm array task, or none
   std::size_t chunk = DistributedOptions{}.chunk;
   bool device_given = false;
+  bool stats = false;        // quality figures per image
   double merge_delta_e = 0;  // palette shaping (ShapeOptions)
   double min_share = 0;
   std::string sort = "share";
@@ -72,6 +73,7 @@ PipelineOptions extract_pipeline_options(const ExtractOptions& o) {
   const auto sort = parse_palette_sort(o.sort);
   if (!sort) throw UsageError("invalid --sort");
   options.shape.sort = *sort;
+  options.quality = o.stats;
   return options;
 }
 
@@ -247,6 +249,7 @@ std::vector<RecordedOption> recorded_options(const ExtractOptions& o, OutputForm
       {"--merge-delta-e", exact(o.merge_delta_e), "0"},
       {"--min-share", exact(o.min_share), "0"},
       {"--sort", o.sort, "share"},
+      {"--stats", o.stats ? "yes" : "no", "no"},
       {"--shard", to_record(o.shard), "none"},
       {"the inputs", nlohmann::json(o.inputs).dump()},
   };
@@ -324,7 +327,7 @@ int run_worker(const ExtractOptions& o, const StopSignals& stop, const mpi::Worl
   StderrCapture capture;
   const std::unique_ptr<Backend> backend = make_backend(o);
   spdlog::debug("rank {}: the {} backend: {}", world.rank, backend->name(), backend->device());
-  const auto formatter = make_formatter(format, o.k, o.names);
+  const auto formatter = make_formatter(format, o.k, o.names, o.stats);
   DistributedOptions d;
   d.chunk = o.chunk;
   run_worker_rank(world, *backend, options, *formatter, d, &stop.requested());
@@ -414,7 +417,7 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
                  o.shard.block, o.output);
   }
 
-  const auto formatter = make_formatter(*format, o.k, o.names);
+  const auto formatter = make_formatter(*format, o.k, o.names, o.stats);
   Output output = open_output(o, *format, *formatter, inputs);
   g_rows_written = output.skipped;
   FileSink sink(output.out, *formatter, output.header);
@@ -529,6 +532,11 @@ std::function<int()> add_extract(CLI::App& app) {
   cmd->add_option("--progress", o->progress, "Progress bar on stderr (auto: when a terminal)")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
+  cmd->add_flag("--stats", o->stats,
+                "Quality figures per image, in columns after error (and names): mean_delta_e "
+                "(mean CIELAB distance of the counted pixels to their nearest palette colour), "
+                "distinct_colors, iterations, converged, excluded (fraction of pixels not "
+                "counted); JSON: a stats object");
   cmd->add_option("--merge-delta-e", o->merge_delta_e,
                   "Merge palette colours closer than this CIEDE2000 difference (shares added, "
                   "the colour their share-weighted mean in CIELAB); 0: never")

@@ -169,4 +169,24 @@ void shape_palette(Palette& p, const ShapeOptions& o) {
   p.shares_e4 = round_shares(p.weights);
 }
 
+void add_quality(Palette& p, const Batch& batch, std::size_t image, std::uint64_t pixels) {
+  std::vector<std::array<double, 3>> lab(p.colors.size());
+  for (std::size_t j = 0; j < p.colors.size(); ++j) lab[j] = srgb_to_lab(p.colors[j]);
+  double sum = 0, weight = 0;
+  for (std::size_t i = batch.offsets[image]; i < batch.offsets[image + 1]; ++i) {
+    const auto c = srgb_to_lab(batch.rgb[i]);
+    double best = INFINITY;
+    for (const auto& q : lab) {
+      const double d2 = (c[0] - q[0]) * (c[0] - q[0]) + (c[1] - q[1]) * (c[1] - q[1]) +
+                        (c[2] - q[2]) * (c[2] - q[2]);
+      best = std::min(best, d2);
+    }
+    sum += static_cast<double>(batch.weight[i]) * std::sqrt(best);
+    weight += static_cast<double>(batch.weight[i]);
+  }
+  p.mean_delta_e = weight > 0 ? sum / weight : 0;
+  p.excluded =
+      pixels > 0 ? 1.0 - static_cast<double>(p.total_weight) / static_cast<double>(pixels) : 0;
+}
+
 }  // namespace palette

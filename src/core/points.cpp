@@ -39,6 +39,7 @@ void ImagePoints::clear() {
   weight.clear();
   rgb.clear();
   total_weight = 0;
+  pixels = 0;
 }
 
 void collect_points(const PixelView& image, int alpha_threshold, ColorSpace space, ImagePoints& out,
@@ -63,6 +64,7 @@ void collect_points(const PixelView& image, int alpha_threshold, ColorSpace spac
     }
   }
   out.total_weight = keys.size();
+  out.pixels = static_cast<std::uint64_t>(image.width) * static_cast<std::uint64_t>(image.height);
   if (keys.empty()) return;
   radix_sort24(keys, scratch.tmp);
 

@@ -22,9 +22,16 @@ std::string one_line(std::string_view s) {
   return out;
 }
 
+// The quality figures as text: mean ΔE and excluded fraction to 4 decimals.
+std::string fixed4(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", v);
+  return buf;
+}
+
 class CsvFormatter final : public RowFormatter {
  public:
-  CsvFormatter(int k, bool names) : k_(k), names_(names) {}
+  CsvFormatter(int k, bool names, bool stats) : k_(k), names_(names), stats_(stats) {}
 
   std::string header() const override {
     std::string h = "file";
@@ -34,6 +41,7 @@ class CsvFormatter final : public RowFormatter {
     if (names_) {
       for (int i = 1; i <= k_; ++i) h += ",name_" + std::to_string(i);
     }
+    if (stats_) h += ",mean_delta_e,distinct_colors,iterations,converged,excluded";
     return h + "\n";
   }
 
@@ -56,6 +64,16 @@ class CsvFormatter final : public RowFormatter {
         if (i < n) line += nearest_named_color(r.palette.colors[i]).name;
       }
     }
+    if (stats_) {
+      if (r.ok()) {
+        const Palette& p = r.palette;
+        line += "," + fixed4(p.mean_delta_e) + "," + std::to_string(p.distinct) + "," +
+                std::to_string(p.iterations) + "," + (p.converged ? "true" : "false") + "," +
+                fixed4(p.excluded);
+      } else {
+        line += ",,,,,";
+      }
+    }
     return line + "\n";
   }
 
@@ -64,9 +82,10 @@ class CsvFormatter final : public RowFormatter {
   // Without names the error is the last field, empty in an ok row; with names it is the field
   // after the file and the 2k colour and share cells (names never hold a comma or a quote).
   bool is_error_row(std::string_view row) const override {
-    if (!names_) return !row.empty() && row.back() != ',';
+    const int after = (names_ ? k_ : 0) + (stats_ ? 5 : 0);  // columns after error
+    if (after == 0) return !row.empty() && row.back() != ',';
     std::size_t end = row.size();
-    for (int i = 0; i < k_ && end != std::string_view::npos && end > 0; ++i) {
+    for (int i = 0; i < after && end != std::string_view::npos && end > 0; ++i) {
       end = row.rfind(',', end - 1);
     }
     return end != std::string_view::npos && end > 0 && row[end - 1] != ',';
@@ -75,6 +94,7 @@ class CsvFormatter final : public RowFormatter {
  private:
   int k_;
   bool names_;
+  bool stats_;
 };
 
 void json_string(std::string& out, std::string_view s) {
@@ -114,7 +134,7 @@ void json_string(std::string& out, std::string_view s) {
 
 class JsonlFormatter final : public RowFormatter {
  public:
-  explicit JsonlFormatter(bool names) : names_(names) {}
+  JsonlFormatter(bool names, bool stats) : names_(names), stats_(stats) {}
   std::string header() const override { return {}; }
 
   std::string row(const Row& r) const override {
@@ -141,7 +161,18 @@ class JsonlFormatter final : public RowFormatter {
         line += '"';
       }
     }
-    line += "],\"error\":";
+    line += "]";
+    if (stats_ && r.ok()) {
+      const Palette& p = r.palette;
+      line += ",\"stats\":{\"mean_delta_e\":" + fixed4(p.mean_delta_e) +
+              ",\"distinct_colors\":" + std::to_string(p.distinct) +
+              ",\"iterations\":" + std::to_string(p.iterations) +
+              ",\"converged\":" + (p.converged ? "true" : "false") +
+              ",\"excluded\":" + fixed4(p.excluded) + "}";
+    } else if (stats_) {
+      line += ",\"stats\":null";
+    }
+    line += ",\"error\":";
     if (r.ok()) {
       line += "null";
     } else {
@@ -162,6 +193,7 @@ class JsonlFormatter final : public RowFormatter {
 
  private:
   bool names_;
+  bool stats_;
 };
 
 }  // namespace
@@ -188,9 +220,9 @@ std::string csv_field(std::string_view s) {
   return out + '"';
 }
 
-std::unique_ptr<RowFormatter> make_formatter(OutputFormat format, int k, bool names) {
-  if (format == OutputFormat::kJsonl) return std::make_unique<JsonlFormatter>(names);
-  return std::make_unique<CsvFormatter>(k, names);
+std::unique_ptr<RowFormatter> make_formatter(OutputFormat format, int k, bool names, bool stats) {
+  if (format == OutputFormat::kJsonl) return std::make_unique<JsonlFormatter>(names, stats);
+  return std::make_unique<CsvFormatter>(k, names, stats);
 }
 
 }  // namespace palette

@@ -222,7 +222,8 @@ class Pipeline {
       } else {
         current_.batch.add_empty();
       }
-      current_.pending.push_back(Pending{std::move(p.name), std::move(p.error)});
+      current_.pending.push_back(
+          Pending{std::move(p.name), std::move(p.error), p.error.empty() ? p.points.pixels : 0});
       if (current_.pending.size() >= batch_cap_ || current_.batch.points() >= max_points_) flush();
     }
     flush();
@@ -283,6 +284,10 @@ class Pipeline {
         } else {
           rows[i].palette = make_palette(job.batch, i, job.result);
           shape_palette(rows[i].palette, options_.shape);
+          if (options_.quality) {
+            add_quality(rows[i].palette, job.batch, i, job.pending[i].pixels);
+            rows[i].palette.converged = rows[i].palette.iterations < options_.kmeans.max_iter;
+          }
         }
       }
       stats_.cluster.cpu += thread_cpu_seconds() - cpu0;
@@ -313,6 +318,7 @@ class Pipeline {
 
   struct Pending {
     std::string name, error;
+    std::uint64_t pixels = 0;  // the image's, counted or not
   };
   // A batch on its way through the backend, with what its rows need.
   struct InFlight {

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_helpers.hpp"
 
 namespace palette::test {
@@ -35,6 +37,36 @@ TEST_F(ExtractTest, TransparentPixelsAreNotCounted) {
   ASSERT_EQ(r.rows.size(), 1u);
   EXPECT_EQ(r.rows[0].colors, (std::vector<std::string>{hex(kRed)}));
   EXPECT_EQ(r.rows[0].shares, (std::vector<std::string>{"1.0000"}));
+}
+
+// --stats: the excluded fraction is the pixels alpha left out; an image of exactly k colours
+// is rendered perfectly (mean ΔE 0); figures after the error column.
+TEST_F(ExtractTest, StatsReportQualityAndExcludedPixels) {
+  const std::string half = dir_.file("half.png");
+  write_image(half, red_and_green(0));
+  const std::string stripes = png("stripes.png", {kRed, kBlue, kWhite}, {4, 3, 3});
+  auto r = extract({half, stripes, "-k", "3", "--stats"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = parse_csv(r.out);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(std::vector<std::string>(rows[0].begin() + 7, rows[0].end()),
+            (std::vector<std::string>{"error", "mean_delta_e", "distinct_colors", "iterations",
+                                      "converged", "excluded"}));
+  EXPECT_EQ(rows[1][8], "0.0000");  // one red: every counted pixel is its colour
+  EXPECT_EQ(rows[1][9], "1");
+  EXPECT_EQ(rows[1][11], "true");
+  EXPECT_EQ(rows[1][12], "0.5000");  // the transparent half
+  EXPECT_EQ(rows[2][8], "0.0000");
+  EXPECT_EQ(rows[2][9], "3");
+  EXPECT_EQ(rows[2][12], "0.0000");
+  // Two colours for three: the mean distance is that of the pixels merged into another colour.
+  r = extract({stripes, "-k", "2", "--stats", "--format", "jsonl"});
+  ASSERT_EQ(count_lines(r.out), 1u) << r.out;
+  const auto stats = nlohmann::json::parse(r.out).at("stats");
+  EXPECT_GT(stats.at("mean_delta_e").get<double>(), 1.0);
+  EXPECT_EQ(stats.at("distinct_colors"), 3);
+  EXPECT_EQ(stats.at("excluded").get<double>(), 0.0);
+  EXPECT_TRUE(stats.at("converged").is_boolean());
 }
 
 TEST_F(ExtractTest, AlphaThresholdZeroCountsTransparentPixels) {

@@ -205,6 +205,7 @@ TEST_F(ResumeTest, ChangedOptionsAreRefused) {
       {{}, "--format", "jsonl"},
       {{"--names"}, "--names"},
       {{"--sort", "hue"}, "--sort"},
+      {{"--stats"}, "--stats"},
       {{"--merge-delta-e", "3"}, "--merge-delta-e"},
       {{"--min-share", "0.01"}, "--min-share"},
   };

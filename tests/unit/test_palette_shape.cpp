@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numeric>
 
 #include "palette/palette.hpp"
@@ -121,6 +122,30 @@ TEST(PaletteShape, SortedByLightnessAndByHue) {
   EXPECT_EQ(s.colors, (std::vector<std::uint32_t>{grey, blue, black, yellow, green, red}));
   EXPECT_EQ(parse_palette_sort("hue"), PaletteSort::kHue);
   EXPECT_FALSE(parse_palette_sort("rainbow").has_value());
+}
+
+// The quality figure against a direct computation: each distinct colour's CIELAB distance to
+// its nearest palette colour, weighted by its count.
+TEST(PaletteQuality, MeanDistanceToTheNearestColourAndExcludedFraction) {
+  Batch batch;
+  ImagePoints pts;
+  pts.rgb = {0x000000, 0x101010, 0xff0000, 0xffffff};
+  pts.weight = {5, 3, 2, 10};
+  pts.total_weight = 20;
+  pts.x.assign(4, 0);
+  pts.y.assign(4, 0);
+  pts.z.assign(4, 0);
+  batch.add(pts);
+  Palette p = make({0x000000, 0xffffff}, {8, 12});  // red joined black's cluster, say
+  add_quality(p, batch, 0, 25);
+  const auto d = [](std::uint32_t a, std::uint32_t b) {
+    const auto x = srgb_to_lab(a), y = srgb_to_lab(b);
+    return std::sqrt((x[0] - y[0]) * (x[0] - y[0]) + (x[1] - y[1]) * (x[1] - y[1]) +
+                     (x[2] - y[2]) * (x[2] - y[2]));
+  };
+  const double red = std::min(d(0xff0000, 0x000000), d(0xff0000, 0xffffff));
+  EXPECT_NEAR(p.mean_delta_e, (3 * d(0x101010, 0x000000) + 2 * red) / 20, 1e-12);
+  EXPECT_DOUBLE_EQ(p.excluded, 1.0 - 20.0 / 25.0);
 }
 
 }  // namespace

@@ -102,5 +102,38 @@ TEST(Writer, NamesAfterTheErrorColumnAndErrorRowsStillKnown) {
   EXPECT_FALSE(j->is_error_row(jok.substr(0, jok.size() - 1)));
 }
 
+TEST(Writer, StatsColumnsAfterErrorAndNames) {
+  const auto f = make_formatter(OutputFormat::kCsv, 2, true, true);
+  EXPECT_EQ(f->header(),
+            "file,color_1,color_2,share_1,share_2,error,name_1,name_2,mean_delta_e,"
+            "distinct_colors,iterations,converged,excluded\n");
+  Row r = ok_row("a.png", {0xff0000}, {10000});
+  r.palette.mean_delta_e = 1.23456;
+  r.palette.distinct = 42;
+  r.palette.iterations = 7;
+  r.palette.converged = true;
+  r.palette.excluded = 0.25;
+  const std::string ok = f->row(r);
+  EXPECT_EQ(ok, "a.png,#ff0000,,1.0000,,,red,,1.2346,42,7,true,0.2500\n");
+  Row bad;
+  bad.file = "b.png";
+  bad.error = "broken";
+  const std::string err = f->row(bad);
+  EXPECT_EQ(err, "b.png,,,,,broken,,,,,,,\n");
+  EXPECT_FALSE(f->is_error_row(ok.substr(0, ok.size() - 1)));
+  EXPECT_TRUE(f->is_error_row(err.substr(0, err.size() - 1)));
+  const auto plain_stats = make_formatter(OutputFormat::kCsv, 2, false, true);
+  EXPECT_FALSE(plain_stats->is_error_row("a.png,#ff0000,,1.0000,,,1.2346,42,7,true,0.2500"));
+  EXPECT_TRUE(plain_stats->is_error_row("b.png,,,,,broken,,,,,"));
+  const auto j = make_formatter(OutputFormat::kJsonl, 2, false, true);
+  EXPECT_EQ(j->row(r),
+            "{\"file\":\"a.png\",\"colors\":[\"#ff0000\"],\"shares\":[1.0000],\"stats\":{"
+            "\"mean_delta_e\":1.2346,\"distinct_colors\":42,\"iterations\":7,\"converged\":true,"
+            "\"excluded\":0.2500},\"error\":null}\n");
+  EXPECT_EQ(j->row(bad),
+            "{\"file\":\"b.png\",\"colors\":[],\"shares\":[],\"stats\":null,\"error\":"
+            "\"broken\"}\n");
+}
+
 }  // namespace
 }  // namespace palette
