@@ -13,6 +13,7 @@
 #include "palette/image_io.hpp"
 #include "palette/inputs.hpp"
 #include "palette/kmeans.hpp"
+#include "palette/mask.hpp"
 #include "palette/writer.hpp"
 
 namespace palette {
@@ -23,6 +24,8 @@ struct PipelineOptions {
   KMeansParams kmeans;
   ShapeOptions shape;            ///< merge, drop, sort the palettes (host side, every backend)
   bool quality = false;          ///< fill the palettes' quality figures (--stats)
+  std::optional<Region> region;  ///< cluster only this part of each image (--region)
+  IgnoreOptions ignore;          ///< colours not counted (--ignore)
   int threads = 1;               ///< decode workers
   std::size_t batch_images = 0;  ///< images per batch; 0: what the backend prefers
   bool skip_cluster = false;     ///< decode and prepare only (benchmarks: decode alone)

@@ -59,7 +59,10 @@ struct ExtractOptions : ClusterOptions {
   Shard shard;  // resolved: --shard, a Slurm array task, or none
   std::size_t chunk = DistributedOptions{}.chunk;
   bool device_given = false;
-  bool stats = false;        // quality figures per image
+  bool stats = false;  // quality figures per image
+  std::string ignore;  // --ignore white,black,grey,background
+  double ignore_threshold = IgnoreOptions{}.threshold;
+  std::string region;        // --region x,y,w,h
   double merge_delta_e = 0;  // palette shaping (ShapeOptions)
   double min_share = 0;
   std::string sort = "share";
@@ -74,6 +77,22 @@ PipelineOptions extract_pipeline_options(const ExtractOptions& o) {
   if (!sort) throw UsageError("invalid --sort");
   options.shape.sort = *sort;
   options.quality = o.stats;
+  if (!o.ignore.empty()) {
+    const auto ignore = parse_ignore(o.ignore);
+    if (!ignore) {
+      throw UsageError("--ignore: '" + o.ignore +
+                       "' is not a list of white, black, grey, background");
+    }
+    options.ignore = *ignore;
+  }
+  options.ignore.threshold = o.ignore_threshold;
+  if (!o.region.empty()) {
+    options.region = parse_region(o.region);
+    if (!options.region) {
+      throw UsageError("--region: '" + o.region +
+                       "' is not x,y,w,h in pixels or x%,y%,w%,h% (w, h > 0)");
+    }
+  }
   return options;
 }
 
@@ -250,6 +269,9 @@ std::vector<RecordedOption> recorded_options(const ExtractOptions& o, OutputForm
       {"--min-share", exact(o.min_share), "0"},
       {"--sort", o.sort, "share"},
       {"--stats", o.stats ? "yes" : "no", "no"},
+      {"--ignore", o.ignore.empty() ? "none" : o.ignore, "none"},
+      {"--ignore-threshold", exact(o.ignore_threshold), "8"},
+      {"--region", o.region.empty() ? "none" : o.region, "none"},
       {"--shard", to_record(o.shard), "none"},
       {"the inputs", nlohmann::json(o.inputs).dump()},
   };
@@ -532,6 +554,16 @@ std::function<int()> add_extract(CLI::App& app) {
   cmd->add_option("--progress", o->progress, "Progress bar on stderr (auto: when a terminal)")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
+  cmd->add_option("--ignore", o->ignore,
+                  "Colours not counted: white, black, grey (any list of them), background (the "
+                  "colour of the image's border, when one dominates it)");
+  cmd->add_option("--ignore-threshold", o->ignore_threshold,
+                  "--ignore's limit in CIELAB: white L* > 100-T and chroma < T, black L* < T, "
+                  "grey chroma < T, background within ΔE*ab T")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  cmd->add_option("--region", o->region,
+                  "Cluster only this rectangle: x,y,w,h in pixels of the image, or x%,y%,w%,h%");
   cmd->add_flag("--stats", o->stats,
                 "Quality figures per image, in columns after error (and names): mean_delta_e "
                 "(mean CIELAB distance of the counted pixels to their nearest palette colour), "

@@ -66,9 +66,32 @@ bool load(const InputItem& item, const PipelineOptions& options, ImagePoints& po
     }
     {
       StageTimer t(times.prepare);
-      const PixelView view{img.pixels.data(), img.width, img.height, img.channels,
-                           static_cast<std::size_t>(img.width) * img.channels};
+      PixelView view{img.pixels.data(), img.width, img.height, img.channels,
+                     static_cast<std::size_t>(img.width) * img.channels};
+      if (options.region) {
+        const PixelRect r = region_rect(*options.region, img.width, img.height, img.source_width,
+                                        img.source_height);
+        if (r.empty()) {
+          error = "--region is outside the image (" + std::to_string(img.source_width) + "x" +
+                  std::to_string(img.source_height) + ")";
+          return false;
+        }
+        view.data += static_cast<std::size_t>(r.y0) * view.stride +
+                     static_cast<std::size_t>(r.x0) * static_cast<std::size_t>(img.channels);
+        view.width = r.x1 - r.x0;
+        view.height = r.y1 - r.y0;
+      }
+      const std::optional<std::uint32_t> background =
+          options.ignore.background ? border_color(view, options.decode.alpha_threshold)
+                                    : std::nullopt;
       collect_points(view, options.decode.alpha_threshold, options.space, points, scratch);
+      if (points.total_weight > 0 && options.ignore.any()) {
+        drop_ignored(points, options.ignore, background);
+        if (points.total_weight == 0) {
+          error = "nothing left to count: every pixel is a colour --ignore leaves out";
+          return false;
+        }
+      }
     }
     if (points.total_weight == 0) {
       error = "no opaque pixels (every pixel's alpha is below --alpha-threshold)";

@@ -69,6 +69,63 @@ TEST_F(ExtractTest, StatsReportQualityAndExcludedPixels) {
   EXPECT_TRUE(stats.at("converged").is_boolean());
 }
 
+// A product shot: a red square on white (40x40, the square 16x16 in the middle).
+cv::Mat product_shot() {
+  cv::Mat rgb(40, 40, CV_8UC3, cv::Scalar(255, 255, 255));
+  rgb(cv::Rect(12, 12, 16, 16)).setTo(cv::Scalar(255, 0, 0));
+  return rgb;
+}
+
+TEST_F(ExtractTest, IgnoredBackgroundAndWhiteAreNotCounted) {
+  const std::string img = dir_.file("product.png");
+  write_image(img, product_shot());
+  auto r = extract_rows({img, "-k", "2"});
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_EQ(r.rows[0].colors, (std::vector<std::string>{hex(kWhite), hex(kRed)}));
+  for (const char* ignore : {"background", "white", "grey,black"}) {
+    const auto rows = parse_csv(extract({img, "-k", "2", "--ignore", ignore, "--stats"}).out);
+    ASSERT_EQ(rows.size(), 2u) << ignore;
+    // (grey,black: white is grey too, chroma 0.)
+    EXPECT_EQ(rows[1][1], hex(kRed)) << ignore;
+    EXPECT_EQ(rows[1][2], "") << ignore;
+    EXPECT_EQ(rows[1][3], "1.0000") << ignore;
+    EXPECT_EQ(rows[1][10], "0.8400") << ignore;  // excluded: 1 - 256/1600
+  }
+  // Nothing left: an error row saying so.
+  const std::string white = solid_png("white.png", kWhite);
+  const auto bad = extract({white, "--ignore", "white"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.out.find("nothing left to count"), std::string::npos) << bad.out;
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--ignore", "pink"}, {"--ignore-threshold", "-2"}}) {
+    std::vector<std::string> a = {img};
+    a.insert(a.end(), args.begin(), args.end());
+    const auto u = extract(a);
+    EXPECT_EQ(u.exit_code, 2) << args[0];
+    EXPECT_EQ(count_lines(u.err), 1u) << u.err;
+  }
+}
+
+// --region: only that rectangle of the image is clustered, in pixels of the original image or
+// in percent.
+TEST_F(ExtractTest, RegionClustersOnlyItsRectangle) {
+  const std::string img = png("halves.png", {kRed, kBlue}, {10, 10}, 10);
+  auto r = extract_rows({img, "-k", "2", "--region", "0,0,10,10"});
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_EQ(r.rows[0].colors, (std::vector<std::string>{hex(kRed)}));
+  r = extract_rows({img, "-k", "2", "--region", "50%,0%,50%,100%"});
+  EXPECT_EQ(r.rows[0].colors, (std::vector<std::string>{hex(kBlue)}));
+  r = extract_rows({img, "-k", "2", "--region", "5,0,10,5"});
+  EXPECT_EQ(r.rows[0].colors.size(), 2u);
+  EXPECT_EQ(r.rows[0].shares, (std::vector<std::string>{"0.5000", "0.5000"}));
+  const auto outside = extract({img, "--region", "100,100,5,5"});
+  EXPECT_EQ(outside.exit_code, 1);
+  EXPECT_NE(outside.out.find("--region is outside the image (20x10)"), std::string::npos)
+      << outside.out;
+  const auto bad = extract({img, "--region", "1,2,3"});
+  EXPECT_EQ(bad.exit_code, 2);
+}
+
 TEST_F(ExtractTest, AlphaThresholdZeroCountsTransparentPixels) {
   const std::string img = dir_.file("half.png");
   write_image(img, red_and_green(0));

@@ -206,6 +206,8 @@ TEST_F(ResumeTest, ChangedOptionsAreRefused) {
       {{"--names"}, "--names"},
       {{"--sort", "hue"}, "--sort"},
       {{"--stats"}, "--stats"},
+      {{"--ignore", "white"}, "--ignore"},
+      {{"--region", "0,0,5,5"}, "--region"},
       {{"--merge-delta-e", "3"}, "--merge-delta-e"},
       {{"--min-share", "0.01"}, "--min-share"},
   };
