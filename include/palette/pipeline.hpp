@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -26,6 +27,7 @@ struct PipelineOptions {
   bool quality = false;          ///< fill the palettes' quality figures (--stats)
   std::optional<Region> region;  ///< cluster only this part of each image (--region)
   IgnoreOptions ignore;          ///< colours not counted (--ignore)
+  bool combined = false;         ///< also one palette of every counted pixel of the run
   int threads = 1;               ///< decode workers
   std::size_t batch_images = 0;  ///< images per batch; 0: what the backend prefers
   bool skip_cluster = false;     ///< decode and prepare only (benchmarks: decode alone)
@@ -51,6 +53,10 @@ struct PipelineStats {
   StageTime cluster;  ///< backend (k-means) and palette construction
   StageTime write;    ///< formatting and writing rows
   double device = 0;  ///< GPU seconds reported by the backend
+  /// With options.combined: the palette of every counted pixel of every image clustered in
+  /// this run (their weighted colours merged, then k-means with the run's options and
+  /// shaping), or std::nullopt when no image had a palette.
+  std::optional<Palette> combined;
 };
 
 /// Live counters for a progress display (read from another thread).

@@ -62,7 +62,9 @@ struct ExtractOptions : ClusterOptions {
   bool stats = false;  // quality figures per image
   std::string ignore;  // --ignore white,black,grey,background
   double ignore_threshold = IgnoreOptions{}.threshold;
-  std::string region;        // --region x,y,w,h
+  std::string region;     // --region x,y,w,h
+  bool combined = false;  // one palette of every counted pixel, as a last row
+  std::string combined_output;
   double merge_delta_e = 0;  // palette shaping (ShapeOptions)
   double min_share = 0;
   std::string sort = "share";
@@ -77,6 +79,7 @@ PipelineOptions extract_pipeline_options(const ExtractOptions& o) {
   if (!sort) throw UsageError("invalid --sort");
   options.shape.sort = *sort;
   options.quality = o.stats;
+  options.combined = o.combined || !o.combined_output.empty();
   if (!o.ignore.empty()) {
     const auto ignore = parse_ignore(o.ignore);
     if (!ignore) {
@@ -272,6 +275,7 @@ std::vector<RecordedOption> recorded_options(const ExtractOptions& o, OutputForm
       {"--ignore", o.ignore.empty() ? "none" : o.ignore, "none"},
       {"--ignore-threshold", exact(o.ignore_threshold), "8"},
       {"--region", o.region.empty() ? "none" : o.region, "none"},
+      {"--combined", o.combined && o.combined_output.empty() ? "yes" : "no", "no"},
       {"--shard", to_record(o.shard), "none"},
       {"the inputs", nlohmann::json(o.inputs).dump()},
   };
@@ -391,6 +395,12 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     if (o.output == "-") throw UsageError("--shard needs an output file (-o FILE)");
     o.output = part_path(o.output, o.shard);
   }
+  if (o.combined || !o.combined_output.empty()) {
+    // One palette of the whole run needs the whole run in one process.
+    if (o.resume) throw UsageError("--combined cannot be resumed (it needs every image's pixels)");
+    if (o.shard.sharded()) throw UsageError("--combined does not go with --shard");
+    if (world.distributed()) throw UsageError("--combined does not go with mpirun (yet)");
+  }
   if (world.rank > 0) return run_worker(o, stop, world, *format);
   const PipelineOptions options = extract_pipeline_options(o);
   const int threads = options.threads;
@@ -479,6 +489,22 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   } else {
     stats = run_pipeline(inputs, *backend, options, sink, &progress, &stop.requested());
   }
+  if (stats.combined && !stop.requested()) {
+    Row combined;
+    combined.file = "*combined*";
+    combined.palette = *stats.combined;
+    if (o.combined_output.empty()) {
+      sink.write({combined});  // the last row
+    } else {
+      std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(o.combined_output.c_str(), "wb"),
+                                                        &std::fclose);
+      const std::string text = formatter->header() + formatter->row(combined);
+      if (!f || std::fwrite(text.data(), 1, text.size(), f.get()) != text.size() ||
+          std::fflush(f.get()) != 0) {
+        throw Error("cannot write " + o.combined_output + ": " + std::strerror(errno));
+      }
+    }
+  }
   bar.reset();
   output.file.reset();
   {
@@ -564,6 +590,11 @@ std::function<int()> add_extract(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--region", o->region,
                   "Cluster only this rectangle: x,y,w,h in pixels of the image, or x%,y%,w%,h%");
+  cmd->add_flag("--combined", o->combined,
+                "Also one palette for the whole run (every image's counted pixels together), "
+                "as a last row named *combined*");
+  cmd->add_option("--combined-output", o->combined_output,
+                  "Write the whole run's palette to this file (header and one row) instead");
   cmd->add_flag("--stats", o->stats,
                 "Quality figures per image, in columns after error (and names): mean_delta_e "
                 "(mean CIELAB distance of the counted pixels to their nearest palette colour), "

@@ -407,6 +407,55 @@ TEST_F(ExtractTest, ShapingMergesDropsAndSorts) {
   }
 }
 
+// --combined: one palette of every counted pixel of the run, as a last row (or its own file);
+// the same rows whatever the threads and batch size.
+TEST_F(ExtractTest, CombinedPaletteOfTheWholeRun) {
+  const std::string a = png("a.png", {kRed, kBlue}, {5, 5});
+  const std::string b = png("b.png", {kRed, kWhite}, {5, 5});
+  const auto r = extract({a, b, "-k", "3", "--combined"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = parse_csv(r.out);
+  ASSERT_EQ(rows.size(), 4u) << r.out;
+  EXPECT_EQ(rows[3], (std::vector<std::string>{"*combined*", "#ff0000", "#0000ff", "#ffffff",
+                                               "0.5000", "0.2500", "0.2500", ""}));
+  EXPECT_EQ(extract({a, b, "-k", "3", "--combined", "--threads", "1", "--batch", "1"}).out, r.out);
+  // Its own file: the run's rows stay one per input.
+  const std::string own = dir_.file("combined.csv");
+  const auto r2 = extract({a, b, "-k", "3", "--combined-output", own});
+  EXPECT_EQ(count_lines(r2.out), 3u);
+  const auto bytes = read_bytes(own);
+  std::vector<std::string> lines;
+  std::istringstream all(r.out);
+  for (std::string line; std::getline(all, line);) lines.push_back(line + "\n");
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(std::string(bytes.begin(), bytes.end()), lines[0] + lines[3]);
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"--combined", "--resume", "-o", dir_.file("x.csv")},
+           {"--combined", "--shard", "0/2", "-o", dir_.file("y.csv")}}) {
+    std::vector<std::string> args = {a, b};
+    args.insert(args.end(), bad.begin(), bad.end());
+    const auto u = extract(args);
+    EXPECT_EQ(u.exit_code, 2) << bad[1];
+    EXPECT_EQ(count_lines(u.err), 1u) << u.err;
+  }
+}
+
+// On a machine with a GPU: the combined row (one big batch) is the CPU's.
+TEST_F(ExtractTest, CombinedIsTheSameOnEveryBackend) {
+  if (run({PALETTE_BINARY, "info"}).out.find("CUDA device 0") == std::string::npos) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  std::vector<std::string> inputs;
+  for (int i = 0; i < 20; ++i) {
+    const auto c = static_cast<std::uint32_t>(i * 2654435761u) & 0xFFFFFF;
+    inputs.push_back(png("img" + std::to_string(i) + ".png", {c, c ^ 0x804020, kWhite}, {4, 3, 3}));
+  }
+  auto cpu = inputs, gpu = inputs;
+  cpu.insert(cpu.end(), {"--combined", "--backend", "cpu"});
+  gpu.insert(gpu.end(), {"--combined", "--backend", "cuda"});
+  EXPECT_EQ(extract(gpu).out, extract(cpu).out);
+}
+
 TEST_F(ExtractTest, FormatCsvOverridesJsonlExtension) {
   const std::string a = solid_png("a.png", kRed);
   const std::string out = dir_.file("out.jsonl");
