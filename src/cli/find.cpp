@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -292,17 +293,14 @@ Weighted like_palette(const FindOptions& o) {
   std::optional<Weighted> found;
   std::uint64_t found_order = ~std::uint64_t{0};
   std::string error;
-  std::size_t k = 0;
+  std::atomic<std::size_t> most{0};  // the results' colour count, for a decoded image's k
   scan(o, [&](unsigned, const ResultsRow& row, std::uint64_t order) {
-    if (row.file != o.like && row.file != normal) {
-      if (row.colors.size() > k) {
-        std::lock_guard lock(mutex);
-        k = std::max(k, row.colors.size());
-      }
-      return;
+    for (std::size_t seen = most.load(std::memory_order_relaxed);
+         row.colors.size() > seen &&
+         !most.compare_exchange_weak(seen, row.colors.size(), std::memory_order_relaxed);) {
     }
+    if (row.file != o.like && row.file != normal) return;
     std::lock_guard lock(mutex);
-    k = std::max(k, row.colors.size());
     if (order > found_order) return;
     found_order = order;
     found.reset();
@@ -321,6 +319,7 @@ Weighted like_palette(const FindOptions& o) {
                      " nor an image file");
   }
   ClusterOptions cluster = o.cluster;
+  const std::size_t k = most.load();
   cluster.k = static_cast<int>(std::clamp<std::size_t>(k == 0 ? 5 : k, 1, kMaxColors));
   const PipelineOptions options = pipeline_options(cluster);
   auto backend = make_backend(cluster);

@@ -613,10 +613,11 @@ void read_results_parallel(const std::vector<std::string>& paths, unsigned threa
         if (queue.empty()) return;
         Chunk chunk = std::move(queue.front());
         queue.pop_front();
+        // Later chunks than a failed one are skipped: the error is what is reported.
+        const bool skip = first_error && chunk.id > first_error->first;
         lock.unlock();
         space.notify_one();
-        // Later chunks than a failed one are skipped: the error is what is reported.
-        if (stop && first_error && chunk.id > first_error->first) continue;
+        if (skip) continue;
         std::uint64_t n = 0;
         const auto each = [&](const ResultsRow& row) { on_row(w, row, chunk.id << 32 | n++); };
         try {
