@@ -20,9 +20,13 @@ struct Row {
   bool ok() const { return error.empty(); }
 };
 
-enum class OutputFormat { kCsv, kJsonl };
+/// kCsvLong: one CSV row per colour (file,rank,hex,r,g,b,share,error); kJson: one JSON
+/// document, an array of the JSON Lines objects (extract writes the lines, then the array).
+enum class OutputFormat { kCsv, kJsonl, kCsvLong, kJson };
 
 std::optional<OutputFormat> parse_output_format(std::string_view name);
+/// The name parse_output_format() takes: "csv", "jsonl", "csv-long" or "json".
+std::string_view to_string(OutputFormat format);
 
 /// "#rrggbb", lower case.
 std::string hex_color(std::uint32_t rgb);
@@ -73,7 +77,8 @@ class RowSplitter {
       line_ += c;
     }
   }
-  explicit RowSplitter(OutputFormat format) : csv_(format == OutputFormat::kCsv) {}
+  explicit RowSplitter(OutputFormat format)
+      : csv_(format == OutputFormat::kCsv || format == OutputFormat::kCsvLong) {}
   /// Bytes up to the end of the last complete line.
   std::uint64_t complete_bytes() const { return complete_; }
 

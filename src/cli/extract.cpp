@@ -111,6 +111,7 @@ std::mutex g_rows_mutex;
 std::atomic<std::size_t> g_rows_written{0};  // rows in the output, a resumed run's earlier ones too
 bool g_run_over = false;                     // under g_rows_mutex: the run has said its last word
 std::string g_output_name;                   // for the line that says how to resume
+bool g_resumable = true;                     // the format can be resumed (csv, jsonl)
 
 const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : "SIGINT"; }
 
@@ -120,6 +121,10 @@ std::string resume_hint(int sig) {
   if (g_output_name == "-") {
     return std::string("interrupted by ") + signal_name(sig) + ": " + std::to_string(rows) +
            " rows written to stdout (to resume a run later, write it to a file with -o FILE)";
+  }
+  if (!g_resumable) {
+    return std::string("interrupted by ") + signal_name(sig) + ": " + std::to_string(rows) +
+           " images' rows in " + g_output_name + " (this format cannot be resumed)";
   }
   return std::string("interrupted by ") + signal_name(sig) + ": " + std::to_string(rows) +
          " rows in " + g_output_name + "; run the same command with --resume to finish it";
@@ -257,7 +262,7 @@ std::vector<RecordedOption> recorded_options(const ExtractOptions& o, OutputForm
   std::snprintf(tol, sizeof tol, "%.17g", o.tol);
   return {
       {"palette version", PALETTE_VERSION},
-      {"--format", format == OutputFormat::kJsonl ? "jsonl" : "csv"},
+      {"--format", std::string(to_string(format))},
       {"-k", std::to_string(o.k)},
       {"--space", o.space},
       {"--size", std::to_string(o.size)},
@@ -344,6 +349,49 @@ Output open_output(const ExtractOptions& o, OutputFormat format, const RowFormat
   return w;
 }
 
+// --format json: the JSON Lines a run wrote to `lines` as one array, written to `output` (via a
+// temporary file and a rename; "-": stdout), and `lines` (and its record) removed.
+void write_json_document(const std::string& lines, const std::string& output) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(lines.c_str(), "rb"), &std::fclose);
+  if (!in) throw Error("cannot read " + lines + ": " + std::strerror(errno));
+  const std::string tmp = output == "-" ? "" : output + ".palette-tmp";
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> owned(nullptr, &std::fclose);
+  std::FILE* out = stdout;
+  if (!tmp.empty()) {
+    owned.reset(std::fopen(tmp.c_str(), "wb"));
+    if (!owned) throw Error("cannot write " + tmp + ": " + std::strerror(errno));
+    out = owned.get();
+  }
+  std::string text = "[";
+  std::size_t n = 0;
+  RowSplitter splitter(OutputFormat::kJsonl);
+  std::vector<char> buf(std::size_t{1} << 20);
+  const auto flush = [&] {
+    if (std::fwrite(text.data(), 1, text.size(), out) != text.size()) {
+      throw Error(std::string("cannot write the JSON document: ") + std::strerror(errno));
+    }
+    text.clear();
+  };
+  while (const std::size_t got = std::fread(buf.data(), 1, buf.size(), in.get())) {
+    splitter.feed(std::string_view(buf.data(), got), [&](std::string_view line) {
+      text += n++ ? ",\n" : "\n";
+      text.append(line);
+    });
+    flush();
+  }
+  text += n ? "\n]\n" : "]\n";
+  flush();
+  if (std::fflush(out) != 0) throw Error(std::string("cannot write: ") + std::strerror(errno));
+  if (owned) {
+    if (std::fclose(owned.release()) != 0 || std::rename(tmp.c_str(), output.c_str()) != 0) {
+      throw Error("cannot write " + output + ": " + std::strerror(errno));
+    }
+  }
+  in.reset();
+  std::remove(lines.c_str());
+  std::remove(run_record_path(lines).c_str());
+}
+
 // A rank of a distributed run other than 0: it takes chunks of inputs from rank 0 and sends
 // back their rows (distribute.hpp); rank 0 reports.
 int run_worker(const ExtractOptions& o, const StopSignals& stop, const mpi::World& world,
@@ -376,9 +424,17 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     format = parse_output_format(o.format);
   } else {
     const bool jsonl = o.output.ends_with(".jsonl") || o.output.ends_with(".ndjson");
-    format = jsonl ? OutputFormat::kJsonl : OutputFormat::kCsv;
+    format = jsonl                         ? OutputFormat::kJsonl
+             : o.output.ends_with(".json") ? OutputFormat::kJson
+                                           : OutputFormat::kCsv;
   }
   if (!format) throw UsageError("invalid --format");
+  const bool one_line_per_input = *format == OutputFormat::kCsv || *format == OutputFormat::kJsonl;
+  if (!one_line_per_input && o.resume) {
+    throw UsageError("--resume works with --format csv and jsonl, not " +
+                     std::string(to_string(*format)));
+  }
+  g_resumable = one_line_per_input;
   if (o.resume && o.output == "-") throw UsageError("--resume needs an output file (-o FILE)");
   // A shard of the inputs: --shard, else a Slurm array task's (--shard 0/1 runs everything).
   if (!o.shard_text.empty()) {
@@ -392,6 +448,10 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     o.shard = *shard;
   }
   if (o.shard.sharded()) {
+    if (!one_line_per_input) {
+      throw UsageError("--shard works with --format csv and jsonl, not " +
+                       std::string(to_string(*format)));
+    }
     if (o.output == "-") throw UsageError("--shard needs an output file (-o FILE)");
     o.output = part_path(o.output, o.shard);
   }
@@ -402,6 +462,23 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     if (world.distributed()) throw UsageError("--combined does not go with mpirun (yet)");
   }
   if (world.rank > 0) return run_worker(o, stop, world, *format);
+  // --format json: the rows go to a JSON Lines file beside the output (or in $TMPDIR for
+  // stdout), made into one JSON document at the end, renamed into place: the output is whole
+  // or not there.
+  const std::string json_output = *format == OutputFormat::kJson ? o.output : "";
+  if (*format == OutputFormat::kJson) {
+    if (o.output == "-") {
+      const char* tmpdir = std::getenv("TMPDIR");
+      std::string path = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/palette-XXXXXX";
+      const int fd = ::mkstemp(path.data());
+      if (fd < 0)
+        throw UsageError("cannot make a temporary file: " + std::string(std::strerror(errno)));
+      ::close(fd);
+      o.output = path;
+    } else {
+      o.output += ".palette-tmp.jsonl";
+    }
+  }
   const PipelineOptions options = extract_pipeline_options(o);
   const int threads = options.threads;
   g_output_name = o.output;
@@ -525,6 +602,7 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
       spdlog::warn("{}", e.what());
     }
   }
+  if (*format == OutputFormat::kJson) write_json_document(o.output, json_output);
   const std::size_t failed = stats.failed + output.skipped_failed;
   if (output.skipped > 0) {
     spdlog::info(
@@ -575,8 +653,9 @@ std::function<int()> add_extract(CLI::App& app) {
   add_cluster_options(cmd, *o);
   cmd->add_option("-o,--output", o->output, "Output file, - for stdout")->capture_default_str();
   cmd->add_option("--format", o->format,
-                  "Output format (default: jsonl for *.jsonl/*.ndjson outputs, else csv)")
-      ->check(CLI::IsMember({"csv", "jsonl"}));
+                  "Output format: csv, jsonl, csv-long (a row per colour), json (one document) "
+                  "(default: jsonl for *.jsonl/*.ndjson, json for *.json, else csv)")
+      ->check(CLI::IsMember({"csv", "jsonl", "csv-long", "json"}));
   cmd->add_option("--progress", o->progress, "Progress bar on stderr (auto: when a terminal)")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();

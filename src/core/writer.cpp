@@ -97,6 +97,62 @@ class CsvFormatter final : public RowFormatter {
   bool stats_;
 };
 
+// One row per colour: file,rank,hex,r,g,b,share,error, then name and the quality figures when
+// asked. An image without colours (an error row) has one row with its error.
+class CsvLongFormatter final : public RowFormatter {
+ public:
+  CsvLongFormatter(bool names, bool stats) : names_(names), stats_(stats) {}
+
+  std::string header() const override {
+    std::string h = "file,rank,hex,r,g,b,share,error";
+    if (names_) h += ",name";
+    if (stats_) h += ",mean_delta_e,distinct_colors,iterations,converged,excluded";
+    return h + "\n";
+  }
+
+  std::string row(const Row& r) const override {
+    const std::string file = csv_field(r.file);
+    std::string stats;
+    if (stats_) {
+      const Palette& p = r.palette;
+      stats = r.ok() ? "," + fixed4(p.mean_delta_e) + "," + std::to_string(p.distinct) + "," +
+                           std::to_string(p.iterations) + "," + (p.converged ? "true" : "false") +
+                           "," + fixed4(p.excluded)
+                     : ",,,,,";
+    }
+    const std::size_t n = r.ok() ? r.palette.colors.size() : 0;
+    if (n == 0) {
+      return file + ",,,,,,," + csv_field(one_line(r.error)) + (names_ ? "," : "") + stats + "\n";
+    }
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint32_t c = r.palette.colors[i];
+      out += file + "," + std::to_string(i + 1) + "," + hex_color(c) + "," +
+             std::to_string(c >> 16) + "," + std::to_string(c >> 8 & 0xFF) + "," +
+             std::to_string(c & 0xFF) + "," + share_text(r.palette.shares_e4[i]) + ",";
+      if (names_) out += "," + std::string(nearest_named_color(c).name);
+      out += stats + "\n";
+    }
+    return out;
+  }
+
+  std::string row_start(std::string_view file) const override { return csv_field(file) + ","; }
+
+  // (One line of a row: the error is the field after share.)
+  bool is_error_row(std::string_view row) const override {
+    const int after = (names_ ? 1 : 0) + (stats_ ? 5 : 0);
+    std::size_t end = row.size();
+    for (int i = 0; i < after && end != std::string_view::npos && end > 0; ++i) {
+      end = row.rfind(',', end - 1);
+    }
+    if (after == 0) return !row.empty() && row.back() != ',';
+    return end != std::string_view::npos && end > 0 && row[end - 1] != ',';
+  }
+
+ private:
+  bool names_, stats_;
+};
+
 void json_string(std::string& out, std::string_view s) {
   out += '"';
   for (std::size_t i = 0; i < s.size();) {
@@ -198,9 +254,24 @@ class JsonlFormatter final : public RowFormatter {
 
 }  // namespace
 
+std::string_view to_string(OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kJsonl:
+      return "jsonl";
+    case OutputFormat::kCsvLong:
+      return "csv-long";
+    case OutputFormat::kJson:
+      return "json";
+    default:
+      return "csv";
+  }
+}
+
 std::optional<OutputFormat> parse_output_format(std::string_view name) {
   if (name == "csv") return OutputFormat::kCsv;
   if (name == "jsonl") return OutputFormat::kJsonl;
+  if (name == "csv-long") return OutputFormat::kCsvLong;
+  if (name == "json") return OutputFormat::kJson;
   return std::nullopt;
 }
 
@@ -221,7 +292,10 @@ std::string csv_field(std::string_view s) {
 }
 
 std::unique_ptr<RowFormatter> make_formatter(OutputFormat format, int k, bool names, bool stats) {
-  if (format == OutputFormat::kJsonl) return std::make_unique<JsonlFormatter>(names, stats);
+  if (format == OutputFormat::kJsonl || format == OutputFormat::kJson) {
+    return std::make_unique<JsonlFormatter>(names, stats);
+  }
+  if (format == OutputFormat::kCsvLong) return std::make_unique<CsvLongFormatter>(names, stats);
   return std::make_unique<CsvFormatter>(k, names, stats);
 }
 

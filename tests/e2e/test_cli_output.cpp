@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -454,6 +455,72 @@ TEST_F(ExtractTest, CombinedIsTheSameOnEveryBackend) {
   cpu.insert(cpu.end(), {"--combined", "--backend", "cpu"});
   gpu.insert(gpu.end(), {"--combined", "--backend", "cuda"});
   EXPECT_EQ(extract(gpu).out, extract(cpu).out);
+}
+
+// --format csv-long: a row per colour (rank, hex, r, g, b, share), an error row alone; names
+// and quality figures when asked.
+TEST_F(ExtractTest, LongCsvHasARowPerColour) {
+  const std::string img = png("two.png", {0x000080, 0xff6347}, {3, 1});
+  const std::string bad = dir_.file("bad.png");
+  write_text(bad, "not a png");
+  auto r = extract({img, bad, "-k", "3", "--format", "csv-long"});
+  EXPECT_EQ(r.exit_code, 1);
+  auto rows = parse_csv(r.out);
+  ASSERT_EQ(rows.size(), 4u) << r.out;
+  EXPECT_EQ(rows[0],
+            (std::vector<std::string>{"file", "rank", "hex", "r", "g", "b", "share", "error"}));
+  EXPECT_EQ(rows[1],
+            (std::vector<std::string>{img, "1", "#000080", "0", "0", "128", "0.7500", ""}));
+  EXPECT_EQ(rows[2],
+            (std::vector<std::string>{img, "2", "#ff6347", "255", "99", "71", "0.2500", ""}));
+  EXPECT_EQ(rows[3][0], bad);
+  EXPECT_EQ(rows[3][1], "");
+  EXPECT_FALSE(rows[3][7].empty());
+  r = extract({img, "-k", "3", "--format", "csv-long", "--names", "--stats"});
+  rows = parse_csv(r.out);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].size(), 14u);
+  EXPECT_EQ(rows[1][8], "navy");
+  EXPECT_EQ(rows[2][8], "tomato");
+  EXPECT_EQ(rows[1][10], "2");  // distinct colours, on every row of the image
+  EXPECT_EQ(rows[2][10], "2");
+}
+
+// --format json (or an output named *.json): one document, the JSON Lines objects in an array,
+// written whole; nothing else left beside it.
+TEST_F(ExtractTest, JsonIsOneDocumentWrittenWhole) {
+  const std::string a = solid_png("a.png", 0x336699);
+  const std::string b = png("b.png", {kRed, kWhite}, {2, 2});
+  const std::string lines = extract({a, b, "--format", "jsonl"}).out;
+  const std::string out = dir_.file("out.json");
+  ASSERT_EQ(extract({a, b, "-o", out}).exit_code, 0);
+  const auto bytes = read_bytes(out);
+  const auto doc = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+  ASSERT_TRUE(doc.is_array());
+  ASSERT_EQ(doc.size(), 2u);
+  std::istringstream in(lines);
+  std::string line;
+  for (std::size_t i = 0; std::getline(in, line); ++i) {
+    EXPECT_EQ(doc[i], nlohmann::json::parse(line)) << i;
+  }
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.file(""))) {
+    files += e.path().string().find("out.json") != std::string::npos;
+  }
+  EXPECT_EQ(files, 1u);  // no temporary file, no record of it
+  const auto stdout_doc = nlohmann::json::parse(extract({a, "--format", "json"}).out);
+  EXPECT_EQ(stdout_doc.size(), 1u);
+  // Neither resumes nor shards.
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"--format", "json", "-o", out, "--resume"},
+           {"--format", "csv-long", "-o", dir_.file("l.csv"), "--resume"},
+           {"--format", "csv-long", "-o", dir_.file("l.csv"), "--shard", "0/2"}}) {
+    std::vector<std::string> args = {a};
+    args.insert(args.end(), bad.begin(), bad.end());
+    const auto u = extract(args);
+    EXPECT_EQ(u.exit_code, 2) << u.err;
+    EXPECT_EQ(count_lines(u.err), 1u) << u.err;
+  }
 }
 
 TEST_F(ExtractTest, FormatCsvOverridesJsonlExtension) {
