@@ -68,6 +68,11 @@ void shape_palette(Palette& palette, const ShapeOptions& options);
 /// written, and the fraction of the image's `pixels` not counted. Host arithmetic only.
 void add_quality(Palette& palette, const Batch& batch, std::size_t image, std::uint64_t pixels);
 
+/// A swatch strip: `width` x `height` 8-bit RGB pixels, a band per colour, in palette order,
+/// as wide as its share (band edges at the rounded cumulative shares, so the bands fill the
+/// strip exactly; a colour too small for a pixel gets none).
+std::vector<std::uint8_t> swatch_strip(const Palette& palette, int width, int height);
+
 /// Rounds shares to 1/10000 by largest remainder so that they sum to exactly 10000 and keep
 /// their order. `weights` need not be sorted; the result is parallel to it.
 std::vector<std::uint32_t> round_shares(const std::vector<std::uint64_t>& weights);

@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -63,6 +65,7 @@ struct ExtractOptions : ClusterOptions {
   std::string ignore;  // --ignore white,black,grey,background
   double ignore_threshold = IgnoreOptions{}.threshold;
   std::string region;     // --region x,y,w,h
+  std::string swatches;   // --swatches DIR
   bool combined = false;  // one palette of every counted pixel, as a last row
   std::string combined_output;
   double merge_delta_e = 0;  // palette shaping (ShapeOptions)
@@ -189,6 +192,9 @@ class FileSink final : public RowSink {
     flush();
   }
 
+  // --swatches DIR: a PNG strip per image with a palette, named by its place in the input.
+  void write_swatches_to(std::string dir) { swatches_ = std::move(dir); }
+
   // Rows already formatted (a distributed run's, in input order).
   void write_text(const std::string& text, std::size_t rows) {
     std::lock_guard lock(g_rows_mutex);
@@ -211,10 +217,30 @@ class FileSink final : public RowSink {
     }
     put(text);
     flush();
+    if (!swatches_.empty()) {
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (rows[i].ok()) write_swatch(g_rows_written + i + 1, rows[i]);
+      }
+    }
     g_rows_written += rows.size();
   }
 
  private:
+  void write_swatch(std::size_t index, const Row& row) const {
+    std::string stem = std::filesystem::path(row.file).stem().string();
+    for (char& c : stem) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+    }
+    if (stem.size() > 80) stem.resize(80);
+    char number[32];
+    std::snprintf(number, sizeof number, "%06zu-", index);
+    write_png_rgb((std::filesystem::path(swatches_) / (number + stem + ".png")).string(),
+                  kSwatchWidth, kSwatchHeight,
+                  swatch_strip(row.palette, kSwatchWidth, kSwatchHeight));
+  }
+  static constexpr int kSwatchWidth = 400, kSwatchHeight = 48;
+  std::string swatches_;
+
   void put(const std::string& s) {
     if (!s.empty() && std::fwrite(s.data(), 1, s.size(), out_) != s.size()) fail();
   }
@@ -455,6 +481,9 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     if (o.output == "-") throw UsageError("--shard needs an output file (-o FILE)");
     o.output = part_path(o.output, o.shard);
   }
+  if (!o.swatches.empty() && world.distributed()) {
+    throw UsageError("--swatches does not go with mpirun (yet)");
+  }
   if (o.combined || !o.combined_output.empty()) {
     // One palette of the whole run needs the whole run in one process.
     if (o.resume) throw UsageError("--combined cannot be resumed (it needs every image's pixels)");
@@ -530,6 +559,12 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   Output output = open_output(o, *format, *formatter, inputs);
   g_rows_written = output.skipped;
   FileSink sink(output.out, *formatter, output.header);
+  if (!o.swatches.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.swatches, ec);
+    if (ec) throw UsageError("--swatches: cannot make " + o.swatches + ": " + ec.message());
+    sink.write_swatches_to(o.swatches);
+  }
 
   if (o.backend == "auto") {
     spdlog::info("using the {} backend: {}", backend->name(), backend->device());
@@ -669,6 +704,9 @@ std::function<int()> add_extract(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--region", o->region,
                   "Cluster only this rectangle: x,y,w,h in pixels of the image, or x%,y%,w%,h%");
+  cmd->add_option("--swatches", o->swatches,
+                  "Write a PNG swatch strip (400x48, a band per colour as wide as its share) per "
+                  "image into this directory, named NNNNNN-STEM.png by input position");
   cmd->add_flag("--combined", o->combined,
                 "Also one palette for the whole run (every image's counted pixels together), "
                 "as a last row named *combined*");

@@ -189,4 +189,24 @@ void add_quality(Palette& p, const Batch& batch, std::size_t image, std::uint64_
       pixels > 0 ? 1.0 - static_cast<double>(p.total_weight) / static_cast<double>(pixels) : 0;
 }
 
+std::vector<std::uint8_t> swatch_strip(const Palette& p, int width, int height) {
+  std::vector<std::uint8_t> px(static_cast<std::size_t>(width) * height * 3, 255);
+  std::uint64_t cum = 0;
+  int x0 = 0;
+  for (std::size_t i = 0; i < p.colors.size(); ++i) {
+    cum += p.shares_e4[i];
+    const int x1 = static_cast<int>((cum * static_cast<std::uint64_t>(width) + 5000) / 10000);
+    for (int y = 0; y < height; ++y) {
+      for (int x = x0; x < std::min(x1, width); ++x) {
+        std::uint8_t* q = &px[(static_cast<std::size_t>(y) * width + x) * 3];
+        q[0] = static_cast<std::uint8_t>(p.colors[i] >> 16);
+        q[1] = static_cast<std::uint8_t>(p.colors[i] >> 8);
+        q[2] = static_cast<std::uint8_t>(p.colors[i]);
+      }
+    }
+    x0 = std::max(x0, x1);
+  }
+  return px;
+}
+
 }  // namespace palette

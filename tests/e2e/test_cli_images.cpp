@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -11,8 +14,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cli_helpers.hpp"
 
@@ -124,6 +125,28 @@ TEST_F(ExtractTest, RegionClustersOnlyItsRectangle) {
       << outside.out;
   const auto bad = extract({img, "--region", "1,2,3"});
   EXPECT_EQ(bad.exit_code, 2);
+}
+
+// --swatches DIR: a PNG strip per image, named by input position, bands as wide as the shares.
+TEST_F(ExtractTest, SwatchStripsHaveBandsAsWideAsTheShares) {
+  const std::string img = png("stripes.png", {kRed, kBlue, kWhite}, {5, 3, 2});
+  const std::string bad = dir_.file("bad.png");
+  write_text(bad, "not a png");
+  const std::string dir = dir_.file("swatches");
+  const auto r = extract({bad, img, "-k", "3", "--swatches", dir, "-q"});
+  EXPECT_EQ(r.exit_code, 1);
+  const std::string strip = dir + "/000002-stripes.png";
+  ASSERT_TRUE(std::filesystem::exists(strip));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/000001-bad.png"));  // an error row has none
+  const cv::Mat bgr = cv::imread(strip, cv::IMREAD_COLOR);
+  ASSERT_EQ(bgr.cols, 400);
+  ASSERT_EQ(bgr.rows, 48);
+  std::map<std::uint32_t, int> width;
+  for (int x = 0; x < bgr.cols; ++x) {
+    const cv::Vec3b p = bgr.at<cv::Vec3b>(24, x);
+    ++width[static_cast<std::uint32_t>(p[2]) << 16 | p[1] << 8 | p[0]];
+  }
+  EXPECT_EQ(width, (std::map<std::uint32_t, int>{{kRed, 200}, {kBlue, 120}, {kWhite, 80}}));
 }
 
 TEST_F(ExtractTest, AlphaThresholdZeroCountsTransparentPixels) {
