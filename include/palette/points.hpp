@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "palette/color.hpp"
@@ -31,6 +32,29 @@ struct ImagePoints {
 
   std::size_t size() const { return weight.size(); }
   void clear();
+};
+
+/// Weights of all 2^24 sRGB colours, summed over many images or rows (a whole library's colours,
+/// --combined): 128 MiB of address space, calloc'ed on the first add, so the system's zero
+/// pages are touched only where colours fall.
+class ColorWeights {
+ public:
+  /// Adds `weight` to colour `rgb` (0xRRGGBB). Not thread-safe.
+  void add(std::uint32_t rgb, std::uint64_t weight);
+  /// The same, safe from several threads at once (the table must exist: call reserve() first).
+  void add_concurrent(std::uint32_t rgb, std::uint64_t weight);
+  /// Allocates the table now. Throws palette::Error when memory is short.
+  void reserve();
+  bool empty() const { return !table_; }
+  /// Every colour with weight, in 0xRRGGBB order, as points in `space`: weights scaled down by
+  /// one common divisor when a colour's sum exceeds 32 bits (at least 1 each; deterministic).
+  ImagePoints points(ColorSpace space) const;
+
+ private:
+  struct Free {
+    void operator()(std::uint64_t* p) const;
+  };
+  std::unique_ptr<std::uint64_t, Free> table_;
 };
 
 /// Reusable buffers for collect_points (one per worker thread avoids reallocations).

@@ -47,18 +47,10 @@ struct Library {
   Palette palette;
 };
 
-// Weight of every sRGB colour over the library, in 1/10000 of an image (shares as written).
-// calloc: the operating system's zero pages, touched only where colours fall.
-struct ColorWeights {
-  std::unique_ptr<std::uint64_t, decltype(&std::free)> w{
-      static_cast<std::uint64_t*>(std::calloc(std::size_t{1} << 24, sizeof(std::uint64_t))),
-      &std::free};
-};
-
 Library gather(const StatsOptions& o) {
   Library lib;
-  ColorWeights weights;
-  if (!weights.w) throw Error("out of memory for the colour table (128 MiB)");
+  ColorWeights weights;  // in 1/10000 of an image (shares as written)
+  weights.reserve();
   // Per worker counts, summed afterwards; the colour weights are shared (atomic adds).
   struct Counts {
     std::uint64_t ok = 0, failed = 0;
@@ -80,9 +72,8 @@ Library gather(const StatsOptions& o) {
           for (std::size_t i = 0; i < row.colors.size(); ++i) {
             share[static_cast<int>(nearest_named_color(row.colors[i]).color_class)] +=
                 row.shares[i];
-            std::atomic_ref<std::uint64_t>(weights.w.get()[row.colors[i]])
-                .fetch_add(static_cast<std::uint64_t>(std::llround(row.shares[i] * 10000.0)),
-                           std::memory_order_relaxed);
+            weights.add_concurrent(
+                row.colors[i], static_cast<std::uint64_t>(std::llround(row.shares[i] * 10000.0)));
           }
           for (int c = 0; c < kColorClasses; ++c) {
             if (share[c] > 0) ++n.classes[c].images;
@@ -105,26 +96,9 @@ Library gather(const StatsOptions& o) {
   // The library's palette: k-means over every colour, weighted by its summed share, exactly as
   // extract clusters one image's pixels (weights scaled down to 32 bits if a colour is that
   // common; deterministic either way).
-  ImagePoints points;
-  std::uint64_t heaviest = 0;
-  for (std::uint32_t rgb = 0; rgb < (1u << 24); ++rgb) {
-    heaviest = std::max(heaviest, weights.w.get()[rgb]);
-  }
-  const std::uint64_t divisor = heaviest / 0xFFFFFFFFull + 1;
-  for (std::uint32_t rgb = 0; rgb < (1u << 24); ++rgb) {
-    const std::uint64_t w = weights.w.get()[rgb];
-    if (w == 0) continue;
-    const auto scaled = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, w / divisor));
-    points.rgb.push_back(rgb);
-    points.weight.push_back(scaled);
-    points.total_weight += scaled;
-  }
-  if (points.size() == 0) return lib;
   const PipelineOptions options = pipeline_options(o.cluster);
-  points.x.resize(points.size());
-  points.y.resize(points.size());
-  points.z.resize(points.size());
-  to_space(points.rgb, options.space, points.x, points.y, points.z);
+  const ImagePoints points = weights.points(options.space);
+  if (points.size() == 0) return lib;
   Batch batch;
   batch.space = options.space;
   batch.add(points);
@@ -216,16 +190,7 @@ std::string render(const StatsOptions& o, const Library& lib) {
 int run(const StatsOptions& o) {
   setup_logging(0);
   const std::string text = render(o, gather(o));
-  std::FILE* out = stdout;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
-  if (o.output != "-") {
-    file.reset(std::fopen(o.output.c_str(), "wb"));
-    if (!file) throw UsageError("cannot open output '" + o.output + "': " + std::strerror(errno));
-    out = file.get();
-  }
-  if (std::fwrite(text.data(), 1, text.size(), out) != text.size() || std::fflush(out) != 0) {
-    throw Error(std::string("cannot write output: ") + std::strerror(errno));
-  }
+  write_output(o.output, text);
   return kExitOk;
 }
 

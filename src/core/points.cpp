@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <cstdlib>
+
+#include "palette/error.hpp"
 
 namespace palette {
 namespace {
@@ -100,6 +104,47 @@ void Batch::clear() {
   z.clear();
   weight.clear();
   rgb.clear();
+}
+
+void ColorWeights::Free::operator()(std::uint64_t* p) const { std::free(p); }
+
+void ColorWeights::reserve() {
+  if (table_) return;
+  table_.reset(
+      static_cast<std::uint64_t*>(std::calloc(std::size_t{1} << 24, sizeof(std::uint64_t))));
+  if (!table_) throw Error("out of memory for a table of every colour (128 MiB)");
+}
+
+void ColorWeights::add(std::uint32_t rgb, std::uint64_t weight) {
+  reserve();
+  table_.get()[rgb & 0xFFFFFF] += weight;
+}
+
+void ColorWeights::add_concurrent(std::uint32_t rgb, std::uint64_t weight) {
+  std::atomic_ref<std::uint64_t>(table_.get()[rgb & 0xFFFFFF])
+      .fetch_add(weight, std::memory_order_relaxed);
+}
+
+ImagePoints ColorWeights::points(ColorSpace space) const {
+  ImagePoints points;
+  if (!table_) return points;
+  const std::uint64_t* w = table_.get();
+  std::uint64_t heaviest = 0;
+  for (std::uint32_t c = 0; c < (1u << 24); ++c) heaviest = std::max(heaviest, w[c]);
+  const std::uint64_t divisor = heaviest / 0xFFFFFFFFull + 1;
+  for (std::uint32_t c = 0; c < (1u << 24); ++c) {
+    if (w[c] == 0) continue;
+    const auto weight = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, w[c] / divisor));
+    points.rgb.push_back(c);
+    points.weight.push_back(weight);
+    points.total_weight += weight;
+  }
+  points.pixels = points.total_weight;
+  points.x.resize(points.size());
+  points.y.resize(points.size());
+  points.z.resize(points.size());
+  to_space(points.rgb, space, points.x, points.y, points.z);
+  return points;
 }
 
 }  // namespace palette

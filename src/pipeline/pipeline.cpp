@@ -158,39 +158,18 @@ class Pipeline {
  private:
   bool cancelled() const { return cancel_ && cancel_->load(std::memory_order_relaxed); }
 
-  // --combined: every counted pixel of the run by colour, in a table of all 2^24 colours
-  // (calloc: the system's zero pages, touched only where colours fall).
+  // --combined: every counted pixel of the run, by colour.
   void gather(const Batch& batch, std::size_t image) {
-    if (!colour_weights_) {
-      colour_weights_.reset(
-          static_cast<std::uint64_t*>(std::calloc(std::size_t{1} << 24, sizeof(std::uint64_t))));
-      if (!colour_weights_) throw Error("out of memory for --combined's colour table (128 MiB)");
-    }
     for (std::size_t i = batch.offsets[image]; i < batch.offsets[image + 1]; ++i) {
-      colour_weights_.get()[batch.rgb[i]] += batch.weight[i];
+      colour_weights_.add(batch.rgb[i], batch.weight[i]);
     }
   }
 
   // The palette of everything gathered: one more batch of one image for the backend (the CPU
-  // if the backend cannot take it), weights scaled down to 32 bits if a colour is that common.
+  // if the backend cannot take it).
   std::optional<Palette> combine() {
-    if (!colour_weights_) return std::nullopt;
-    const std::uint64_t* w = colour_weights_.get();
-    std::uint64_t heaviest = 0;
-    for (std::uint32_t c = 0; c < (1u << 24); ++c) heaviest = std::max(heaviest, w[c]);
-    const std::uint64_t divisor = heaviest / 0xFFFFFFFFull + 1;
-    ImagePoints points;
-    for (std::uint32_t c = 0; c < (1u << 24); ++c) {
-      if (w[c] == 0) continue;
-      const auto weight = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, w[c] / divisor));
-      points.rgb.push_back(c);
-      points.weight.push_back(weight);
-      points.total_weight += weight;
-    }
-    points.x.resize(points.size());
-    points.y.resize(points.size());
-    points.z.resize(points.size());
-    to_space(points.rgb, options_.space, points.x, points.y, points.z);
+    if (colour_weights_.empty()) return std::nullopt;
+    const ImagePoints points = colour_weights_.points(options_.space);
     Batch batch;
     batch.space = options_.space;
     batch.add(points);
@@ -409,7 +388,7 @@ class Pipeline {
     double started = 0;  // when its first image arrived
   };
 
-  std::unique_ptr<std::uint64_t, decltype(&std::free)> colour_weights_{nullptr, &std::free};
+  ColorWeights colour_weights_;
   InputQueue& inputs_;
   Backend& backend_;
   const PipelineOptions& options_;

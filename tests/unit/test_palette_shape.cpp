@@ -148,5 +148,25 @@ TEST(PaletteQuality, MeanDistanceToTheNearestColourAndExcludedFraction) {
   EXPECT_DOUBLE_EQ(p.excluded, 1.0 - 20.0 / 25.0);
 }
 
+// The table of every colour's weight (stats, --combined): points in colour order, weights
+// scaled down by one divisor only when a sum passes 32 bits.
+TEST(ColorWeights, PointsInColourOrderWithTheirWeights) {
+  ColorWeights w;
+  EXPECT_TRUE(w.empty());
+  EXPECT_EQ(w.points(ColorSpace::kLab).size(), 0u);
+  w.add(0xffffff, 5);
+  w.add(0x000010, 3);
+  w.add(0xffffff, 2);
+  ImagePoints p = w.points(ColorSpace::kLab);
+  EXPECT_EQ(p.rgb, (std::vector<std::uint32_t>{0x000010, 0xffffff}));
+  EXPECT_EQ(p.weight, (std::vector<std::uint32_t>{3, 7}));
+  EXPECT_EQ(p.total_weight, 10u);
+  EXPECT_EQ(p.x.size(), 2u);
+  EXPECT_EQ(p.x[1], to_space(0xffffff, ColorSpace::kLab)[0]);
+  w.add_concurrent(0x123456, std::uint64_t{3} << 32);  // over 32 bits: divisor 4
+  p = w.points(ColorSpace::kRgb);
+  EXPECT_EQ(p.weight, (std::vector<std::uint32_t>{1, 3u << 30, 1}));
+}
+
 }  // namespace
 }  // namespace palette
