@@ -34,6 +34,10 @@ class Console {
   std::string status_;
 };
 
+/// Writes a command's whole answer to `path` ("-": stdout). Throws UsageError when the file
+/// cannot be opened, palette::Error when writing fails.
+void write_output(const std::string& path, std::string_view text);
+
 /// Sets up spdlog: a logger named "palette" writing through Console. verbosity: -1 errors only,
 /// 0 info, 1 debug.
 void setup_logging(int verbosity);

@@ -236,16 +236,7 @@ int run(const ExportOptions& o) {
   const std::string text = o.to == "gpl"   ? to_gpl(entries, name)
                            : o.to == "ase" ? to_ase(entries)
                                            : to_css(entries, name);
-  std::FILE* out = stdout;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
-  if (o.output != "-") {
-    file.reset(std::fopen(o.output.c_str(), "wb"));
-    if (!file) throw UsageError("cannot open output '" + o.output + "': " + std::strerror(errno));
-    out = file.get();
-  }
-  if (std::fwrite(text.data(), 1, text.size(), out) != text.size() || std::fflush(out) != 0) {
-    throw Error(std::string("cannot write output: ") + std::strerror(errno));
-  }
+  write_output(o.output, text);
   return kExitOk;
 }
 

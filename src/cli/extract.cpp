@@ -608,13 +608,7 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     if (o.combined_output.empty()) {
       sink.write({combined});  // the last row
     } else {
-      std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(o.combined_output.c_str(), "wb"),
-                                                        &std::fclose);
-      const std::string text = formatter->header() + formatter->row(combined);
-      if (!f || std::fwrite(text.data(), 1, text.size(), f.get()) != text.size() ||
-          std::fflush(f.get()) != 0) {
-        throw Error("cannot write " + o.combined_output + ": " + std::strerror(errno));
-      }
+      write_output(o.combined_output, formatter->header() + formatter->row(combined));
     }
   }
   bar.reset();

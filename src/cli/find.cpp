@@ -438,13 +438,6 @@ std::string json_number(double v) {
 }
 
 void write_answer(const FindOptions& o, const std::vector<Match>& matches, bool per_color) {
-  std::FILE* out = stdout;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
-  if (o.output != "-") {
-    file.reset(std::fopen(o.output.c_str(), "wb"));
-    if (!file) throw UsageError("cannot open output '" + o.output + "': " + std::strerror(errno));
-    out = file.get();
-  }
   const bool jsonl = o.format == "jsonl";
   std::size_t k = 0;
   for (const auto& m : matches) k = std::max(k, m.colors.size());
@@ -495,9 +488,7 @@ void write_answer(const FindOptions& o, const std::vector<Match>& matches, bool 
       text += '\n';
     }
   }
-  if (std::fwrite(text.data(), 1, text.size(), out) != text.size() || std::fflush(out) != 0) {
-    throw Error(std::string("cannot write output: ") + std::strerror(errno));
-  }
+  write_output(o.output, text);
 }
 
 int run(const FindOptions& o) {

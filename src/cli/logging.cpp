@@ -4,9 +4,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
 #include <mutex>
 
+#include "commands.hpp"
 #include "console.hpp"
+#include "palette/error.hpp"
 
 namespace palette::cli {
 
@@ -86,6 +91,19 @@ class ConsoleSink final : public spdlog::sinks::base_sink<std::mutex> {
 };
 
 }  // namespace
+
+void write_output(const std::string& path, std::string_view text) {
+  std::FILE* out = stdout;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, &std::fclose);
+  if (path != "-") {
+    file.reset(std::fopen(path.c_str(), "wb"));
+    if (!file) throw UsageError("cannot open output '" + path + "': " + std::strerror(errno));
+    out = file.get();
+  }
+  if (std::fwrite(text.data(), 1, text.size(), out) != text.size() || std::fflush(out) != 0) {
+    throw Error(std::string("cannot write output: ") + std::strerror(errno));
+  }
+}
 
 void setup_logging(int verbosity) {
   auto logger = std::make_shared<spdlog::logger>("palette", std::make_shared<ConsoleSink>());
