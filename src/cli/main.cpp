@@ -22,25 +22,13 @@ int main(int argc, char** argv) {
   CLI::App app{"palette: extract the dominant colour palettes of many images, fast.", "palette"};
   app.set_version_flag("--version", std::string("palette ") + PALETTE_VERSION);
   app.require_subcommand(1);
+  // Each command registers itself (the subcommand it adds is the app's last) and returns its run.
   std::vector<std::pair<CLI::App*, std::function<int()>>> commands;
-  commands.emplace_back(nullptr, add_extract(app));
-  commands.back().first = app.get_subcommand("extract");
-  commands.emplace_back(nullptr, add_info(app));
-  commands.back().first = app.get_subcommand("info");
-  commands.emplace_back(nullptr, add_bench(app));
-  commands.back().first = app.get_subcommand("bench");
-  commands.emplace_back(nullptr, add_serve(app));
-  commands.back().first = app.get_subcommand("serve");
-  commands.emplace_back(nullptr, add_find(app));
-  commands.back().first = app.get_subcommand("find");
-  commands.emplace_back(nullptr, add_stats(app));
-  commands.back().first = app.get_subcommand("stats");
-  commands.emplace_back(nullptr, add_merge(app));
-  commands.back().first = app.get_subcommand("merge");
-  commands.emplace_back(nullptr, add_export(app));
-  commands.back().first = app.get_subcommand("export");
-  commands.emplace_back(nullptr, add_decode_worker(app));
-  commands.back().first = app.get_subcommand("decode-worker");
+  for (const auto add : {add_extract, add_info, add_bench, add_serve, add_find, add_stats,
+                         add_merge, add_export, add_decode_worker}) {
+    std::function<int()> run = add(app);
+    commands.emplace_back(app.get_subcommands({}).back(), std::move(run));
+  }
 
   try {
     app.parse(argc, argv);
