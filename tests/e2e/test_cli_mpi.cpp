@@ -17,13 +17,6 @@
 namespace palette::test {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 class MpiTest : public ExtractTest {
  protected:
   void SetUp() override {
@@ -85,18 +78,18 @@ TEST_F(MpiTest, RanksWriteTheFileOneProcessWrites) {
   for (const std::string format : {"csv", "jsonl"}) {
     const std::string plain = dir_.file("plain." + format);
     ASSERT_EQ(extract(args(plain, format)).exit_code, 1);  // the two failed inputs
-    const std::string want = slurp(plain);
+    const std::string want = read_text(plain);
     for (const int n : {1, 2, 4}) {
       SCOPED_TRACE(format + ", " + std::to_string(n) + " ranks");
       const std::string out = dir_.file("mpi" + std::to_string(n) + "." + format);
       const auto r = mpirun(n, args(out, format));
       EXPECT_EQ(r.exit_code, 1) << r.err;
-      EXPECT_EQ(slurp(out), want);
+      EXPECT_EQ(read_text(out), want);
       // The record is a plain run's: --resume of it (without mpirun) has nothing to do.
       auto again = args(out, format);
       again.push_back("--resume");
       EXPECT_EQ(extract(again).exit_code, 1);
-      EXPECT_EQ(slurp(out), want);
+      EXPECT_EQ(read_text(out), want);
     }
   }
 }
@@ -104,7 +97,7 @@ TEST_F(MpiTest, RanksWriteTheFileOneProcessWrites) {
 TEST_F(MpiTest, AKilledRankEndsTheJobAndResumeFinishesTheFile) {
   const std::string plain = dir_.file("plain.csv");
   extract(args(plain, "csv"));
-  const std::string want = slurp(plain);
+  const std::string want = read_text(plain);
   const std::string out = dir_.file("killed.csv");
   // Rank 1 dies (SIGKILL) once it has sent the rows of its first chunk (it holds the next ones
   // by then: a rank asks for more while two chunks are still queued).
@@ -112,7 +105,7 @@ TEST_F(MpiTest, AKilledRankEndsTheJobAndResumeFinishesTheFile) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("rank 1"), std::string::npos) << r.err;
-  const std::string part = slurp(out);
+  const std::string part = read_text(out);
   EXPECT_LT(part.size(), want.size());
   EXPECT_EQ(want.compare(0, part.rfind('\n') + 1, part.substr(0, part.rfind('\n') + 1)), 0)
       << "the rows written are a prefix of the whole file";
@@ -123,11 +116,11 @@ TEST_F(MpiTest, AKilledRankEndsTheJobAndResumeFinishesTheFile) {
   std::filesystem::copy_file(out, copy);
   std::filesystem::copy_file(out + ".palette-run.json", copy + ".palette-run.json");
   EXPECT_EQ(extract(resume).exit_code, 1);
-  EXPECT_EQ(slurp(out), want);
+  EXPECT_EQ(read_text(out), want);
   auto resume_mpi = args(copy, "csv");
   resume_mpi.push_back("--resume");
   EXPECT_EQ(mpirun(2, resume_mpi).exit_code, 1);
-  EXPECT_EQ(slurp(copy), want);
+  EXPECT_EQ(read_text(copy), want);
 }
 
 }  // namespace

@@ -22,13 +22,6 @@ extern char** environ;
 namespace palette::test {
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 class ResumeTest : public ExtractTest {
  protected:
   // `n` small images of a few colours each, listed in list.txt; a name with a comma and a quote
@@ -53,7 +46,7 @@ class ResumeTest : public ExtractTest {
     const std::string out = dir_.file("clean." + format);
     const auto r = extract(args(out, format));
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    return read_file(out);
+    return read_text(out);
   }
 
   // Starts palette extract ARGS, waits until `output` exists and holds `lines` lines, sends
@@ -74,7 +67,7 @@ class ResumeTest : public ExtractTest {
     posix_spawn_file_actions_destroy(&fa);
     if (spawned != 0) throw std::runtime_error("cannot run palette");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while ((!std::filesystem::exists(output) || count_lines(read_file(output)) < lines) &&
+    while ((!std::filesystem::exists(output) || count_lines(read_text(output)) < lines) &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
@@ -106,7 +99,7 @@ TEST_F(ResumeTest, InterruptedThenResumedIsByteIdentical) {
         const int code = WEXITSTATUS(status);
         EXPECT_TRUE(code == 128 + sig || code == 0) << what << ": exit " << code;
         interrupted += code == 128 + sig ? 1 : 0;
-        const std::string part = read_file(out);
+        const std::string part = read_text(out);
         EXPECT_EQ(want.substr(0, part.size()), part) << what << ": not a prefix of the clean run";
         if (!part.empty()) {
           EXPECT_EQ(part.back(), '\n') << what << ": a row cut in half";
@@ -117,7 +110,7 @@ TEST_F(ResumeTest, InterruptedThenResumedIsByteIdentical) {
           return a;
         }());
         EXPECT_EQ(r.exit_code, 0) << what << ": " << r.err;
-        EXPECT_EQ(read_file(out), want) << what;
+        EXPECT_EQ(read_text(out), want) << what;
       }
     }
   }
@@ -135,7 +128,7 @@ TEST_F(ResumeTest, SecondSignalExitsAtOnceWithWholeRows) {
   c.push_back(nullptr);
   pid_t pid = 0;
   ASSERT_EQ(posix_spawn(&pid, c[0], nullptr, nullptr, c.data(), environ), 0);
-  while (count_lines(read_file(out)) < 30)
+  while (count_lines(read_text(out)) < 30)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ::kill(pid, SIGTERM);
   ::kill(pid, SIGTERM);
@@ -143,7 +136,7 @@ TEST_F(ResumeTest, SecondSignalExitsAtOnceWithWholeRows) {
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_TRUE(WEXITSTATUS(status) == 143 || WEXITSTATUS(status) == 0) << WEXITSTATUS(status);
-  const std::string part = read_file(out);
+  const std::string part = read_text(out);
   EXPECT_EQ(want.substr(0, part.size()), part);
   EXPECT_EQ(part.back(), '\n');
 }
@@ -165,7 +158,7 @@ TEST_F(ResumeTest, LastRowCutOffIsWrittenAgain) {
       a.push_back("--resume");
       const auto r = extract(a);
       EXPECT_EQ(r.exit_code, 0) << format << " cut at " << at << ": " << r.err;
-      EXPECT_EQ(read_file(out), want) << format << " cut at " << at;
+      EXPECT_EQ(read_text(out), want) << format << " cut at " << at;
     }
   }
 }
@@ -177,7 +170,7 @@ TEST_F(ResumeTest, CompleteOutputIsLeftAsItIs) {
   a.push_back("--resume");
   const auto r = extract(a);
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(read_file(dir_.file("clean.csv")), want);
+  EXPECT_EQ(read_text(dir_.file("clean.csv")), want);
 }
 
 // A resume that would mix two runs is refused with one line naming the difference, exit 2, and
@@ -189,7 +182,7 @@ TEST_F(ResumeTest, ChangedOptionsAreRefused) {
   std::filesystem::copy_file(dir_.file("clean.csv") + ".palette-run.json",
                              out + ".palette-run.json");
   const std::string other_list = dir_.file("other.txt");
-  write_text(other_list, read_file(list_).substr(read_file(list_).find('\n') + 1));
+  write_text(other_list, read_text(list_).substr(read_text(list_).find('\n') + 1));
   struct Case {
     std::vector<std::string> extra;
     std::string names;
@@ -220,7 +213,7 @@ TEST_F(ResumeTest, ChangedOptionsAreRefused) {
     EXPECT_EQ(r.exit_code, 2) << c.names << ": " << r.err;
     EXPECT_EQ(count_lines(r.err), 1u) << r.err;
     EXPECT_NE(r.err.find(c.names + " was"), std::string::npos) << r.err;
-    EXPECT_EQ(read_file(out), part) << c.names << ": the file changed";
+    EXPECT_EQ(read_text(out), part) << c.names << ": the file changed";
   }
   // Another input list: named in the record, and found in the rows too.
   write_text(out, part);
@@ -230,7 +223,7 @@ TEST_F(ResumeTest, ChangedOptionsAreRefused) {
   auto r = extract(a);
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("the inputs were"), std::string::npos) << r.err;
-  EXPECT_EQ(read_file(out), part);
+  EXPECT_EQ(read_text(out), part);
   // No record beside the output; stdout as the output.
   std::filesystem::remove(out + ".palette-run.json");
   a = args(out, "csv");
@@ -249,14 +242,14 @@ TEST_F(ResumeTest, ChangedOptionsAreRefused) {
 TEST_F(ResumeTest, RunRecordBesideThePlainOutput) {
   const std::string want = clean("csv");
   EXPECT_EQ(want.substr(0, 5), "file,");
-  const std::string record = read_file(dir_.file("clean.csv") + ".palette-run.json");
+  const std::string record = read_text(dir_.file("clean.csv") + ".palette-run.json");
   for (const char* key : {"\"-k\": \"5\"", "\"--format\": \"csv\"", "\"the inputs\""}) {
     EXPECT_NE(record.find(key), std::string::npos) << key << " in " << record;
   }
   // Without --resume an output is replaced, as before.
   const auto r = extract(args(dir_.file("clean.csv"), "csv"));
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(read_file(dir_.file("clean.csv")), want);
+  EXPECT_EQ(read_text(dir_.file("clean.csv")), want);
 }
 
 }  // namespace

@@ -16,13 +16,6 @@
 namespace palette::test {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 class ShardTest : public ExtractTest {
  protected:
   void SetUp() override {
@@ -72,7 +65,7 @@ TEST_F(ShardTest, MergedPartsAreTheFileOneRunWrites) {
   for (const std::string format : {"csv", "jsonl"}) {
     const std::string plain = dir_.file("plain." + format);
     ASSERT_EQ(extract(args(plain, format)).exit_code, 1);  // two failed inputs
-    const std::string want = slurp(plain);
+    const std::string want = read_text(plain);
     ASSERT_FALSE(want.empty());
     // Shard counts and block sizes that leave short last blocks and parts without a row.
     for (const auto& [n, block] :
@@ -84,13 +77,13 @@ TEST_F(ShardTest, MergedPartsAreTheFileOneRunWrites) {
         auto a = args(out, format);
         a.insert(a.end(), {"--shard", "0/1"});
         EXPECT_EQ(extract(a).exit_code, 1);
-        EXPECT_EQ(slurp(out), want);
+        EXPECT_EQ(read_text(out), want);
         continue;
       }
       // Each part holds only its own blocks' rows, in input order.
       const auto parts = shards(out, format, n, block);
       std::size_t rows = 0;
-      for (const auto& p : parts) rows += count_lines(slurp(p)) - (format == "csv" ? 1 : 0);
+      for (const auto& p : parts) rows += count_lines(read_text(p)) - (format == "csv" ? 1 : 0);
       EXPECT_EQ(rows, 11u);
       // Given in any order.
       std::vector<std::string> reversed(parts.rbegin(), parts.rend());
@@ -98,13 +91,13 @@ TEST_F(ShardTest, MergedPartsAreTheFileOneRunWrites) {
       reversed.insert(reversed.end(), {"-o", merged});
       const auto r = merge(reversed);
       ASSERT_EQ(r.exit_code, 0) << r.err;
-      EXPECT_EQ(slurp(merged), want);
+      EXPECT_EQ(read_text(merged), want);
       // The merged file is complete as far as --resume can tell: it leaves it as it is.
       auto a = args(merged, format);
       a.push_back("--resume");
       const auto again = extract(a);
       EXPECT_EQ(again.exit_code, 1) << again.err;
-      EXPECT_EQ(slurp(merged), want);
+      EXPECT_EQ(read_text(merged), want);
     }
   }
 }
@@ -131,11 +124,11 @@ TEST_F(ShardTest, MergeRefusesWhatIsNotOneRun) {
   refused({parts[0], parts[1], other_n[1]}, "parts of different runs");
   // A part whose run did not finish, or whose rows were cut short.
   const std::string record = parts[1] + ".palette-run.json";
-  const std::string text = slurp(record);
+  const std::string text = read_text(record);
   write_text(record, text.substr(0, text.find(",\n  \"rows\"")) + "\n}\n");
   refused(parts, "did not finish");
   write_text(record, text);
-  const std::string rows = slurp(parts[2]);
+  const std::string rows = read_text(parts[2]);
   write_text(parts[2], rows.substr(0, rows.rfind('\n', rows.size() - 2) + 1));
   refused(parts, "ends before its rows do");
   write_text(parts[2], rows + rows.substr(rows.find('\n') + 1));

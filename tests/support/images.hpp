@@ -39,6 +39,8 @@ void write_image(const std::string& path, const cv::Mat& rgb, const std::vector<
 void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes);
 void write_text(const std::string& path, const std::string& text);
 std::vector<std::uint8_t> read_bytes(const std::string& path);
+/// A file's bytes as text ("" when it cannot be read).
+std::string read_text(const std::string& path);
 
 /// Parses CSV text (RFC 4180: quoted fields may hold commas, quotes and newlines).
 std::vector<std::vector<std::string>> parse_csv(const std::string& text);
