@@ -28,6 +28,8 @@ struct PipelineOptions {
   std::optional<Region> region;  ///< cluster only this part of each image (--region)
   IgnoreOptions ignore;          ///< colours not counted (--ignore)
   bool combined = false;         ///< also one palette of every counted pixel of the run
+  /// Keep a thumbnail of each image, fitting in this box, in its row (--contact-sheet); 0: none.
+  int thumbnail_width = 0, thumbnail_height = 0;
   int threads = 1;               ///< decode workers
   std::size_t batch_images = 0;  ///< images per batch; 0: what the backend prefers
   bool skip_cluster = false;     ///< decode and prepare only (benchmarks: decode alone)

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "palette/palette.hpp"
+#include "palette/sheet.hpp"
 
 namespace palette {
 
@@ -16,6 +17,7 @@ struct Row {
   std::string file;
   Palette palette;
   std::string error;
+  Thumbnail thumbnail;  ///< only when the pipeline was asked for one (--contact-sheet)
 
   bool ok() const { return error.empty(); }
 };

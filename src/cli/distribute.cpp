@@ -161,13 +161,15 @@ class IndexMap {
 class EntrySink final : public RowSink {
  public:
   EntrySink(const RowFormatter& formatter, IndexMap& map,
-            std::function<void(std::vector<Entry>&)> out)
-      : formatter_(formatter), map_(map), out_(std::move(out)) {}
+            std::function<void(std::vector<Entry>&)> out,
+            const std::function<void(std::size_t, const Row&)>& on_row)
+      : formatter_(formatter), map_(map), out_(std::move(out)), on_row_(on_row) {}
   void write(const std::vector<Row>& rows) override {
     std::vector<Entry> entries;
     for (const auto& row : rows) {
       if (!row.ok()) spdlog::warn("{}: {}", row.file, row.error);
       entries.push_back({map_.next(), formatter_.row(row), !row.ok()});
+      if (on_row_) on_row_(entries.back().index, row);
     }
     out_(entries);
   }
@@ -176,6 +178,7 @@ class EntrySink final : public RowSink {
   const RowFormatter& formatter_;
   IndexMap& map_;
   std::function<void(std::vector<Entry>&)> out_;
+  const std::function<void(std::size_t, const Row&)>& on_row_;
 };
 
 // Feeds chunks to a rank's own pipeline, a chunk at a time and only when the pipeline is close
@@ -387,7 +390,8 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
         },
         stop);
   });
-  EntrySink sink(formatter, map, [&](std::vector<Entry>& e) { reorder.add(e); });
+  EntrySink sink(
+      formatter, map, [&](std::vector<Entry>& e) { reorder.add(e); }, d.on_row);
   or_abort([&] { stats.local = run_pipeline(local, backend, options, sink, nullptr, stop); });
   if (stopped()) inputs.close();  // a chunker waiting for the next input ends
   feeder.join();
@@ -430,11 +434,14 @@ DistributedStats run_worker_rank(const mpi::World& world, Backend& backend,
     }
   }
   std::size_t sent = 0;
-  EntrySink sink(formatter, map, [&](std::vector<Entry>& e) {
-    mpi::send(0, kRows, encode_rows(e));
-    sent += e.size();
-    if (kill_after >= 0 && sent >= static_cast<std::size_t>(kill_after)) ::raise(SIGKILL);
-  });
+  EntrySink sink(
+      formatter, map,
+      [&](std::vector<Entry>& e) {
+        mpi::send(0, kRows, encode_rows(e));
+        sent += e.size();
+        if (kill_after >= 0 && sent >= static_cast<std::size_t>(kill_after)) ::raise(SIGKILL);
+      },
+      d.on_row);
   DistributedStats stats;
   or_abort([&] { stats.local = run_pipeline(local, backend, options, sink, nullptr, stop); });
   feeder.join();

@@ -23,6 +23,9 @@ struct DistributedOptions {
   std::size_t chunk = 32;  ///< inputs per chunk
   std::size_t window =
       4096;  ///< rows at most between the next row to write and the last handed out
+  /// Called on the rank that made it with every row and its input's index (0-based, in the
+  /// whole input), from that rank's pipeline thread (--swatches).
+  std::function<void(std::size_t, const Row&)> on_row;
 };
 
 /// The rows a run wrote and how they went, over every rank.

@@ -38,6 +38,7 @@
 #include "palette/pipeline.hpp"
 #include "palette/thread_pool.hpp"
 #include "palette/writer.hpp"
+#include "pictures.hpp"
 #include "progress.hpp"
 #include "resume.hpp"
 #include "shard.hpp"
@@ -64,9 +65,10 @@ struct ExtractOptions : ClusterOptions {
   bool stats = false;  // quality figures per image
   std::string ignore;  // --ignore white,black,grey,background
   double ignore_threshold = IgnoreOptions{}.threshold;
-  std::string region;     // --region x,y,w,h
-  std::string swatches;   // --swatches DIR
-  bool combined = false;  // one palette of every counted pixel, as a last row
+  std::string region;         // --region x,y,w,h
+  std::string swatches;       // --swatches DIR
+  std::string contact_sheet;  // --contact-sheet FILE.png
+  bool combined = false;      // one palette of every counted pixel, as a last row
   std::string combined_output;
   double merge_delta_e = 0;  // palette shaping (ShapeOptions)
   double min_share = 0;
@@ -192,8 +194,13 @@ class FileSink final : public RowSink {
     flush();
   }
 
-  // --swatches DIR: a PNG strip per image with a palette, named by its place in the input.
-  void write_swatches_to(std::string dir) { swatches_ = std::move(dir); }
+  // --swatches, --contact-sheet: `number` gives the place in the whole output (1-based) of
+  // the file's row `i` (0-based, rows already there before this run included).
+  void draw_pictures(Pictures& pictures, std::function<std::size_t(std::size_t)> number) {
+    pictures_ = &pictures;
+    number_ = std::move(number);
+  }
+  void draw_pictures_off() { pictures_ = nullptr; }
 
   // Rows already formatted (a distributed run's, in input order).
   void write_text(const std::string& text, std::size_t rows) {
@@ -217,29 +224,17 @@ class FileSink final : public RowSink {
     }
     put(text);
     flush();
-    if (!swatches_.empty()) {
+    if (pictures_) {
       for (std::size_t i = 0; i < rows.size(); ++i) {
-        if (rows[i].ok()) write_swatch(g_rows_written + i + 1, rows[i]);
+        pictures_->add(number_(g_rows_written + i), rows[i]);
       }
     }
     g_rows_written += rows.size();
   }
 
  private:
-  void write_swatch(std::size_t index, const Row& row) const {
-    std::string stem = std::filesystem::path(row.file).stem().string();
-    for (char& c : stem) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
-    }
-    if (stem.size() > 80) stem.resize(80);
-    char number[32];
-    std::snprintf(number, sizeof number, "%06zu-", index);
-    write_png_rgb((std::filesystem::path(swatches_) / (number + stem + ".png")).string(),
-                  kSwatchWidth, kSwatchHeight,
-                  swatch_strip(row.palette, kSwatchWidth, kSwatchHeight));
-  }
-  static constexpr int kSwatchWidth = 400, kSwatchHeight = 48;
-  std::string swatches_;
+  Pictures* pictures_ = nullptr;
+  std::function<std::size_t(std::size_t)> number_;
 
   void put(const std::string& s) {
     if (!s.empty() && std::fwrite(s.data(), 1, s.size(), out_) != s.size()) fail();
@@ -421,7 +416,7 @@ void write_json_document(const std::string& lines, const std::string& output) {
 // A rank of a distributed run other than 0: it takes chunks of inputs from rank 0 and sends
 // back their rows (distribute.hpp); rank 0 reports.
 int run_worker(const ExtractOptions& o, const StopSignals& stop, const mpi::World& world,
-               OutputFormat format) {
+               OutputFormat format, Pictures& pictures) {
   const PipelineOptions options = extract_pipeline_options(o);
   init_image_io();
   StderrCapture capture;
@@ -430,6 +425,9 @@ int run_worker(const ExtractOptions& o, const StopSignals& stop, const mpi::Worl
   const auto formatter = make_formatter(format, o.k, o.names, o.stats);
   DistributedOptions d;
   d.chunk = o.chunk;
+  if (pictures.active()) {
+    d.on_row = [&](std::size_t index, const Row& row) { pictures.add(index + 1, row); };
+  }
   run_worker_rank(world, *backend, options, *formatter, d, &stop.requested());
   return stop.requested() ? stop.exit_code() : kExitOk;
 }
@@ -481,16 +479,22 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     if (o.output == "-") throw UsageError("--shard needs an output file (-o FILE)");
     o.output = part_path(o.output, o.shard);
   }
-  if (!o.swatches.empty() && world.distributed()) {
-    throw UsageError("--swatches does not go with mpirun (yet)");
+  if (!o.contact_sheet.empty()) {
+    // A sheet is drawn from the rows in order, all of them made by this process.
+    if (o.resume) throw UsageError("--contact-sheet cannot be resumed (it needs every image)");
+    if (o.shard.sharded()) throw UsageError("--contact-sheet does not go with --shard");
+    if (world.distributed()) throw UsageError("--contact-sheet does not go with mpirun");
   }
+  Pictures pictures;
+  if (!o.swatches.empty()) pictures.swatches_to(o.swatches);
+  if (!o.contact_sheet.empty()) pictures.contact_sheet_to(o.contact_sheet);
   if (o.combined || !o.combined_output.empty()) {
     // One palette of the whole run needs the whole run in one process.
     if (o.resume) throw UsageError("--combined cannot be resumed (it needs every image's pixels)");
     if (o.shard.sharded()) throw UsageError("--combined does not go with --shard");
     if (world.distributed()) throw UsageError("--combined does not go with mpirun (yet)");
   }
-  if (world.rank > 0) return run_worker(o, stop, world, *format);
+  if (world.rank > 0) return run_worker(o, stop, world, *format, pictures);
   // --format json: the rows go to a JSON Lines file beside the output (or in $TMPDIR for
   // stdout), made into one JSON document at the end, renamed into place: the output is whole
   // or not there.
@@ -508,7 +512,11 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
       o.output += ".palette-tmp.jsonl";
     }
   }
-  const PipelineOptions options = extract_pipeline_options(o);
+  PipelineOptions options = extract_pipeline_options(o);
+  if (!o.contact_sheet.empty()) {
+    options.thumbnail_width = SheetLayout{}.thumb_width;
+    options.thumbnail_height = SheetLayout{}.thumb_height;
+  }
   const int threads = options.threads;
   g_output_name = o.output;
 
@@ -559,11 +567,11 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   Output output = open_output(o, *format, *formatter, inputs);
   g_rows_written = output.skipped;
   FileSink sink(output.out, *formatter, output.header);
-  if (!o.swatches.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(o.swatches, ec);
-    if (ec) throw UsageError("--swatches: cannot make " + o.swatches + ": " + ec.message());
-    sink.write_swatches_to(o.swatches);
+  if (pictures.active() && !world.distributed()) {
+    const Shard shard = o.shard;
+    sink.draw_pictures(pictures, [shard](std::size_t row) {
+      return (shard.sharded() ? global_index(shard, row) : row) + 1;
+    });
   }
 
   if (o.backend == "auto") {
@@ -585,6 +593,9 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   if (world.distributed()) {
     DistributedOptions d;
     d.chunk = o.chunk;
+    if (pictures.active()) {
+      d.on_row = [&](std::size_t index, const Row& row) { pictures.add(index + 1, row); };
+    }
     d.window = std::max<std::size_t>(d.window, 8 * static_cast<std::size_t>(world.size) * o.chunk);
     spdlog::info("{} MPI ranks, chunks of {} inputs, at most {} rows held for order", world.size,
                  d.chunk, d.window);
@@ -605,6 +616,8 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     Row combined;
     combined.file = "*combined*";
     combined.palette = *stats.combined;
+    pictures.add_combined(combined);
+    sink.draw_pictures_off();  // not a cell of a sheet
     if (o.combined_output.empty()) {
       sink.write({combined});  // the last row
     } else {
@@ -612,6 +625,7 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     }
   }
   bar.reset();
+  if (!stop.requested()) pictures.finish();
   output.file.reset();
   {
     std::lock_guard lock(g_rows_mutex);
@@ -698,9 +712,14 @@ std::function<int()> add_extract(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--region", o->region,
                   "Cluster only this rectangle: x,y,w,h in pixels of the image, or x%,y%,w%,h%");
-  cmd->add_option("--swatches", o->swatches,
-                  "Write a PNG swatch strip (400x48, a band per colour as wide as its share) per "
-                  "image into this directory, named NNNNNN-STEM.png by input position");
+  cmd->add_option(
+      "--swatches", o->swatches,
+      "Write a PNG swatch strip (400x48, a band per colour as wide as its share) per "
+      "image into this directory, named NNNNNN-STEM.png by input position (combined.png: "
+      "--combined's)");
+  cmd->add_option("--contact-sheet", o->contact_sheet,
+                  "Draw every image's thumbnail with its swatch strip and row number on PNG "
+                  "sheets of 100 (FILE.png, then FILE-2.png, ...)");
   cmd->add_flag("--combined", o->combined,
                 "Also one palette for the whole run (every image's counted pixels together), "
                 "as a last row named *combined*");

@@ -35,6 +35,11 @@ std::optional<Shard> from_record(const std::string& text);
 /// stays last, so the format is still told by it).
 std::string part_path(const std::string& output, const Shard& shard);
 
+/// The place in the whole input (0-based) of the shard's `local`-th input.
+inline std::size_t global_index(const Shard& shard, std::size_t local) {
+  return (local / shard.block * shard.count + shard.index) * shard.block + local % shard.block;
+}
+
 /// How many inputs shard `index` of `count` (blocks of `block`) holds when there are `inputs`.
 std::size_t shard_inputs(const Shard& shard, std::size_t inputs);
 

@@ -43,7 +43,8 @@ struct WorkerTimes {
 };
 
 bool load(const InputItem& item, const PipelineOptions& options, ImagePoints& points,
-          std::string& error, CollectScratch& scratch, WorkerTimes& times) {
+          std::string& error, CollectScratch& scratch, WorkerTimes& times,
+          Thumbnail* thumbnail = nullptr) {
   points.clear();
   if (!item.error.empty()) {
     error = item.error;
@@ -69,6 +70,11 @@ bool load(const InputItem& item, const PipelineOptions& options, ImagePoints& po
       StageTimer t(times.prepare);
       PixelView view{img.pixels.data(), img.width, img.height, img.channels,
                      static_cast<std::size_t>(img.width) * img.channels};
+      if (thumbnail && options.thumbnail_width > 0 && options.thumbnail_height > 0) {
+        // The whole image, as decoded: a region or a mask changes what is counted, not it.
+        *thumbnail =
+            make_thumbnail(view, options.thumbnail_width, options.thumbnail_height, kThumbBoxColor);
+      }
       if (options.region) {
         const PixelRect r = region_rect(*options.region, img.width, img.height, img.source_width,
                                         img.source_height);
@@ -111,6 +117,7 @@ struct Prepared {
   std::string name;
   std::string error;
   ImagePoints points;
+  Thumbnail thumbnail;  // options.thumbnail_width > 0
 };
 
 class Pipeline {
@@ -222,7 +229,7 @@ class Pipeline {
       auto& [index, item] = *next;
       Prepared p;
       p.name = item.name;
-      load(item, options_, p.points, p.error, scratch, times);
+      load(item, options_, p.points, p.error, scratch, times, &p.thumbnail);
       p.ready = true;
       {
         std::lock_guard lock(mutex_);
@@ -279,8 +286,9 @@ class Pipeline {
       } else {
         current_.batch.add_empty();
       }
+      const std::uint64_t pixels = p.error.empty() ? p.points.pixels : 0;
       current_.pending.push_back(
-          Pending{std::move(p.name), std::move(p.error), p.error.empty() ? p.points.pixels : 0});
+          Pending{std::move(p.name), std::move(p.error), pixels, std::move(p.thumbnail)});
       if (current_.pending.size() >= batch_cap_ || current_.batch.points() >= max_points_) flush();
     }
     flush();
@@ -332,6 +340,7 @@ class Pipeline {
       const double cpu0 = thread_cpu_seconds();
       for (std::size_t i = 0; i < job.pending.size(); ++i) {
         rows[i].file = std::move(job.pending[i].name);
+        rows[i].thumbnail = std::move(job.pending[i].thumbnail);
         if (!job.pending[i].error.empty()) {
           rows[i].error = std::move(job.pending[i].error);
         } else if (!job.error.empty()) {
@@ -377,6 +386,7 @@ class Pipeline {
   struct Pending {
     std::string name, error;
     std::uint64_t pixels = 0;  // the image's, counted or not
+    Thumbnail thumbnail;
   };
   // A batch on its way through the backend, with what its rows need.
   struct InFlight {

@@ -149,6 +149,62 @@ TEST_F(ExtractTest, SwatchStripsHaveBandsAsWideAsTheShares) {
   EXPECT_EQ(width, (std::map<std::uint32_t, int>{{kRed, 200}, {kBlue, 120}, {kWhite, 80}}));
 }
 
+// --contact-sheet FILE.png: thumbnails with their strips and numbers, 100 to a sheet.
+TEST_F(ExtractTest, ContactSheetsShowEveryImageWithItsStrip) {
+  const std::string red = dir_.file("red.png");
+  write_image(red, cv::Mat(30, 40, CV_8UC3, cv::Scalar(255, 0, 0)));  // RGB
+  const std::string bad = dir_.file("bad.png");
+  write_text(bad, "not a png");
+  std::string list = red + "\n" + bad + "\n";
+  for (int i = 0; i < 101; ++i) {
+    list += png("tiny" + std::to_string(i) + ".png", {kBlue, kWhite}, {1, 1}, 1) + "\n";
+  }
+  write_text(dir_.file("list.txt"), list);
+  const std::string sheet = dir_.file("sheet.png");
+  const auto r = extract({"@" + dir_.file("list.txt"), "-k", "2", "--contact-sheet", sheet, "-q",
+                          "-o", dir_.file("out.csv")});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  // 103 images: a sheet of 100, then one of 3.
+  const cv::Mat first = cv::imread(sheet, cv::IMREAD_COLOR);
+  const cv::Mat second = cv::imread(dir_.file("sheet-2.png"), cv::IMREAD_COLOR);
+  ASSERT_FALSE(first.empty());
+  ASSERT_FALSE(second.empty());
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("sheet-3.png")));
+  const int cell_h = 120 + 2 + 16 + 4 + 10;
+  EXPECT_EQ(first.cols, 10 + 10 * 170);
+  EXPECT_EQ(first.rows, 10 + 10 * (cell_h + 10));
+  EXPECT_EQ(second.cols, 10 + 3 * 170);  // only as wide as its three images need
+  EXPECT_EQ(second.rows, 10 + cell_h + 10);
+  const auto rgb = [](const cv::Mat& m, int x, int y) {
+    const cv::Vec3b p = m.at<cv::Vec3b>(y, x);
+    return static_cast<std::uint32_t>(p[2]) << 16 | p[1] << 8 | p[0];
+  };
+  // Image 1: the red thumbnail (40x30, centred in its 160x120 box), a red strip.
+  EXPECT_EQ(rgb(first, 10, 10), 0xeeeeeeu);
+  EXPECT_EQ(rgb(first, 10 + 80, 10 + 60), kRed);
+  EXPECT_EQ(rgb(first, 10 + 70, 10 + 50), kRed);
+  EXPECT_EQ(rgb(first, 10 + 40, 10 + 60), 0xeeeeeeu);  // outside the thumbnail
+  EXPECT_EQ(rgb(first, 10, 10 + 122 + 8), kRed);
+  EXPECT_EQ(rgb(first, 10 + 159, 10 + 122 + 8), kRed);
+  // Image 2 failed: a red cross, no strip.
+  EXPECT_EQ(rgb(first, 180 + 80, 10 + 60), 0xcc2222u);
+  EXPECT_EQ(rgb(first, 180 + 80, 10 + 122 + 8), 0xffffffu);
+  // Image 3: half blue, half white.
+  EXPECT_EQ(rgb(first, 350, 10 + 122 + 8), kBlue);
+  EXPECT_EQ(rgb(first, 350 + 159, 10 + 122 + 8), kWhite);
+  // Image 101 begins the second sheet.
+  EXPECT_EQ(rgb(second, 10, 10 + 122 + 8), kBlue);
+  // Refused where a sheet cannot be drawn, and for a name that is not a PNG's.
+  EXPECT_EQ(extract({red, "--contact-sheet", dir_.file("sheet.jpg")}).exit_code, 2);
+  EXPECT_EQ(extract({red, "--contact-sheet", dir_.file("no/such/dir/s.png")}).exit_code, 2);
+  EXPECT_EQ(extract({red, "--contact-sheet", sheet, "--shard", "0/2", "-o", dir_.file("o.csv")})
+                .exit_code,
+            2);
+  EXPECT_EQ(
+      extract({red, "--contact-sheet", sheet, "--resume", "-o", dir_.file("out.csv")}).exit_code,
+      2);
+}
+
 TEST_F(ExtractTest, AlphaThresholdZeroCountsTransparentPixels) {
   const std::string img = dir_.file("half.png");
   write_image(img, red_and_green(0));
