@@ -486,6 +486,48 @@ TEST_F(ExtractTest, LongCsvHasARowPerColour) {
   EXPECT_EQ(rows[2][10], "2");
 }
 
+// The long CSV as a data team reads it: pandas with its default types, a row per colour, shares
+// adding up to 1 per image, r, g, b agreeing with hex, the error row's colour cells empty
+// (Debian's /usr/bin/python3 with pandas; skipped where either is missing).
+TEST_F(ExtractTest, LongCsvReadsBackWithPandas) {
+  const std::string python = "/usr/bin/python3";
+  if (::access(python.c_str(), X_OK) != 0) GTEST_SKIP() << "no " << python;
+  const std::string a = png("a, \"quoted\".png", {0x000080, 0xff6347, 0x20b2aa}, {5, 3, 2});
+  const std::string b = solid_png("b.png", 0x4682b4);
+  const std::string bad = dir_.file("bad.png");
+  write_text(bad, "not a png");
+  const std::string out = dir_.file("long.csv");
+  ASSERT_EQ(extract({a, bad, b, "-k", "4", "--format", "csv-long", "--names", "-o", out}).exit_code,
+            1);
+  const std::string script =
+      "import sys\n"
+      "try:\n"
+      "    import pandas\n"
+      "except ImportError:\n"
+      "    sys.exit(3)\n"
+      "df = pandas.read_csv(sys.argv[1])\n"
+      "assert list(df.columns) == ['file', 'rank', 'hex', 'r', 'g', 'b', 'share', 'error',\n"
+      "                            'name'], list(df.columns)\n"
+      "ok = df[df['error'].isna()]\n"
+      "for c in ['r', 'g', 'b', 'rank']:\n"
+      "    assert (ok[c] == ok[c].round()).all(), c\n"
+      "for _, row in ok.iterrows():\n"
+      "    assert row['hex'] == '#%02x%02x%02x' % (int(row['r']), int(row['g']), int(row['b']))\n"
+      "sums = ok.groupby('file', sort=False)['share'].sum()\n"
+      "assert ((sums - 1).abs() < 1e-9).all(), sums\n"
+      "failed = df[df['error'].notna()]\n"
+      "assert failed['hex'].isna().all() and failed['share'].isna().all()\n"
+      "for f, g in df.groupby('file', sort=False):\n"
+      "    print('%s|%d|%s|%s' % (f, len(g), ','.join(g['hex'].fillna('-')),\n"
+      "                          ','.join(g['name'].fillna('-'))))\n";
+  const auto pd = run({python, "-c", script, out});
+  if (pd.exit_code == 3) GTEST_SKIP() << "pandas is not installed";
+  ASSERT_EQ(pd.exit_code, 0) << pd.err;
+  EXPECT_EQ(pd.out, a + "|3|#000080,#ff6347,#20b2aa|navy,tomato,lightseagreen\n" + bad +
+                        "|1|-|-\n" + b + "|1|#4682b4|steelblue\n")
+      << pd.out;
+}
+
 // --format json (or an output named *.json): one document, the JSON Lines objects in an array,
 // written whole; nothing else left beside it.
 TEST_F(ExtractTest, JsonIsOneDocumentWrittenWhole) {
