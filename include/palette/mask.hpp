@@ -43,6 +43,10 @@ struct IgnoreOptions {
   bool any() const { return white || black || grey || background; }
 };
 
+/// The largest IgnoreOptions::threshold taken from users (--ignore-threshold, palette serve's
+/// ignore_threshold).
+inline constexpr double kMaxIgnoreThreshold = 100;
+
 /// Parses a comma-separated list of white, black, grey (or gray), background. std::nullopt for
 /// an unknown word.
 std::optional<IgnoreOptions> parse_ignore(std::string_view list);

@@ -48,6 +48,9 @@ inline constexpr double kNeutralChroma = 5.0;
 /// Parses "share", "lightness" or "hue".
 std::optional<PaletteSort> parse_palette_sort(std::string_view name);
 
+/// The largest merge_delta_e taken from users (--merge-delta-e, palette serve's merge_delta_e).
+inline constexpr double kMaxMergeDeltaE = 100;
+
 /// What happens to a palette after clustering (--merge-delta-e, --min-share, --sort), in this
 /// order. The defaults change nothing.
 struct ShapeOptions {

@@ -25,6 +25,8 @@
 #include "palette/color_names.hpp"
 #include "palette/decode_worker.hpp"
 #include "palette/error.hpp"
+#include "palette/export.hpp"
+#include "palette/mask.hpp"
 #include "palette/writer.hpp"
 
 namespace palette {
@@ -64,7 +66,8 @@ Answer json_answer(std::string body) {
 Answer error_answer(const HttpError& e) {
   Answer a;
   a.status = e.status;
-  a.body = json{{"error", e.message}}.dump();
+  // Messages may quote what a client sent: bytes that are not UTF-8 become U+FFFD.
+  a.body = json{{"error", e.message}}.dump(-1, ' ', false, json::error_handler_t::replace);
   if (e.status == 503) a.headers.emplace_back("Retry-After", "1");
   return a;
 }
@@ -86,6 +89,15 @@ MHD_Result queue(MHD_Connection* connection, Answer a) {
   return r;
 }
 
+// A value quoted in an error message: on one line, and not the whole of a long one.
+std::string quote_value(const std::string& text) {
+  std::string out = text.size() > 64 ? text.substr(0, 64) + "..." : text;
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
+  }
+  return "'" + out + "'";
+}
+
 template <class T>
 T parse_number(const std::string& field, const std::string& text, T lo, T hi) {
   T v{};
@@ -93,9 +105,15 @@ T parse_number(const std::string& field, const std::string& text, T lo, T hi) {
   const auto [p, ec] = std::from_chars(text.data(), end, v);
   if (ec != std::errc() || p != end || text.empty() || v < lo || v > hi) {
     throw HttpError{400, "field '" + field + "' must be a number from " + std::to_string(lo) +
-                             " to " + std::to_string(hi) + ", not '" + text + "'"};
+                             " to " + std::to_string(hi) + ", not " + quote_value(text)};
   }
   return v;
+}
+
+std::string number_text(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", v);
+  return text;
 }
 
 double parse_double(const std::string& field, const std::string& text, double lo, double hi) {
@@ -103,10 +121,17 @@ double parse_double(const std::string& field, const std::string& text, double lo
   char* endp = nullptr;
   const double v = std::strtod(text.c_str(), &endp);
   if (text.empty() || endp != text.c_str() + text.size() || !(v >= lo && v <= hi)) {
-    throw HttpError{400, "field '" + field + "' must be a number from " + std::to_string(lo) +
-                             " to " + std::to_string(hi) + ", not '" + text + "'"};
+    throw HttpError{400, "field '" + field + "' must be a number from " + number_text(lo) + " to " +
+                             number_text(hi) + ", not " + quote_value(text)};
   }
   return v;
+}
+
+bool parse_flag(const std::string& field, const std::string& text) {
+  if (text == "1" || text == "true") return true;
+  if (text == "0" || text == "false") return false;
+  throw HttpError{400,
+                  "field '" + field + "' must be 1 or 0 (true or false), not " + quote_value(text)};
 }
 
 std::optional<std::uint64_t> parse_length(const char* text) {
@@ -153,9 +178,17 @@ const std::string& named_colors_json() {
 }
 
 const std::set<std::string>& form_fields() {
-  static const std::set<std::string> kFields = {"images", "k",        "space", "size",
-                                                "seed",   "max_iter", "tol",   "alpha_threshold"};
+  static const std::set<std::string> kFields = {
+      "images",   "k",         "space",           "size",   "seed",
+      "max_iter", "tol",       "alpha_threshold", "ignore", "ignore_threshold",
+      "region",   "min_share", "merge_delta_e",   "sort",   "stats",
+      "combined"};
   return kFields;
+}
+
+// The answer formats of POST /api/palettes (?format=).
+bool known_format(const std::string& f) {
+  return f == "json" || f == "csv" || parse_export_format(f).has_value();
 }
 
 }  // namespace
@@ -428,7 +461,10 @@ struct PaletteServer::Impl {
                   {"seed", d.kmeans.seed},
                   {"max_iter", d.kmeans.max_iter},
                   {"tol", d.kmeans.tol},
-                  {"alpha_threshold", d.decode.alpha_threshold}}}}
+                  {"alpha_threshold", d.decode.alpha_threshold},
+                  {"ignore_threshold", d.ignore.threshold},
+                  {"min_share", d.shape.min_share},
+                  {"merge_delta_e", d.shape.merge_delta_e}}}}
         .dump();
   }
 
@@ -452,8 +488,9 @@ struct PaletteServer::Impl {
     if (!boundary) {
       return refuse(up, {400, "expected multipart/form-data with one or more 'images' parts"});
     }
-    if (up.format != "json" && up.format != "csv") {
-      return refuse(up, {400, "format must be json or csv, not '" + up.format + "'"});
+    if (!known_format(up.format)) {
+      return refuse(
+          up, {400, "format must be json, csv, gpl, ase or css, not " + quote_value(up.format)});
     }
     std::optional<HttpError> busy;
     {
@@ -582,6 +619,45 @@ struct PaletteServer::Impl {
     if (auto v = field("alpha_threshold")) {
       o.decode.alpha_threshold = parse_number<int>("alpha_threshold", *v, 0, 255);
     }
+    // What is counted, how palettes are shaped, what is added: extract's --ignore,
+    // --ignore-threshold, --region, --min-share, --merge-delta-e, --sort, --stats and
+    // --combined, read by the same parsers and held to the same ranges.
+    if (auto v = field("ignore"); v && !v->empty()) {
+      const auto ignore = parse_ignore(*v);
+      if (!ignore) {
+        throw HttpError{400,
+                        "field 'ignore' must be a list of white, black, grey, background, "
+                        "not " +
+                            quote_value(*v)};
+      }
+      o.ignore = *ignore;
+    }
+    if (auto v = field("ignore_threshold")) {
+      o.ignore.threshold = parse_double("ignore_threshold", *v, 0.0, kMaxIgnoreThreshold);
+    }
+    if (auto v = field("region"); v && !v->empty()) {
+      o.region = parse_region(*v);
+      if (!o.region) {
+        throw HttpError{400,
+                        "field 'region' must be x,y,w,h in pixels or x%,y%,w%,h% "
+                        "(w, h > 0), not " +
+                            quote_value(*v)};
+      }
+    }
+    if (auto v = field("min_share")) o.shape.min_share = parse_double("min_share", *v, 0.0, 1.0);
+    if (auto v = field("merge_delta_e")) {
+      o.shape.merge_delta_e = parse_double("merge_delta_e", *v, 0.0, kMaxMergeDeltaE);
+    }
+    if (auto v = field("sort")) {
+      const auto sort = parse_palette_sort(*v);
+      if (!sort) {
+        throw HttpError{400,
+                        "field 'sort' must be share, lightness or hue, not " + quote_value(*v)};
+      }
+      o.shape.sort = *sort;
+    }
+    if (auto v = field("stats")) o.quality = parse_flag("stats", *v);
+    if (auto v = field("combined")) o.combined = parse_flag("combined", *v);
     return o;
   }
 
@@ -625,34 +701,63 @@ struct PaletteServer::Impl {
       };
     }
     CollectSink sink;
+    std::optional<Row> combined;  // `extract --combined`'s last row
     {
       InputQueue queue;
       for (auto& it : job.images) queue.push(std::move(it));
       job.images.clear();
       queue.close();
-      run_pipeline(queue, backend, o, sink);
+      PipelineStats stats = run_pipeline(queue, backend, o, sink);
+      if (stats.combined) {
+        combined.emplace();
+        combined->file = "*combined*";
+        combined->palette = std::move(*stats.combined);
+      }
     }
-    const bool csv = job.upload->format == "csv";
-    const auto formatter =
-        make_formatter(csv ? OutputFormat::kCsv : OutputFormat::kJsonl, o.kmeans.k);
+    const std::string& format = job.upload->format;
     Answer a;
+    if (const auto exported = parse_export_format(format)) {
+      // What `palette export --to FORMAT palettes.csv` gives for the CSV answer.
+      std::vector<ExportPalette> palettes;
+      for (const auto& r : sink.rows) {
+        if (r.ok() && !r.palette.colors.empty()) palettes.push_back(export_palette(r));
+      }
+      if (combined) palettes.push_back(export_palette(*combined));
+      if (palettes.empty()) return error_answer({422, "no palettes: no file could be read"});
+      a.body = export_palettes(*exported, palettes, default_export_name(palettes, "palettes.csv"));
+      a.content_type = *exported == ExportFormat::kAse   ? "application/octet-stream"
+                       : *exported == ExportFormat::kCss ? "text/css; charset=utf-8"
+                                                         : "text/plain; charset=utf-8";
+      a.headers.emplace_back("Content-Disposition",
+                             "attachment; filename=\"palettes." + format + "\"");
+      return a;
+    }
+    const bool csv = format == "csv";
+    const auto formatter = make_formatter(csv ? OutputFormat::kCsv : OutputFormat::kJsonl,
+                                          o.kmeans.k, false, o.quality);
     if (csv) {
       a.body = formatter->header();
       for (const auto& r : sink.rows) a.body += formatter->row(r);
+      if (combined) a.body += formatter->row(*combined);
       a.content_type = "text/csv; charset=utf-8";
       a.headers.emplace_back("Content-Disposition", "attachment; filename=\"palettes.csv\"");
       return a;
     }
     // The same objects `extract --format jsonl` writes, in a JSON document.
+    const auto object = [&](const Row& r) {
+      std::string line = formatter->row(r);
+      line.pop_back();  // the newline
+      return line;
+    };
     a.body = "{\"k\":" + std::to_string(o.kmeans.k) + ",\"space\":\"" +
              std::string(to_string(o.space)) + "\",\"images\":[";
     for (std::size_t i = 0; i < sink.rows.size(); ++i) {
-      std::string line = formatter->row(sink.rows[i]);
-      line.pop_back();  // the newline
       if (i) a.body += ',';
-      a.body += line;
+      a.body += object(sink.rows[i]);
     }
-    a.body += "]}";
+    a.body += ']';
+    if (o.combined) a.body += ",\"combined\":" + (combined ? object(*combined) : "null");
+    a.body += '}';
     return a;
   }
 

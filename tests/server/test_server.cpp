@@ -16,12 +16,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "palette/color_names.hpp"
@@ -805,6 +808,366 @@ TEST_F(ServerTest, InProcessDecodingGivesTheSameRows) {
   const auto j = json::parse(r->body);
   EXPECT_EQ(j["images"][0]["colors"], json::array({"#d62728", "#1f77b4"}));
   EXPECT_EQ(j["images"][1]["error"], "not an image, or a format palette cannot read");
+}
+
+// --- extract's palette options, the quality figures, the combined palette and the exports ----
+
+// Three images for the options below, written under `d`: white-framed stripes (ignore white,
+// background; region), stripes of near colours (merge, min-share) and a file that is no image.
+struct OptionImages {
+  std::vector<std::string> paths;
+  explicit OptionImages(const TempDir& d) {
+    paths = {d.file("framed.png"), d.file("near.png"), d.file("bad.jpg"), d.file("dark.png")};
+    cv::Mat framed =
+        test::stripes({0xffffff, 0x2050c0, 0xd62728, 0x30a030, 0xffffff}, {8, 20, 12, 12, 8}, 30);
+    framed.rowRange(0, 4).setTo(cv::Scalar(255, 255, 255));  // a white border all round
+    framed.rowRange(26, 30).setTo(cv::Scalar(255, 255, 255));
+    test::write_image(paths[0], framed);
+    test::write_image(paths[1], test::stripes({0x804020, 0x824222, 0x101010, 0xe0e0e0, 0x2050c0},
+                                              {30, 20, 5, 3, 2}, 10));
+    test::write_text(paths[2], "not a jpeg");
+    test::write_image(paths[3], test::stripes({0x202020, 0x404040, 0xc08040}, {10, 10, 5}, 6));
+  }
+  // The uploads, under the paths extract prints (the file column shows the uploaded names).
+  httplib::MultipartFormDataItems uploads() const {
+    httplib::MultipartFormDataItems items;
+    for (const auto& p : paths) {
+      const auto b = test::read_bytes(p);
+      items.push_back({"images", std::string(b.begin(), b.end()), p, "application/octet-stream"});
+    }
+    return items;
+  }
+};
+
+// The server's fields beside extract's options, for the same request.
+struct OptionCase {
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::vector<std::string> cli;
+};
+
+const std::vector<OptionCase>& option_cases() {
+  static const std::vector<OptionCase> kCases = {
+      {{{"ignore", "white,background"}, {"ignore_threshold", "6.5"}},
+       {"--ignore", "white,background", "--ignore-threshold", "6.5"}},
+      {{{"region", "10%,20%,50%,60%"}, {"sort", "hue"}},
+       {"--region", "10%,20%,50%,60%", "--sort", "hue"}},
+      {{{"region", "2,3,30,20"}, {"ignore", "grey,black"}},
+       {"--region", "2,3,30,20", "--ignore", "grey,black"}},
+      {{{"merge_delta_e", "5"}, {"min_share", "0.1"}, {"sort", "lightness"}},
+       {"--merge-delta-e", "5", "--min-share", "0.1", "--sort", "lightness"}},
+      {{{"ignore", "gray"},
+        {"ignore_threshold", "0"},
+        {"min_share", "1"},
+        {"merge_delta_e", "100"}},
+       {"--ignore", "gray", "--ignore-threshold", "0", "--min-share", "1", "--merge-delta-e",
+        "100"}},
+  };
+  return kCases;
+}
+
+TEST_F(ServerTest, PaletteOptionsStatsAndCombinedAreExtracts) {
+  start();
+  TempDir d;
+  const OptionImages images(d);
+  auto plain_items = images.uploads();
+  plain_items.insert(plain_items.end(),
+                     {field("k", "4"), field("stats", "1"), field("combined", "1")});
+  auto plain = post(plain_items, "?format=csv");
+  ASSERT_TRUE(plain);
+  ASSERT_EQ(plain->status, 200) << plain->body;
+  for (const auto& c : option_cases()) {
+    SCOPED_TRACE(c.cli[0] + " " + c.cli[1]);
+    auto items = images.uploads();
+    for (const auto& [name, value] : c.fields) items.push_back(field(name, value));
+    items.push_back(field("k", "4"));
+    items.push_back(field("stats", "1"));
+    items.push_back(field("combined", "true"));
+    std::vector<std::string> argv = {PALETTE_BINARY, "extract"};
+    argv.insert(argv.end(), images.paths.begin(), images.paths.end());
+    argv.insert(argv.end(), {"-k", "4", "--stats", "--combined", "-q"});
+    argv.insert(argv.end(), c.cli.begin(), c.cli.end());
+
+    // CSV: byte for byte what extract writes, the quality columns and the *combined* row too.
+    auto csv = post(items, "?format=csv");
+    ASSERT_TRUE(csv);
+    ASSERT_EQ(csv->status, 200) << csv->body;
+    const auto cli_csv = test::run(argv);
+    EXPECT_EQ(cli_csv.exit_code, 1) << cli_csv.err;  // bad.jpg
+    EXPECT_EQ(csv->body, cli_csv.out);
+    EXPECT_NE(csv->body, plain->body) << "the options change the palettes";
+
+    // JSON: extract's JSON Lines objects, the combined one in "combined".
+    auto r = post(items);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const auto j = json::parse(r->body);
+    argv.insert(argv.end(), {"--format", "jsonl"});
+    const auto cli_jsonl = test::run(argv);
+    std::vector<json> lines;
+    std::istringstream in(cli_jsonl.out);
+    for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+    ASSERT_EQ(lines.size(), images.paths.size() + 1);
+    ASSERT_EQ(j["images"].size(), images.paths.size());
+    for (std::size_t i = 0; i < images.paths.size(); ++i) EXPECT_EQ(j["images"][i], lines[i]) << i;
+    EXPECT_EQ(j["combined"], lines.back());
+    EXPECT_EQ(j["combined"]["file"], "*combined*");
+    EXPECT_TRUE(j["images"][0]["stats"]["mean_delta_e"].is_number());
+    EXPECT_TRUE(j["images"][2]["stats"].is_null());  // bad.jpg
+  }
+}
+
+TEST_F(ServerTest, QualityFiguresAndTheCombinedPalette) {
+  start();
+  TempDir d;
+  const OptionImages images(d);
+  auto items = images.uploads();
+  items.push_back(field("ignore", "white"));
+  items.push_back(field("stats", "1"));
+  items.push_back(field("combined", "1"));
+  auto r = post(items);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const auto j = json::parse(r->body);
+  const auto& framed = j["images"][0];
+  EXPECT_GE(framed["stats"]["mean_delta_e"].get<double>(), 0.0);
+  // The white frame (16 of 60 columns, 8 of 30 rows of the rest) is left out.
+  const double white = 1.0 - (44.0 * 22.0) / (60.0 * 30.0);
+  EXPECT_NEAR(framed["stats"]["excluded"].get<double>(), white, 1e-4);
+  // By share, then by colour (#30a030 and #d62728 hold as many pixels).
+  EXPECT_EQ(framed["colors"], json::array({"#2050c0", "#30a030", "#d62728"}));
+  // The combined palette: every counted pixel of the three images that have one.
+  const auto& combined = j["combined"];
+  ASSERT_TRUE(combined.is_object());
+  EXPECT_EQ(combined["colors"].size(), 5u);
+  double sum = 0;
+  for (const auto& s : combined["shares"]) sum += s.get<double>();
+  EXPECT_NEAR(sum, 1.0, 1e-9);
+  EXPECT_TRUE(combined["error"].is_null());
+  // Without the fields: no quality figures, no combined palette.
+  auto plain = post(images.uploads());
+  ASSERT_TRUE(plain);
+  const auto p = json::parse(plain->body);
+  EXPECT_FALSE(p.contains("combined"));
+  EXPECT_FALSE(p["images"][0].contains("stats"));
+  // No image with a palette: the combined palette is null.
+  auto none = post({image("a.jpg", "nope"), field("combined", "1")});
+  ASSERT_TRUE(none);
+  ASSERT_EQ(none->status, 200) << none->body;
+  EXPECT_TRUE(json::parse(none->body)["combined"].is_null());
+  // Every pixel left out: an error row, not a failed request.
+  auto empty = post({image("w.png", png({0xffffff}, {4})), field("ignore", "white"),
+                     field("stats", "1"), field("combined", "1")});
+  ASSERT_TRUE(empty);
+  ASSERT_EQ(empty->status, 200) << empty->body;
+  const auto e = json::parse(empty->body);
+  EXPECT_FALSE(e["images"][0]["error"].is_null());
+  EXPECT_TRUE(e["combined"].is_null());
+}
+
+TEST_F(ServerTest, BadPaletteOptionsGet400WithTheirField) {
+  start();
+  const std::string ok = png({0x123456, 0xffffff}, {4, 4});
+  const std::string nul("0.5\0x", 5);
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"ignore", "red"},
+      {"ignore", "white,"},
+      {"ignore", ",white"},
+      {"ignore", "white,,black"},
+      {"ignore", "WHITE"},
+      {"ignore", "white black"},
+      {"ignore_threshold", "-0.1"},
+      {"ignore_threshold", "100.5"},
+      {"ignore_threshold", "nan"},
+      {"ignore_threshold", "inf"},
+      {"ignore_threshold", ""},
+      {"ignore_threshold", "8px"},
+      {"region", "1,2,3"},
+      {"region", "1,2,3,4,5"},
+      {"region", "0,0,0,10"},
+      {"region", "-1,0,10,10"},
+      {"region", "1.5,0,10,10"},
+      {"region", "0%,0%,101%,50%"},
+      {"region", "10%,10,50%,50%"},
+      {"region", "nan%,0%,10%,10%"},
+      {"region", "1e999,0,1,1"},
+      {"region", "%,%,%,%"},
+      {"min_share", "1.0001"},
+      {"min_share", "-1"},
+      {"min_share", "0x"},
+      {"min_share", nul},
+      {"merge_delta_e", "101"},
+      {"merge_delta_e", "1e309"},
+      {"merge_delta_e", "five"},
+      {"sort", "Share"},
+      {"sort", ""},
+      {"sort", "hue "},
+      {"stats", "yes"},
+      {"stats", ""},
+      {"combined", "2"},
+      {"combined", std::string(4000, '1')},
+      {"region", std::string(4000, '9')},
+  };
+  for (const auto& [name, value] : bad) {
+    auto r = post({image("a.png", ok), field(name, value)});
+    ASSERT_TRUE(r) << name << "=" << value;
+    EXPECT_EQ(r->status, 400) << name << "=" << value << ": " << r->body;
+    const std::string e = error_of(r);
+    EXPECT_NE(e.find("field '" + name + "'"), std::string::npos) << e;
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+    EXPECT_LT(e.size(), 200u) << "the value is not echoed whole";
+  }
+  // Empty ignore and region mean none, as an absent field.
+  auto none = post({image("a.png", ok), field("ignore", ""), field("region", "")});
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 200) << none->body;
+  // A field longer than the field limit.
+  auto long_field = post({image("a.png", ok), field("sort", std::string(5000, 'x'))});
+  ASSERT_TRUE(long_field);
+  EXPECT_EQ(long_field->status, 400);
+  // And the server still serves.
+  auto after = post({image("a.png", ok), field("ignore", "white"), field("stats", "1")});
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200) << after->body;
+  EXPECT_EQ(json::parse(after->body)["images"][0]["colors"], json::array({"#123456"}));
+}
+
+// Reads an Adobe Swatch Exchange file back, per its layout: groups of named RGB colours.
+struct AseGroup {
+  std::string name;
+  std::vector<std::uint32_t> colors;
+};
+std::vector<AseGroup> read_ase(const std::string& b) {
+  std::size_t at = 0;
+  const auto byte = [&](std::size_t i) { return static_cast<std::uint8_t>(b.at(i)); };
+  const auto u16 = [&] {
+    const int v = byte(at) << 8 | byte(at + 1);
+    at += 2;
+    return v;
+  };
+  const auto u32 = [&] {
+    const std::uint32_t hi = static_cast<std::uint32_t>(u16());
+    return hi << 16 | static_cast<std::uint32_t>(u16());
+  };
+  const auto name = [&] {
+    const int n = u16();
+    std::string s;
+    for (int i = 0; i < n; ++i) {
+      const int unit = u16();
+      if (unit != 0) s += unit < 0x80 ? static_cast<char>(unit) : '?';
+    }
+    return s;
+  };
+  std::vector<AseGroup> groups;
+  if (b.substr(0, 4) != "ASEF") throw std::runtime_error("no ASEF signature");
+  at = 4;
+  if (u16() != 1 || u16() != 0) throw std::runtime_error("not version 1.0");
+  const std::uint32_t blocks = u32();
+  for (std::uint32_t i = 0; i < blocks; ++i) {
+    const int type = u16();
+    const std::uint32_t length = u32();
+    const std::size_t end = at + length;
+    if (type == 0xC001) {
+      groups.push_back({name(), {}});
+    } else if (type == 0x0001) {
+      name();
+      if (b.substr(at, 4) != "RGB ") throw std::runtime_error("not an RGB colour");
+      at += 4;
+      std::uint32_t rgb = 0;
+      for (int c = 0; c < 3; ++c) {
+        const std::uint32_t bits = u32();
+        float f;
+        std::memcpy(&f, &bits, sizeof f);
+        rgb = rgb << 8 | static_cast<std::uint32_t>(std::lround(f * 255.0f));
+      }
+      groups.back().colors.push_back(rgb);
+    }
+    at = end;
+  }
+  if (at != b.size()) throw std::runtime_error("bytes after the last block");
+  return groups;
+}
+
+TEST_F(ServerTest, ExportsAreWhatPaletteExportMakesOfTheCsv) {
+  start();
+  TempDir d;
+  const OptionImages images(d);
+  auto items = images.uploads();
+  items.push_back(field("k", "3"));
+  items.push_back(field("combined", "1"));
+  items.push_back(field("sort", "lightness"));
+  auto csv = post(items, "?format=csv");
+  ASSERT_TRUE(csv);
+  ASSERT_EQ(csv->status, 200) << csv->body;
+  const std::string results = d.file("palettes.csv");
+  test::write_text(results, csv->body);
+  // The palettes the exports must hold: every row with colours, the combined one last.
+  std::vector<std::pair<std::string, std::vector<std::uint32_t>>> want;
+  const auto rows = test::parse_csv(csv->body);
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    std::vector<std::uint32_t> colors;
+    for (std::size_t c = 1; c <= 3; ++c) {
+      if (!rows[i][c].empty()) colors.push_back(std::stoul(rows[i][c].substr(1), nullptr, 16));
+    }
+    if (!colors.empty()) want.emplace_back(rows[i][0], colors);
+  }
+  ASSERT_EQ(want.size(), 4u);
+  EXPECT_EQ(want.back().first, "*combined*");
+
+  for (const std::string format : {"gpl", "ase", "css"}) {
+    SCOPED_TRACE(format);
+    auto r = post(items, "?format=" + format);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Disposition"),
+              "attachment; filename=\"palettes." + format + "\"");
+    // One implementation: byte for byte what `palette export` makes of the CSV answer.
+    const auto cli = test::run({PALETTE_BINARY, "export", results, "--to", format});
+    ASSERT_EQ(cli.exit_code, 0) << cli.err;
+    EXPECT_EQ(r->body, cli.out);
+    // And it reads back as the palettes.
+    std::vector<std::pair<std::string, std::vector<std::uint32_t>>> got;
+    if (format == "gpl") {
+      EXPECT_EQ(r->body.rfind("GIMP Palette\nName: palettes\nColumns: 3\n", 0), 0u) << r->body;
+      std::istringstream in(r->body);
+      for (std::string line; std::getline(in, line);) {
+        if (line.rfind("# ", 0) == 0 && line.size() > 2) {
+          got.push_back({line.substr(2), {}});
+        } else if (!got.empty() && line.find('\t') != std::string::npos) {  // "R G B\tname"
+          std::istringstream f(line);
+          unsigned rr = 0, g = 0, b = 0;
+          f >> rr >> g >> b;
+          got.back().second.push_back(rr << 16 | g << 8 | b);
+        }
+      }
+    } else if (format == "ase") {
+      EXPECT_EQ(r->get_header_value("Content-Type"), "application/octet-stream");
+      for (const auto& g : read_ase(r->body)) got.push_back({g.name, g.colors});
+    } else {
+      EXPECT_NE(r->get_header_value("Content-Type").find("text/css"), std::string::npos);
+      const std::regex block(R"(/\* (.*) \*/)"), prop(R"(--([a-z0-9-]+)-\d+: #([0-9a-f]{6});)");
+      std::istringstream in(r->body);
+      for (std::string line; std::getline(in, line);) {
+        std::smatch m;
+        if (std::regex_search(line, m, prop)) {
+          got.back().second.push_back(std::stoul(m[2].str(), nullptr, 16));
+        } else if (std::regex_search(line, m, block)) {
+          got.push_back({m[1].str(), {}});
+        }
+      }
+      EXPECT_NE(r->body.find("--combined-1: #"), std::string::npos) << r->body;
+    }
+    EXPECT_EQ(got, want);
+  }
+  // Nothing to export: said so.
+  auto none = post({image("a.jpg", "nope")}, "?format=gpl");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 422);
+  EXPECT_NE(error_of(none).find("no palettes"), std::string::npos);
+  // An unknown format, whatever its bytes.
+  auto bad = post({image("a.jpg", "nope")}, "?format=%ff%00gif");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(error_of(bad).find("format must be json, csv, gpl, ase or css"), std::string::npos);
 }
 
 TEST_F(ServerTest, AddConnectionServesASocketPair) {

@@ -1,8 +1,12 @@
 // End-to-end test of the `palette serve` page in a real browser: Debian's headless Chromium
 // driven by playwright-core. Uploads two sample images and one corrupt file, presses Extract,
 // checks the swatches against `palette extract` on the same files, the error row, the CSV
-// download (byte-identical to `palette extract`), keyboard reachability and the phone-width
-// layout, and saves a screenshot of the results. Then, on every sample: the pie charts, the
+// download (byte-identical to `palette extract --stats --combined`), the combined palette at the
+// top and each card's mean ΔE, the GPL, ASE and CSS downloads (byte-identical to `palette
+// export` of that CSV), keyboard reachability and the phone-width layout, and saves a screenshot
+// of the results. Then "More options" (ignore white and background, a region, smallest share,
+// merge, sort by hue): the cards, the combined palette and the CSV are extract's with the same
+// options, a bad region is refused before anything is sent, and it all fits 390 px. Then, on every sample: the pie charts, the
 // colour search (the page's CIEDE2000 against Sharma et al.'s test data; a hex colour orders the
 // cards as `palette find` does; a colour class as computed here; swatch and slice clicks fill
 // the search), and 20 files with long names at phone width (nothing runs off the screen).
@@ -62,14 +66,30 @@ for (const n of longNames) fs.copyFileSync(path.join(samples, "chelsea.jpg"), pa
 const k = "4";
 
 // What `palette extract` says about the same files with the same options.
-function extract(files, format, status = 1) {
-  const r = spawnSync(palette, ["extract", ...files, "-k", k, "--format", format, "-q"],
+function extract(files, format, status = 1, options = []) {
+  const r = spawnSync(palette, ["extract", ...files, "-k", k, "--format", format, "-q", ...options],
                       { cwd: dir, encoding: "utf8" });
   if (r.status !== status) throw new Error(`palette extract exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
-const expectedCsv = extract(names, "csv");
-const expected = extract(names, "jsonl").trim().split("\n").map((l) => JSON.parse(l));
+const jsonl = (text) => text.trim().split("\n").map((l) => JSON.parse(l));
+// The page asks for the quality figures and (unless unticked) the combined palette.
+const pageOptions = ["--stats", "--combined"];
+const expectedCsv = extract(names, "csv", 1, pageOptions);
+const expectedAll = jsonl(extract(names, "jsonl", 1, pageOptions));
+const expected = expectedAll.slice(0, names.length);
+const expectedCombined = expectedAll[names.length];
+// `palette export --to FORMAT` of a results file, as bytes.
+function exportOf(results, format) {
+  const r = spawnSync(palette, ["export", results, "--to", format], { cwd: dir });
+  if (r.status !== 0) throw new Error(`palette export exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+// Clicks a download button and returns [suggested name, bytes].
+async function download(page, id) {
+  const [d] = await Promise.all([page.waitForEvent("download"), page.click(id)]);
+  return [d.suggestedFilename(), fs.readFileSync(await d.path())];
+}
 // Every sample (and the broken file) as a results file for `palette find`.
 const allCsv = path.join(dir, "all.csv");
 fs.writeFileSync(allCsv, extract(allNames, "csv"));
@@ -211,11 +231,11 @@ try {
 
   // Keyboard: the file picker, the options and Extract are reachable with Tab.
   const reached = [];
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 8; i++) {
     await page.keyboard.press("Tab");
     reached.push(await page.evaluate(() => document.activeElement.id));
   }
-  check(["files", "k", "space", "extract"].every((id) => reached.includes(id)),
+  check(["files", "k", "space", "combined-on", "extract"].every((id) => reached.includes(id)),
         `Tab reaches the controls (${reached.join(", ")})`);
 
   await page.setInputFiles("#files", names.map((n) => path.join(dir, n)));
@@ -261,16 +281,134 @@ try {
   check(copied === expected[0].colors[1] && (await page.textContent("#status")) === "Copied " + copied,
         `clicking a hex copies it ("${copied}")`);
 
-  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
-  const csv = fs.readFileSync(await download.path(), "utf8");
-  check(download.suggestedFilename() === "palettes.csv", "download is palettes.csv");
-  check(csv === expectedCsv, "downloaded CSV is byte-identical to palette extract's");
+  const [csvName, csvBytes] = await download(page, "#download");
+  const csv = csvBytes.toString("utf8");
+  check(csvName === "palettes.csv", "download is palettes.csv");
+  check(csv === expectedCsv, "downloaded CSV is byte-identical to palette extract --stats --combined's");
+
+  // The combined palette, above the cards; each card's mean ΔE.
+  const combined = await page.evaluate(() => {
+    const box = document.getElementById("combined");
+    return { visible: !box.hidden && box.getBoundingClientRect().height > 0,
+             above: box.getBoundingClientRect().bottom <=
+                    document.querySelector("#rows tr").getBoundingClientRect().top,
+             colors: [...box.querySelectorAll(".swatch")].map((b) => b.dataset.hex),
+             copies: [...box.querySelectorAll(".legend .copy")].map((b) => b.textContent),
+             hint: document.getElementById("combined-hint").textContent };
+  });
+  check(combined.visible && combined.above, "the combined palette is shown above the cards");
+  check(same(combined.colors, expectedCombined.colors) && same(combined.copies, expectedCombined.colors),
+        `the combined palette ${combined.colors.join(" ")} is palette extract --combined's ` +
+        `${expectedCombined.colors.join(" ")}`);
+  check(combined.hint.includes("2 images") &&
+        combined.hint.includes("mean ΔE " + expectedCombined.stats.mean_delta_e.toFixed(1)),
+        `the combined palette says what it is ("${combined.hint}")`);
+  const qualities = await page.$$eval("#rows tr", (trs) => trs.map((tr) => tr.querySelector(".quality").textContent));
+  check(expected.every((e, i) => e.error ? qualities[i] === ""
+                                         : qualities[i] === "mean ΔE " + e.stats.mean_delta_e.toFixed(1)),
+        `each card shows its mean ΔE (${qualities.join(" | ")})`);
+
+  // GPL, ASE and CSS: what `palette export` makes of the CSV download.
+  const results = path.join(dir, "palettes.csv");
+  fs.writeFileSync(results, csv);
+  for (const format of ["gpl", "ase", "css"]) {
+    const [name, bytes] = await download(page, "#download-" + format);
+    check(name === "palettes." + format && bytes.equals(exportOf(results, format)),
+          `the ${format.toUpperCase()} download (${name}, ${bytes.length} bytes) is palette export --to ${format}'s`);
+  }
+  const [, gpl] = await download(page, "#download-gpl");
+  const gplColours = gpl.toString("utf8").split("\n").filter((l) => l.includes("\t"))
+      .map((l) => "#" + l.split("\t")[0].trim().split(/\s+/).map((v) => Number(v).toString(16).padStart(2, "0")).join(""));
+  check(same(gplColours, [...expected.filter((e) => !e.error), expectedCombined].flatMap((e) => e.colors)),
+        "the GPL holds every palette's colours, the combined one last");
+  const [, css] = await download(page, "#download-css");
+  const cssText = css.toString("utf8");
+  check(cssText.includes("--combined-1: " + expectedCombined.colors[0] + ";") &&
+        cssText.includes("--coffee-1: " + expected[0].colors[0] + ";"),
+        "the CSS names each image's colours and the combined ones");
 
   // Phone width: nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
   const overflow = await overflowOf(page);
   check(overflow <= 1, `no horizontal scrolling at 390 px (${overflow} px too wide)`);
   await page.setViewportSize({ width: 1100, height: 760 });
+
+  // --- More options: extract's --ignore, --region, --min-share, --merge-delta-e, --sort ----------
+  const optionArgs = ["--ignore", "white,background", "--ignore-threshold", "6", "--region",
+                      "10%,5%,80%,90%", "--min-share", "0.05", "--merge-delta-e", "3", "--sort", "hue"];
+  await page.click("#more summary");
+  await page.check("#ignore-white");
+  await page.check("#ignore-background");
+  await page.fill("#ignore-threshold", "6");
+  await page.fill("#region-x", "10");
+  await page.fill("#region-y", "5");
+  await page.fill("#region-w", "0");
+  await page.fill("#region-h", "90");
+  await page.fill("#min-share", "5");
+  await page.fill("#merge", "3");
+  await page.selectOption("#sort", "hue");
+  const summary = await page.textContent("#more-set");
+  check(/white, background/.test(summary) && /region/.test(summary) && /by hue/.test(summary),
+        `the options' summary says what is set ("${summary}")`);
+  // A region without width: refused on the page, before anything is sent.
+  let sent = 0;
+  const count = (req) => { if (req.url().endsWith("/api/palettes")) sent++; };
+  page.on("request", count);
+  await page.click("#extract");
+  const refused = await page.evaluate(() => ({ status: document.getElementById("status").textContent,
+                                               error: document.getElementById("status").classList.contains("error"),
+                                               focus: document.activeElement.id }));
+  check(refused.error && /width and height/.test(refused.status) && refused.focus === "region-w" && sent === 0,
+        `a region of width 0 is refused on the page ("${refused.status}", focus on ${refused.focus})`);
+  page.off("request", count);
+  await page.fill("#region-w", "80");
+  await page.click("#extract");
+  await waitUntil(page, () => /done/.test(document.getElementById("status").textContent), null, 30000);
+  const shaped = jsonl(extract(names, "jsonl", 1, [...pageOptions, ...optionArgs]));
+  const shapedRows = await page.$$eval("#rows tr", (trs) => trs.map((tr) => ({
+    colors: [...tr.querySelectorAll(".swatch")].map((b) => b.dataset.hex),
+    quality: tr.querySelector(".quality").textContent })));
+  for (let i = 0; i < 2; i++) {
+    check(same(shapedRows[i].colors, shaped[i].colors),
+          `${names[i]} with the options: ${shapedRows[i].colors.join(" ")} are palette extract's ` +
+          `${shaped[i].colors.join(" ")}`);
+    check(shapedRows[i].quality === "mean ΔE " + shaped[i].stats.mean_delta_e.toFixed(1) + " · " +
+                                     (shaped[i].stats.excluded * 100).toFixed(1) + "% left out",
+          `${names[i]}: mean ΔE and the share left out ("${shapedRows[i].quality}")`);
+  }
+  const shapedCombined = await page.$$eval("#combined .swatch", (bs) => bs.map((b) => b.dataset.hex));
+  check(same(shapedCombined, shaped[names.length].colors),
+        `the combined palette with the options is palette extract --combined's (${shapedCombined.join(" ")})`);
+  const [, shapedCsv] = await download(page, "#download");
+  check(shapedCsv.toString("utf8") === extract(names, "csv", 1, [...pageOptions, ...optionArgs]),
+        "the CSV download with the options is byte-identical to palette extract's");
+  await page.setViewportSize({ width: 390, height: 844 });
+  const optionsOverflow = await page.evaluate(() => ({
+    overflow: document.documentElement.scrollWidth - innerWidth,
+    outside: [...document.querySelectorAll("#more, #more *, #combined, #combined *, .actions, .actions *")]
+        .filter((e) => { const r = e.getBoundingClientRect(); return r.width > 0 && (r.left < -1 || r.right > innerWidth + 1); }).length,
+  }));
+  check(optionsOverflow.overflow <= 1 && optionsOverflow.outside === 0,
+        `the options, the combined palette and the downloads fit 390 px (${optionsOverflow.overflow} px too wide, ` +
+        `${optionsOverflow.outside} boxes outside)`);
+  await page.screenshot({ path: shot("options"), fullPage: true });
+  await page.setViewportSize({ width: 1100, height: 760 });
+  // Back to the defaults, without the combined palette: none shown.
+  for (const id of ["#ignore-white", "#ignore-background"]) await page.uncheck(id);
+  for (const id of ["#region-x", "#region-y", "#region-w", "#region-h"]) await page.fill(id, "");
+  await page.fill("#min-share", "0");
+  await page.fill("#merge", "0");
+  await page.selectOption("#sort", "share");
+  await page.fill("#ignore-threshold", "8");
+  await page.uncheck("#combined-on");
+  await page.click("#more summary");  // closed again
+  await page.click("#extract");
+  await waitUntil(page, () => /done/.test(document.getElementById("status").textContent), null, 30000);
+  check(await page.$eval("#combined", (b) => b.hidden) &&
+        same((await page.$$eval("#rows tr:first-child .swatch", (bs) => bs.map((b) => b.dataset.hex))),
+             expected[0].colors) && (await page.textContent("#more-set")) === "",
+        "unticked: no combined palette, and the defaults give the first palettes again");
+  await page.check("#combined-on");
 
   // --- the page's colour arithmetic --------------------------------------------------------------
   const worst = await page.evaluate((pairs) => Math.max(...pairs.map((p) => Math.max(
@@ -491,7 +629,7 @@ try {
   await search(page, "brown");
   const phone = await page.evaluate(() => ({
     overflow: document.documentElement.scrollWidth - innerWidth,
-    outside: [...document.querySelectorAll("#rows tr, #rows td, .toolbar, .search-row")]
+    outside: [...document.querySelectorAll("#rows tr, #rows td, .toolbar, .search-row, #combined, .actions")]
         .filter((e) => { const r = e.getBoundingClientRect(); return r.left < -1 || r.right > innerWidth + 1; }).length,
   }));
   check(phone.overflow <= 1 && phone.outside === 0,
