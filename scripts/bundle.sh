@@ -24,6 +24,8 @@ cmake --build "$build" --parallel "$(nproc)" --target palette palette_gpu_tests 
 root=out/bundle/palette
 rm -rf out/bundle
 mkdir -p "$root/bin" "$root/libexec" "$root/lib"
+mhd=$(ldconfig -p | awk '/libmicrohttpd\.so\.12 .*x86-64/{print $NF; exit}')
+cp -L "$mhd" "$root/lib/"
 programs=("$build/palette" "$build/tests/palette_gpu_tests" "$build/tests/palette_parity_tests"
           "$build/bench/bench_kmeans" "$build/bench/bench_cuda_kmeans")
 for p in "${programs[@]}"; do
@@ -39,13 +41,15 @@ exec "\$here/lib/ld-linux-x86-64.so.2" --library-path "\$here/lib" --argv0 "\$0"
 WRAP
   chmod +x "$root/bin/$name"
   # Shared-library closure (the CUDA runtime is linked statically; libcuda comes from the
-  # driver at run time and is never bundled).
-  ldd "$p" | awk '/=> \//{print $3} /^\s*\/lib.*ld-linux/{print $1}' | while read -r lib; do
-    case "$(basename "$lib")" in
-      libcuda.so*|libnvidia*) continue ;;
-    esac
-    cp -L -n "$lib" "$root/lib/" 2>/dev/null || true
-  done
+  # driver at run time and is never bundled), and libmicrohttpd's, which palette loads only for
+  # `serve` (src/server/mhd_lazy.cpp).
+  { ldd "$p"; ldd "$mhd"; } | awk '/=> \//{print $3} /^\s*\/lib.*ld-linux/{print $1}' |
+    while read -r lib; do
+      case "$(basename "$lib")" in
+        libcuda.so*|libnvidia*) continue ;;
+      esac
+      cp -L -n "$lib" "$root/lib/" 2>/dev/null || true
+    done
 done
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib/ld-linux-x86-64.so.2"
 for lib in "$root"/lib/*.so*; do strip --strip-unneeded "$lib" 2>/dev/null || true; done

@@ -3,6 +3,7 @@
 // items in a fixed order, produced by one thread and consumed in order by the pipeline, so a
 // million inputs can start flowing before the last directory is read.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -36,6 +37,8 @@ class InputQueue {
   std::optional<std::pair<std::size_t, InputItem>> next();
   /// Whether next() would return at once.
   bool ready();
+  /// ready(), waiting up to `timeout` for it.
+  bool wait_ready(std::chrono::milliseconds timeout);
   /// Keeps only shard `index` of `count` (0 <= index < count): the items offered to push() are
   /// cut into blocks of `block` in the order they come, block b belongs to shard b % count, and
   /// the items of other shards are dropped at once. Call before the first push().

@@ -11,7 +11,8 @@
 namespace palette {
 
 /// parallel_for over [0, n) on `threads` threads: the calling thread plus threads-1 workers.
-/// Items are claimed dynamically. One loop at a time; the pool is not re-entrant.
+/// Items are claimed dynamically. One loop at a time; the pool is not re-entrant. The workers
+/// start with the first loop of more than one item.
 class ThreadPool {
  public:
   explicit ThreadPool(int threads);
@@ -19,16 +20,19 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+  int threads() const { return threads_; }
 
   /// Calls fn(i, worker) for every i in [0, n); worker is in [0, threads()). Blocks until all
   /// are done. If fn throws, the first exception is rethrown here after the loop drains.
   void parallel_for(std::size_t n, const std::function<void(std::size_t, int)>& fn);
 
  private:
+  void start_workers();
   void work(int worker);
   void run_items(int worker);
 
+  int threads_;
+  bool started_ = false;
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;

@@ -548,8 +548,8 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
                           finished->store(true);
                         }),
                         finished};
-  while (!inputs.ready() && !stop.requested()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Woken by the first input (a signal sets the flag without waking anyone: hence the timeout).
+  while (!inputs.wait_ready(std::chrono::milliseconds(10)) && !stop.requested()) {
   }
   if (stop.requested()) {
     spdlog::warn("{}", resume_hint(stop.signal()));
@@ -708,7 +708,7 @@ std::function<int()> add_extract(CLI::App& app) {
   cmd->add_option("--ignore-threshold", o->ignore_threshold,
                   "--ignore's limit in CIELAB: white L* > 100-T and chroma < T, black L* < T, "
                   "grey chroma < T, background within ΔE*ab T")
-      ->check(CLI::Range(0.0, 100.0))
+      ->check(CLI::Range(0.0, kMaxIgnoreThreshold))
       ->capture_default_str();
   cmd->add_option("--region", o->region,
                   "Cluster only this rectangle: x,y,w,h in pixels of the image, or x%,y%,w%,h%");
@@ -733,7 +733,7 @@ std::function<int()> add_extract(CLI::App& app) {
   cmd->add_option("--merge-delta-e", o->merge_delta_e,
                   "Merge palette colours closer than this CIEDE2000 difference (shares added, "
                   "the colour their share-weighted mean in CIELAB); 0: never")
-      ->check(CLI::Range(0.0, 100.0))
+      ->check(CLI::Range(0.0, kMaxMergeDeltaE))
       ->capture_default_str();
   cmd->add_option("--min-share", o->min_share,
                   "Drop palette colours with a smaller share (0..1) and renormalise the rest "

@@ -1,139 +1,108 @@
 #include "mpi.hpp"
 
-#include <chrono>
+#include <dlfcn.h>
+
 #include <cstdlib>
-#include <list>
+#include <filesystem>
 #include <mutex>
-#include <thread>
+#include <vector>
 
 #include "palette/error.hpp"
 
-#ifdef PALETTE_HAVE_MPI
-// The C API only: no C++ bindings (Open MPI's and MPICH's switches).
-#ifndef OMPI_SKIP_MPICXX
-#define OMPI_SKIP_MPICXX 1
-#endif
-#ifndef MPICH_SKIP_MPICXX
-#define MPICH_SKIP_MPICXX 1
-#endif
-#include <mpi.h>
-#endif
-
 namespace palette::cli::mpi {
+
+bool launched() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
+}
+
+#ifdef PALETTE_HAVE_MPI
+
 namespace {
 
-[[maybe_unused]] std::mutex g_mutex;
-[[maybe_unused]] bool g_started = false;
+bool g_loaded = false;  // start() loaded the module (and the MPI library with it)
 
-[[maybe_unused]] int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::atoi(v) : fallback;
+// Where palette-mpi.so is looked for: $PALETTE_MPI_MODULE, then beside the palette executable
+// (the build tree, a bundle's libexec/), then in ../lib/palette/ from it.
+std::vector<std::string> module_paths() {
+  std::vector<std::string> paths;
+  if (const char* env = std::getenv("PALETTE_MPI_MODULE"); env && *env) paths.emplace_back(env);
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&module_paths), &info) && info.dli_fname) {
+    std::error_code ec;
+    const auto exe = std::filesystem::canonical(info.dli_fname, ec);
+    if (!ec) {
+      paths.push_back((exe.parent_path() / "palette-mpi.so").string());
+      paths.push_back(
+          (exe.parent_path().parent_path() / "lib" / "palette" / "palette-mpi.so").string());
+    }
+  }
+  return paths;
+}
+
+const Api& api() {
+  static std::once_flag once;
+  static const Api* loaded = nullptr;
+  static std::string error;
+  std::call_once(once, [] {
+    error = "its MPI module palette-mpi.so was not found";
+    for (const auto& path : module_paths()) {
+      if (!std::filesystem::exists(path)) continue;
+      // RTLD_GLOBAL: Open MPI's own components look for its symbols in the global scope.
+      void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+      if (!handle) {
+        const char* why = dlerror();
+        error = "cannot load " + path + ": " + (why ? why : "unknown error");
+        continue;
+      }
+      auto entry = reinterpret_cast<const Api* (*)()>(dlsym(handle, "palette_mpi_api"));
+      const Api* a = entry ? entry() : nullptr;
+      if (!a || a->version != kApiVersion) {
+        error = path + " is not this palette's MPI module";
+        continue;
+      }
+      loaded = a;
+      return;
+    }
+  });
+  if (!loaded) throw Error("palette was built with MPI, but " + error);
+  return *loaded;
 }
 
 }  // namespace
 
-#ifdef PALETTE_HAVE_MPI
-
 bool built_in() { return true; }
 
 std::string library_version() {
-  char text[MPI_MAX_LIBRARY_VERSION_STRING];
-  int length = 0;
-  MPI_Get_library_version(text, &length);
-  std::string v(text, static_cast<std::size_t>(length));
-  return v.substr(0, v.find_first_of(",\n"));
+  try {
+    return api().library_version();
+  } catch (const Error& e) {
+    return std::string("unavailable: ") + e.what();
+  }
 }
 
 World start() {
-  World w;
-  if (!std::getenv("OMPI_COMM_WORLD_SIZE") && !std::getenv("PMI_SIZE") &&
-      !std::getenv("PMIX_RANK")) {
-    return w;
-  }
-  std::lock_guard lock(g_mutex);
-  int provided = 0;
-  if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
-    throw Error("MPI_Init_thread failed");
-  }
-  g_started = true;
-  if (provided < MPI_THREAD_SERIALIZED) {
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  }
-  MPI_Comm_rank(MPI_COMM_WORLD, &w.rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &w.size);
-  // The node-local rank, for the GPU: Open MPI, MPICH/Hydra, Slurm.
-  w.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK",
-                         env_int("MPI_LOCALRANKID", env_int("SLURM_LOCALID", 0)));
-  return w;
-}
-
-// Sends in flight: MPI_Isend, so that no rank ever blocks in a send while holding the lock
-// (two ranks sending each other large messages at once would otherwise wait for ever).
-struct Pending {
-  MPI_Request request;
-  std::string bytes;
-};
-std::list<Pending> g_pending;
-
-void progress_sends() {
-  for (auto it = g_pending.begin(); it != g_pending.end();) {
-    int done = 0;
-    MPI_Test(&it->request, &done, MPI_STATUS_IGNORE);
-    it = done ? g_pending.erase(it) : std::next(it);
-  }
+  if (!launched()) return World{};
+  const Api& a = api();
+  g_loaded = true;
+  return a.start();
 }
 
 void finish() {
-  // Every message sent must have left before MPI goes.
-  while (true) {
-    {
-      std::lock_guard lock(g_mutex);
-      if (!g_started) return;
-      progress_sends();
-      if (g_pending.empty()) break;
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  std::lock_guard lock(g_mutex);
-  MPI_Finalize();
-  g_started = false;
+  if (g_loaded) api().finish();
 }
 
 void abort(int code) {
-  std::lock_guard lock(g_mutex);
-  if (g_started) MPI_Abort(MPI_COMM_WORLD, code);
+  if (g_loaded) api().abort(code);
 }
 
 void send(int dest, int tag, const std::string& bytes) {
-  std::lock_guard lock(g_mutex);
-  if (bytes.size() > static_cast<std::size_t>(1) << 30) throw Error("MPI message over 1 GiB");
-  Pending& p = g_pending.emplace_back();
-  p.bytes = bytes;
-  if (MPI_Isend(p.bytes.data(), static_cast<int>(p.bytes.size()), MPI_BYTE, dest, tag,
-                MPI_COMM_WORLD, &p.request) != MPI_SUCCESS) {
-    g_pending.pop_back();
-    throw Error("MPI_Isend to rank " + std::to_string(dest) + " failed");
-  }
-  progress_sends();
+  if (!g_loaded) throw Error("MPI is not running");
+  api().send(dest, tag, bytes);
 }
 
 std::optional<Message> poll(int source, int tag) {
-  std::lock_guard lock(g_mutex);
-  progress_sends();
-  int flag = 0;
-  MPI_Status status;
-  MPI_Iprobe(source < 0 ? MPI_ANY_SOURCE : source, tag < 0 ? MPI_ANY_TAG : tag, MPI_COMM_WORLD,
-             &flag, &status);
-  if (!flag) return std::nullopt;
-  int count = 0;
-  MPI_Get_count(&status, MPI_BYTE, &count);
-  Message m;
-  m.source = status.MPI_SOURCE;
-  m.tag = status.MPI_TAG;
-  m.bytes.resize(static_cast<std::size_t>(count));
-  MPI_Recv(m.bytes.data(), count, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG, MPI_COMM_WORLD,
-           MPI_STATUS_IGNORE);
-  return m;
+  if (!g_loaded) return std::nullopt;
+  return api().poll(source, tag);
 }
 
 #else

@@ -16,13 +16,17 @@ struct World {
   bool distributed() const { return size > 1; }
 };
 
+/// Whether this process was started by an MPI launcher (Open MPI's OMPI_COMM_WORLD_SIZE,
+/// PMI_SIZE, PMIX_RANK).
+bool launched();
+
 /// Whether this build can run across MPI ranks.
 bool built_in();
 /// The MPI library's own name and version ("Open MPI v4.1.4, ..."), first line.
 std::string library_version();
 
-/// MPI_Init, when built in and this process was started by an MPI launcher (Open MPI's
-/// OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK); a world of one otherwise.
+/// MPI_Init, when built in and launched(); a world of one otherwise. The MPI library is loaded
+/// (with palette's module palette-mpi.so) only then; throws palette::Error when it cannot be.
 World start();
 /// MPI_Finalize, if start() initialised MPI, once every message sent has left.
 void finish();
@@ -39,5 +43,17 @@ struct Message {
 void send(int dest, int tag, const std::string& bytes);
 /// A message that has arrived from `source` (-1: any) with `tag` (-1: any), without waiting.
 std::optional<Message> poll(int source, int tag);
+
+/// The module's side of the seam (src/cli/mpi_module.cpp): what palette_mpi_api() returns.
+inline constexpr int kApiVersion = 1;
+struct Api {
+  int version;
+  std::string (*library_version)();
+  World (*start)();
+  void (*finish)();
+  void (*abort)(int);
+  void (*send)(int, int, const std::string&);
+  std::optional<Message> (*poll)(int, int);
+};
 
 }  // namespace palette::cli::mpi

@@ -367,7 +367,9 @@ std::unique_ptr<Backend> make_cpu_backend(int threads) {
   return std::make_unique<CpuBackend>(std::max(1, threads));
 }
 
-std::string cpu_model() {
+namespace {
+
+std::string read_cpu_model() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
   while (std::getline(in, line)) {
@@ -381,6 +383,13 @@ std::string cpu_model() {
     }
   }
   return "unknown CPU";
+}
+
+}  // namespace
+
+std::string cpu_model() {
+  static const std::string model = read_cpu_model();  // read once
+  return model;
 }
 
 }  // namespace palette

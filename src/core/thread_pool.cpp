@@ -6,8 +6,13 @@
 
 namespace palette {
 
-ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this, i] { work(i); });
+ThreadPool::ThreadPool(int threads) : threads_(std::max(1, threads)) {}
+
+void ThreadPool::start_workers() {
+  // On the first loop that can use them: a run of one image (or a command that never loops)
+  // does not pay for starting and joining threads.
+  started_ = true;
+  for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { work(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -65,6 +70,7 @@ void ThreadPool::parallel_for(std::size_t n, const std::function<void(std::size_
     error_ = nullptr;
     ++generation_;
   }
+  if (n > 1 && !started_) start_workers();
   if (n > 1) wake_.notify_all();
   run_items(0);
   std::exception_ptr error;

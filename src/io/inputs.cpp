@@ -67,6 +67,11 @@ bool InputQueue::ready() {
   return !items_.empty() || closed_;
 }
 
+bool InputQueue::wait_ready(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return cv_.wait_for(lock, timeout, [&] { return !items_.empty() || closed_; });
+}
+
 std::size_t InputQueue::pushed() {
   std::lock_guard lock(mutex_);
   return pushed_;
