@@ -62,14 +62,23 @@ extern "C" void on_message(j_common_ptr cinfo, int level) {
   }
 }
 
-// The smallest DCT scale (M/8, M = 1..8) whose long side is still >= size.
+}  // namespace
+
 int pick_scale_num(int width, int height, int size) {
-  const int long_side = std::max(width, height);
-  for (int m = 1; m < 8; ++m) {
-    if ((long_side * m + 7) / 8 >= size) return m;
+  // How far long side `a` is from `size`, as a ratio >= 1.
+  const auto off = [size](std::int64_t a) {
+    const double r = static_cast<double>(a) / std::max(1, size);
+    return r >= 1 ? r : 1 / r;
+  };
+  const std::int64_t long_side = std::max(width, height);
+  int best = 8;
+  for (int m = 7; m >= 1; --m) {
+    if (off((long_side * m + 7) / 8) < off((long_side * best + 7) / 8)) best = m;
   }
-  return 8;
+  return best;
 }
+
+namespace {
 
 // Everything that can longjmp lives in here, with only trivially destructible locals.
 // Returns false on a libjpeg error (message in err).

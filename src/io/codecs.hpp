@@ -28,8 +28,15 @@ void check_pixels(std::int64_t width, std::int64_t height, std::uint64_t max_pix
 /// fuzzers stop at 500 too).
 inline constexpr int kMaxJpegScans = 500;
 
-/// `size`: long side wanted after shrinking; a decoder may decode at a reduced scale as long as
-/// the result stays at least that large (JPEG DCT scaling, WebP's built-in rescaler).
+/// The JPEG DCT scale M/8 (M = 1..8) a JPEG of width x height is decoded at for long side
+/// `size`: the one whose long side comes nearest `size` as a ratio (ties: the larger), so the
+/// result may be smaller than `size`, by at most a factor of sqrt(2) (between 1/8 and 2/8:
+/// a 1920-px photo comes out 240 px long for 256), and is shrunk further when larger. Decoding
+/// at 1/8 instead of 2/8 is what lets most photos take decode_jpeg_dc, and no shrink at all.
+int pick_scale_num(int width, int height, int size);
+
+/// `size`: long side wanted after shrinking; a JPEG is decoded at pick_scale_num()'s scale,
+/// WebP with its built-in rescaler to at least `size`.
 /// `fast_dc`: at 1/8 scale, use decode_jpeg_dc when it handles the file (false: always libjpeg;
 /// tests compare the two).
 cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc = true,

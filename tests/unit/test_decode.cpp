@@ -409,13 +409,27 @@ TEST(Decode, DcDecoderRejectsDamage) {
   }
 }
 
-TEST(Decode, ReducedScaleStaysAtLeastTheWantedSize) {
+// The DCT scale is the one whose long side comes nearest the wanted size, as a ratio.
+TEST(Decode, ReducedScaleIsTheNearestToTheWantedSize) {
+  EXPECT_EQ(codec::pick_scale_num(1920, 1280, 256), 1);  // 240 (x0.94) beats 480 (x1.88)
+  EXPECT_EQ(codec::pick_scale_num(1280, 1920, 256), 1);
+  EXPECT_EQ(codec::pick_scale_num(1448, 900, 256), 2);   // 181 (x0.71) loses to 362 (x1.41)
+  EXPECT_EQ(codec::pick_scale_num(1456, 900, 256), 1);   // 182 (x0.71) beats 364 (x1.42)
+  EXPECT_EQ(codec::pick_scale_num(1000, 700, 256), 2);   // 250 beats 375
+  EXPECT_EQ(codec::pick_scale_num(4000, 3000, 256), 1);  // 500: shrunk further
+  EXPECT_EQ(codec::pick_scale_num(300, 200, 256), 7);    // 263 (x1.03) beats 300 and 225
+  EXPECT_EQ(codec::pick_scale_num(200, 100, 256), 8);    // never enlarged
+  EXPECT_EQ(codec::pick_scale_num(1, 1, 1), 8);
+  EXPECT_EQ(codec::pick_scale_num(8, 8, 1), 1);
   JpegOptions o;
   const auto bytes = encode_jpeg(photo(1920, 1280), o);
-  const cv::Mat m = codec::decode_jpeg(bytes, 256);
-  EXPECT_EQ(m.cols, 480);  // 1/4: 1/8 would give 240 < 256
-  const cv::Mat n = codec::decode_jpeg(bytes, 240);
-  EXPECT_EQ(n.cols, 240);
+  EXPECT_EQ(codec::decode_jpeg(bytes, 256).cols, 240);  // the DC decoder's 1/8, not shrunk
+  EXPECT_EQ(codec::decode_jpeg(bytes, 256, false).cols, 240);
+  EXPECT_EQ(codec::decode_jpeg(bytes, 400).cols, 480);
+  const DecodedImage img = decode_image(bytes, DecodeOptions{});
+  EXPECT_EQ(img.width, 240);
+  EXPECT_EQ(img.height, 160);
+  EXPECT_EQ(img.source_width, 1920);
 }
 
 TEST(Decode, TruncatedFilesAreErrors) {
