@@ -65,17 +65,15 @@ extern "C" void on_message(j_common_ptr cinfo, int level) {
 }  // namespace
 
 int pick_scale_num(int width, int height, int size) {
-  // How far long side `a` is from `size`, as a ratio >= 1.
-  const auto off = [size](std::int64_t a) {
-    const double r = static_cast<double>(a) / std::max(1, size);
-    return r >= 1 ? r : 1 / r;
-  };
   const std::int64_t long_side = std::max(width, height);
-  int best = 8;
-  for (int m = 7; m >= 1; --m) {
-    if (off((long_side * m + 7) / 8) < off((long_side * best + 7) / 8)) best = m;
+  const auto long_at = [long_side](int m) { return (long_side * m + 7) / 8; };
+  int m = 1;
+  while (m < 8 && long_at(m) < size) ++m;  // the smallest scale at least `size` long
+  // 1/8 when it comes nearer `size` (as a ratio) than 2/8: the DC-only decoder, and no shrink.
+  if (m == 2 && static_cast<double>(size) * size <= static_cast<double>(long_at(1)) * long_at(2)) {
+    m = 1;
   }
-  return best;
+  return m;
 }
 
 namespace {

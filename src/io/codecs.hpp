@@ -29,10 +29,11 @@ void check_pixels(std::int64_t width, std::int64_t height, std::uint64_t max_pix
 inline constexpr int kMaxJpegScans = 500;
 
 /// The JPEG DCT scale M/8 (M = 1..8) a JPEG of width x height is decoded at for long side
-/// `size`: the one whose long side comes nearest `size` as a ratio (ties: the larger), so the
-/// result may be smaller than `size`, by at most a factor of sqrt(2) (between 1/8 and 2/8:
-/// a 1920-px photo comes out 240 px long for 256), and is shrunk further when larger. Decoding
-/// at 1/8 instead of 2/8 is what lets most photos take decode_jpeg_dc, and no shrink at all.
+/// `size`: the smallest whose long side is at least `size`, except that 1/8 is taken over 2/8
+/// when its long side comes nearer `size` as a ratio (ties: 1/8), so the result may be smaller
+/// than `size` by up to a factor of sqrt(2): a 1920-px photo comes out 240 px long for 256.
+/// That lets most photos take decode_jpeg_dc, with no shrink after it. Larger results are
+/// shrunk further.
 int pick_scale_num(int width, int height, int size);
 
 /// `size`: long side wanted after shrinking; a JPEG is decoded at pick_scale_num()'s scale,

@@ -409,17 +409,18 @@ TEST(Decode, DcDecoderRejectsDamage) {
   }
 }
 
-// The DCT scale is the one whose long side comes nearest the wanted size, as a ratio.
+// The DCT scale: the smallest at least as long as the wanted size, but 1/8 over 2/8 when it
+// comes nearer, as a ratio.
 TEST(Decode, ReducedScaleIsTheNearestToTheWantedSize) {
   EXPECT_EQ(codec::pick_scale_num(1920, 1280, 256), 1);  // 240 (x0.94) beats 480 (x1.88)
   EXPECT_EQ(codec::pick_scale_num(1280, 1920, 256), 1);
   EXPECT_EQ(codec::pick_scale_num(1448, 900, 256), 2);   // 181 (x0.71) loses to 362 (x1.41)
   EXPECT_EQ(codec::pick_scale_num(1456, 900, 256), 1);   // 182 (x0.71) beats 364 (x1.42)
-  EXPECT_EQ(codec::pick_scale_num(1000, 700, 256), 2);   // 250 beats 375
+  EXPECT_EQ(codec::pick_scale_num(1000, 700, 256), 3);   // 375: 250 is not 1/8
   EXPECT_EQ(codec::pick_scale_num(4000, 3000, 256), 1);  // 500: shrunk further
-  EXPECT_EQ(codec::pick_scale_num(300, 200, 256), 7);    // 263 (x1.03) beats 300 and 225
+  EXPECT_EQ(codec::pick_scale_num(300, 200, 256), 7);    // 263, the smallest >= 256
   EXPECT_EQ(codec::pick_scale_num(200, 100, 256), 8);    // never enlarged
-  EXPECT_EQ(codec::pick_scale_num(1, 1, 1), 8);
+  EXPECT_EQ(codec::pick_scale_num(1, 1, 1), 1);  // 1/8 of one pixel is still one
   EXPECT_EQ(codec::pick_scale_num(8, 8, 1), 1);
   JpegOptions o;
   const auto bytes = encode_jpeg(photo(1920, 1280), o);
