@@ -35,26 +35,40 @@ struct ImagePoints {
 };
 
 /// Weights of all 2^24 sRGB colours, summed over many images or rows (a whole library's colours,
-/// --combined): 128 MiB of address space, calloc'ed on the first add, so the system's zero
-/// pages are touched only where colours fall.
+/// --combined). It starts as a sorted list of the colours seen (a few MiB for a few images: a
+/// page's combined palette), and becomes a table of every colour, 128 MiB of address space
+/// calloc'ed (the system's zero pages are touched only where colours fall), once more than
+/// kSparseColors distinct colours are seen or reserve() is called. Either way points() gives
+/// the same answer.
 class ColorWeights {
  public:
+  static constexpr std::size_t kSparseColors = std::size_t{1} << 20;
+
   /// Adds `weight` to colour `rgb` (0xRRGGBB). Not thread-safe.
   void add(std::uint32_t rgb, std::uint64_t weight);
   /// The same, safe from several threads at once (the table must exist: call reserve() first).
   void add_concurrent(std::uint32_t rgb, std::uint64_t weight);
-  /// Allocates the table now. Throws palette::Error when memory is short.
+  /// Makes the table of every colour now (with what was added so far). Throws palette::Error
+  /// when memory is short.
   void reserve();
-  bool empty() const { return !table_; }
+  bool empty() const { return !table_ && pending_.empty() && sorted_.empty(); }
   /// Every colour with weight, in 0xRRGGBB order, as points in `space`: weights scaled down by
   /// one common divisor when a colour's sum exceeds 32 bits (at least 1 each; deterministic).
-  ImagePoints points(ColorSpace space) const;
+  /// Not const-thread-safe: the list form is merged first.
+  ImagePoints points(ColorSpace space);
 
  private:
   struct Free {
     void operator()(std::uint64_t* p) const;
   };
+  struct Entry {
+    std::uint32_t rgb;
+    std::uint64_t weight;
+  };
+  void merge_pending();  // pending_ into sorted_, equal colours summed
+
   std::unique_ptr<std::uint64_t, Free> table_;
+  std::vector<Entry> pending_, sorted_;  // the list form, before the table
 };
 
 /// Reusable buffers for collect_points (one per worker thread avoids reallocations).

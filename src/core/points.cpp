@@ -113,11 +113,42 @@ void ColorWeights::reserve() {
   table_.reset(
       static_cast<std::uint64_t*>(std::calloc(std::size_t{1} << 24, sizeof(std::uint64_t))));
   if (!table_) throw Error("out of memory for a table of every colour (128 MiB)");
+  for (const Entry& e : sorted_) table_.get()[e.rgb] += e.weight;
+  for (const Entry& e : pending_) table_.get()[e.rgb] += e.weight;
+  std::vector<Entry>().swap(sorted_);
+  std::vector<Entry>().swap(pending_);
+}
+
+void ColorWeights::merge_pending() {
+  if (pending_.empty()) return;
+  std::sort(pending_.begin(), pending_.end(),
+            [](const Entry& a, const Entry& b) { return a.rgb < b.rgb; });
+  std::vector<Entry> merged;
+  merged.reserve(sorted_.size() + pending_.size());
+  auto a = sorted_.begin(), b = pending_.begin();
+  while (a != sorted_.end() || b != pending_.end()) {
+    const Entry next =
+        b == pending_.end() || (a != sorted_.end() && a->rgb <= b->rgb) ? *a++ : *b++;
+    if (!merged.empty() && merged.back().rgb == next.rgb) {
+      merged.back().weight += next.weight;
+    } else {
+      merged.push_back(next);
+    }
+  }
+  sorted_.swap(merged);
+  pending_.clear();
 }
 
 void ColorWeights::add(std::uint32_t rgb, std::uint64_t weight) {
-  reserve();
-  table_.get()[rgb & 0xFFFFFF] += weight;
+  if (table_) {
+    table_.get()[rgb & 0xFFFFFF] += weight;
+    return;
+  }
+  pending_.push_back({rgb & 0xFFFFFF, weight});
+  if (pending_.size() >= kSparseColors / 2) {
+    merge_pending();
+    if (sorted_.size() > kSparseColors) reserve();  // the table is smaller from here on
+  }
 }
 
 void ColorWeights::add_concurrent(std::uint32_t rgb, std::uint64_t weight) {
@@ -125,20 +156,31 @@ void ColorWeights::add_concurrent(std::uint32_t rgb, std::uint64_t weight) {
       .fetch_add(weight, std::memory_order_relaxed);
 }
 
-ImagePoints ColorWeights::points(ColorSpace space) const {
+ImagePoints ColorWeights::points(ColorSpace space) {
   ImagePoints points;
-  if (!table_) return points;
-  const std::uint64_t* w = table_.get();
+  // The colours with weight, in colour order, from the table or the list.
+  const auto each = [&](auto&& fn) {
+    if (table_) {
+      const std::uint64_t* w = table_.get();
+      for (std::uint32_t c = 0; c < (1u << 24); ++c) {
+        if (w[c] != 0) fn(c, w[c]);
+      }
+    } else {
+      for (const Entry& e : sorted_) {
+        if (e.weight != 0) fn(e.rgb, e.weight);
+      }
+    }
+  };
+  merge_pending();
   std::uint64_t heaviest = 0;
-  for (std::uint32_t c = 0; c < (1u << 24); ++c) heaviest = std::max(heaviest, w[c]);
+  each([&](std::uint32_t, std::uint64_t w) { heaviest = std::max(heaviest, w); });
   const std::uint64_t divisor = heaviest / 0xFFFFFFFFull + 1;
-  for (std::uint32_t c = 0; c < (1u << 24); ++c) {
-    if (w[c] == 0) continue;
-    const auto weight = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, w[c] / divisor));
+  each([&](std::uint32_t c, std::uint64_t w) {
+    const auto weight = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, w / divisor));
     points.rgb.push_back(c);
     points.weight.push_back(weight);
     points.total_weight += weight;
-  }
+  });
   points.pixels = points.total_weight;
   points.x.resize(points.size());
   points.y.resize(points.size());

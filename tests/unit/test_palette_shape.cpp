@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <numeric>
 
@@ -163,9 +165,40 @@ TEST(ColorWeights, PointsInColourOrderWithTheirWeights) {
   EXPECT_EQ(p.total_weight, 10u);
   EXPECT_EQ(p.x.size(), 2u);
   EXPECT_EQ(p.x[1], to_space(0xffffff, ColorSpace::kLab)[0]);
+  w.reserve();                                         // the table now, for add_concurrent
   w.add_concurrent(0x123456, std::uint64_t{3} << 32);  // over 32 bits: divisor 4
   p = w.points(ColorSpace::kRgb);
   EXPECT_EQ(p.weight, (std::vector<std::uint32_t>{1, 3u << 30, 1}));
+}
+
+// The list form (a few colours) and the table (many, or reserve()) give the same points,
+// whatever the order of the additions and however often colours repeat.
+TEST(ColorWeights, TheListAndTheTableAgree) {
+  ColorWeights list, table, grown;
+  table.reserve();
+  std::uint64_t state = 12345;
+  const auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::uint32_t>(state >> 33);
+  };
+  for (int i = 0; i < 200000; ++i) {
+    const std::uint32_t rgb = next() & (i % 3 ? 0x0000FF : 0xFFFFFF);  // many repeats, many not
+    const std::uint64_t weight = 1 + next() % 1000;
+    list.add(rgb, weight);
+    table.add(rgb, weight);
+  }
+  // Past kSparseColors distinct colours the list becomes the table by itself.
+  for (std::uint32_t c = 0; c < ColorWeights::kSparseColors + 10; ++c)
+    grown.add(c * 7 % (1u << 24), 1);
+  EXPECT_TRUE(!list.empty() && !table.empty());
+  const ImagePoints a = list.points(ColorSpace::kLab), b = table.points(ColorSpace::kLab);
+  EXPECT_EQ(a.rgb, b.rgb);
+  EXPECT_EQ(a.weight, b.weight);
+  EXPECT_EQ(a.total_weight, b.total_weight);
+  EXPECT_EQ(a.x, b.x);
+  const ImagePoints g = grown.points(ColorSpace::kRgb);
+  ASSERT_EQ(g.size(), ColorWeights::kSparseColors + 10);
+  EXPECT_TRUE(std::is_sorted(g.rgb.begin(), g.rgb.end()));
 }
 
 }  // namespace
