@@ -11,7 +11,7 @@ set -euo pipefail
 
 profile=${1:-run}
 run_pkgs=(build-essential cmake ninja-build pkg-config
-          libopencv-core-dev libopencv-imgproc-dev libjpeg-dev libpng-dev libtiff-dev libwebp-dev
+          libopencv-core-dev libopencv-imgproc-dev libjpeg-dev libpng-dev libdeflate-dev libtiff-dev libwebp-dev
           libspdlog-dev libcli11-dev libmicrohttpd-dev nlohmann-json3-dev)
 test_pkgs=(libgtest-dev libopencv-imgcodecs-dev nlohmann-json3-dev libbenchmark-dev
            libcpp-httplib-dev

@@ -47,8 +47,17 @@ cv::Mat decode_jpeg(std::span<const std::uint8_t> bytes, int size, bool fast_dc 
 /// leaves to libjpeg.
 cv::Mat decode_jpeg_dc(std::span<const std::uint8_t> bytes, int size = 0,
                        std::uint64_t max_pixels = kDefaultMaxPixels);
+/// PNG: decode_png_fast where it takes the file, else decode_png_libpng (codec_png.cpp).
 cv::Mat decode_png(std::span<const std::uint8_t> bytes,
                    std::uint64_t max_pixels = kDefaultMaxPixels);
+/// Our own PNG reader (chunks, libdeflate, unfiltering, conversion). An empty Mat for a file it
+/// leaves to libpng: any CRC, stream or layout error, an unusual chunk, a size over the limits.
+/// Where it decodes a file, libpng decodes it too, to the same pixels (fuzz_png checks).
+cv::Mat decode_png_fast(std::span<const std::uint8_t> bytes,
+                        std::uint64_t max_pixels = kDefaultMaxPixels);
+/// PNG through libpng: every file, and the errors palette reports for bad ones.
+cv::Mat decode_png_libpng(std::span<const std::uint8_t> bytes,
+                          std::uint64_t max_pixels = kDefaultMaxPixels);
 cv::Mat decode_webp(std::span<const std::uint8_t> bytes, int size,
                     std::uint64_t max_pixels = kDefaultMaxPixels);
 cv::Mat decode_tiff(std::span<const std::uint8_t> bytes,
@@ -64,6 +73,11 @@ cv::Mat decode_pnm(std::span<const std::uint8_t> bytes,
 /// header"). The sniffer and the decoder share it, so they cannot disagree on a size.
 void read_pnm_numbers(std::span<const std::uint8_t> bytes, std::size_t& pos, int count,
                       std::int64_t* values);
+
+/// What decode_image does after decoding (decode.cpp): shrinks `img` (8-bit RGB or RGBA) to long
+/// side `size` with INTER_AREA, colours weighted by alpha when alpha matters (a pixel's alpha
+/// under 255 and alpha_threshold > 0), and drops an alpha channel that does not. Packed rows.
+cv::Mat shrink_decoded(cv::Mat img, int size, int alpha_threshold);
 
 /// The size an image of width x height should be shrunk to: long side == size, aspect kept,
 /// never enlarged.

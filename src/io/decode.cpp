@@ -93,6 +93,32 @@ cv::Mat shrink_rgba(const cv::Mat& rgba, cv::Size to) {
 
 }  // namespace
 
+namespace codec {
+
+cv::Mat shrink_decoded(cv::Mat img, int size, int alpha_threshold) {
+  // Alpha only matters when it is used and not uniformly opaque.
+  const bool alpha = img.channels() == 4 && alpha_threshold > 0 && !fully_opaque(img);
+  const cv::Size to = codec::target_size(img.cols, img.rows, size);
+  if (to != img.size()) {
+    cv::Mat small;
+    if (alpha) {
+      small = shrink_rgba(img, to);
+    } else {
+      cv::resize(img, small, to, 0, 0, cv::INTER_AREA);
+    }
+    img = small;
+  }
+  if (img.channels() == 4 && !alpha) {
+    cv::Mat rgb;
+    cv::cvtColor(img, rgb, cv::COLOR_RGBA2RGB);
+    img = rgb;
+  }
+  if (!img.isContinuous()) img = img.clone();
+  return img;
+}
+
+}  // namespace codec
+
 DecodedImage decode_image(std::span<const std::uint8_t> bytes, const DecodeOptions& options) {
   if (bytes.empty()) throw Error("empty file");
   const ImageInfo info = sniff_image(bytes);
@@ -130,24 +156,7 @@ DecodedImage decode_image(std::span<const std::uint8_t> bytes, const DecodeOptio
   out.format = info.format;
   out.source_width = info.has_size ? static_cast<int>(info.width) : img.cols;
   out.source_height = info.has_size ? static_cast<int>(info.height) : img.rows;
-  // Alpha only matters when it is used and not uniformly opaque.
-  const bool alpha = img.channels() == 4 && options.alpha_threshold > 0 && !fully_opaque(img);
-  const cv::Size to = codec::target_size(img.cols, img.rows, options.size);
-  if (to != img.size()) {
-    cv::Mat small;
-    if (alpha) {
-      small = shrink_rgba(img, to);
-    } else {
-      cv::resize(img, small, to, 0, 0, cv::INTER_AREA);
-    }
-    img = small;
-  }
-  if (img.channels() == 4 && !alpha) {
-    cv::Mat rgb;
-    cv::cvtColor(img, rgb, cv::COLOR_RGBA2RGB);
-    img = rgb;
-  }
-  if (!img.isContinuous()) img = img.clone();
+  img = codec::shrink_decoded(img, options.size, options.alpha_threshold);
   out.width = img.cols;
   out.height = img.rows;
   out.channels = img.channels();

@@ -2,13 +2,16 @@
 
 #include <cstddef>
 #include <cstdio>
+#include <cstring>
 // clang-format off
 #include <jpeglib.h>
 // clang-format on
 
 #include <fcntl.h>
+#include <png.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -17,6 +20,7 @@
 #include <functional>
 #include <future>
 #include <random>
+#include <span>
 
 #include "codecs.hpp"
 #include "palette/error.hpp"
@@ -850,6 +854,379 @@ TEST(Hostile, OnlyRegularFilesAreReadAndNeverBlock) {
   // A size the file system does not report (procfs says 0): still bounded while reading.
   EXPECT_NE(message("/proc/self/maps", 10).find("over the limit of 10"), std::string::npos);
   EXPECT_EQ(max_file_bytes(1000), 8000u + (16u << 20));
+}
+
+// ---------------------------------------------------------------------------------------------
+// PNG: our reader (decode_png_fast) against libpng, on files libpng writes.
+
+struct PngSpec {
+  int color = PNG_COLOR_TYPE_RGB, depth = 8;
+  int width = 7, height = 3;
+  bool interlaced = false;
+  bool trns = false;
+  int filter = PNG_ALL_FILTERS;
+  unsigned seed = 1;
+};
+
+int png_samples(int color) {
+  switch (color) {
+    case PNG_COLOR_TYPE_GRAY:
+    case PNG_COLOR_TYPE_PALETTE:
+      return 1;
+    case PNG_COLOR_TYPE_GRAY_ALPHA:
+      return 2;
+    case PNG_COLOR_TYPE_RGB:
+      return 3;
+    default:
+      return 4;
+  }
+}
+
+extern "C" void png_test_write(png_structp png, png_bytep data, png_size_t n) {
+  auto* out = static_cast<std::vector<std::uint8_t>*>(png_get_io_ptr(png));
+  out->insert(out->end(), data, data + n);
+}
+extern "C" void png_test_flush(png_structp) {}
+extern "C" void png_test_error(png_structp png, png_const_charp msg) {
+  ADD_FAILURE() << "libpng: " << msg;
+  png_longjmp(png, 1);
+}
+extern "C" void png_test_read(png_structp png, png_bytep out, png_size_t n) {
+  auto* src = static_cast<std::pair<const std::uint8_t*, std::size_t>*>(png_get_io_ptr(png));
+  if (n > src->second) png_error(png, "truncated");
+  std::memcpy(out, src->first, n);
+  src->first += n;
+  src->second -= n;
+}
+
+// A PNG of random samples (palette indices below the palette's size), written by libpng with
+// the filters and layout of `s`. Palettes have fewer entries than the depth allows when it
+// allows more than 3; tRNS covers fewer entries than the palette, or is a key that some pixels
+// match exactly.
+std::vector<std::uint8_t> write_png(const PngSpec& s) {
+  std::mt19937 rng(s.seed);
+  const int samples = png_samples(s.color);
+  const std::size_t row_bytes = (std::size_t(s.width) * samples * s.depth + 7) / 8;
+  const int num_palette =
+      s.color == PNG_COLOR_TYPE_PALETTE ? (s.depth == 1 ? 2 : std::min(1 << s.depth, 200) - 1) : 0;
+  std::vector<std::vector<std::uint8_t>> rows(s.height, std::vector<std::uint8_t>(row_bytes, 0));
+  for (auto& row : rows) {
+    if (s.color == PNG_COLOR_TYPE_PALETTE) {
+      for (int x = 0; x < s.width; ++x) {
+        const unsigned v = rng() % num_palette;
+        const int bit = x * s.depth;
+        row[bit / 8] |= static_cast<std::uint8_t>(v << (8 - s.depth - bit % 8));
+      }
+    } else {
+      for (auto& b : row) b = static_cast<std::uint8_t>(rng() % 8 == 0 ? 0 : rng());
+    }
+  }
+  // Repeat the first pixel now and then, so a tRNS key taken from it matches several.
+  const std::size_t pixel = std::max<std::size_t>(1, std::size_t(samples) * s.depth / 8);
+  if (s.depth >= 8) {
+    for (int y = 0; y < s.height; ++y) {
+      for (std::size_t x = 0; x + pixel <= row_bytes; x += 3 * pixel) {
+        std::memcpy(&rows[y][x], &rows[0][0], pixel);
+      }
+    }
+  }
+
+  std::vector<std::uint8_t> out;
+  png_structp png =
+      png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, png_test_error, nullptr);
+  png_infop info = png_create_info_struct(png);
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    return {};
+  }
+  png_set_write_fn(png, &out, png_test_write, png_test_flush);
+  png_set_IHDR(png, info, s.width, s.height, s.depth, s.color,
+               s.interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_filter(png, 0, s.filter);
+  std::vector<png_color> plte(static_cast<std::size_t>(std::max(num_palette, 1)));
+  std::vector<std::uint8_t> alpha(static_cast<std::size_t>(std::max(num_palette / 2, 1)));
+  if (s.color == PNG_COLOR_TYPE_PALETTE) {
+    for (auto& c : plte) {
+      c = {static_cast<png_byte>(rng()), static_cast<png_byte>(rng()),
+           static_cast<png_byte>(rng())};
+    }
+    png_set_PLTE(png, info, plte.data(), num_palette);
+    if (s.trns) {
+      for (auto& a : alpha) a = static_cast<std::uint8_t>(rng() % 3 == 0 ? 0 : rng());
+      png_set_tRNS(png, info, alpha.data(), static_cast<int>(alpha.size()), nullptr);
+    }
+  } else if (s.trns) {
+    png_color_16 key{};
+    auto sample = [&](int i) -> png_uint_16 {
+      if (s.depth == 16)
+        return static_cast<png_uint_16>((rows[0][2 * i] << 8) | rows[0][2 * i + 1]);
+      if (s.depth == 8) return rows[0][i];
+      return static_cast<png_uint_16>(rows[0][0] >> (8 - s.depth));
+    };
+    if (s.color == PNG_COLOR_TYPE_GRAY) {
+      key.gray = sample(0);
+    } else {
+      key.red = sample(0);
+      key.green = sample(1);
+      key.blue = sample(2);
+    }
+    png_set_tRNS(png, info, nullptr, 0, &key);
+  }
+  png_write_info(png, info);
+  std::vector<png_bytep> pointers;
+  for (auto& r : rows) pointers.push_back(r.data());
+  png_write_image(png, pointers.data());
+  png_write_end(png, info);
+  png_destroy_write_struct(&png, &info);
+  return out;
+}
+
+// The reference: libpng with no transformations (the samples as stored), then the conversion
+// palette promises, written out here: grey to RGB, palette looked up, low depths scaled to
+// 0..255, 16 bits rounded to 8 (v / 257), a tRNS key or palette alpha made an alpha channel.
+cv::Mat reference_png(const std::vector<std::uint8_t>& bytes) {
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  std::pair<const std::uint8_t*, std::size_t> src{bytes.data(), bytes.size()};
+  std::vector<std::vector<std::uint8_t>> rows;
+  cv::Mat out;
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    return {};
+  }
+  png_set_read_fn(png, &src, png_test_read);
+  png_read_info(png, info);
+  const int width = static_cast<int>(png_get_image_width(png, info));
+  const int height = static_cast<int>(png_get_image_height(png, info));
+  const int depth = png_get_bit_depth(png, info), color = png_get_color_type(png, info);
+  if (png_get_interlace_type(png, info) != PNG_INTERLACE_NONE) png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  rows.assign(height, std::vector<std::uint8_t>(png_get_rowbytes(png, info)));
+  std::vector<png_bytep> pointers;
+  for (auto& r : rows) pointers.push_back(r.data());
+  png_read_image(png, pointers.data());
+
+  png_colorp plte = nullptr;
+  int num_plte = 0;
+  png_bytep trans_alpha = nullptr;
+  int num_trans = 0;
+  png_color_16p key = nullptr;
+  if (color == PNG_COLOR_TYPE_PALETTE) png_get_PLTE(png, info, &plte, &num_plte);
+  const bool trns = png_get_tRNS(png, info, &trans_alpha, &num_trans, &key) != 0;
+  const bool alpha = trns || (color & PNG_COLOR_MASK_ALPHA);
+  const int samples = png_samples(color);
+  out.create(height, width, alpha ? CV_8UC4 : CV_8UC3);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      unsigned v[4] = {};
+      for (int i = 0; i < samples; ++i) {
+        const std::size_t bit = (std::size_t(x) * samples + i) * depth;
+        const std::uint8_t* p = &rows[y][bit / 8];
+        v[i] = depth == 16  ? (p[0] << 8) | p[1]
+               : depth == 8 ? p[0]
+                            : (p[0] >> (8 - depth - bit % 8)) & ((1u << depth) - 1);
+      }
+      const unsigned max = (1u << depth) - 1;
+      auto to8 = [&](unsigned s) { return static_cast<std::uint8_t>((s * 255u + max / 2) / max); };
+      std::uint8_t* d = out.ptr<std::uint8_t>(y) + x * out.channels();
+      switch (color) {
+        case PNG_COLOR_TYPE_PALETTE:
+          d[0] = v[0] < unsigned(num_plte) ? plte[v[0]].red : 0;
+          d[1] = v[0] < unsigned(num_plte) ? plte[v[0]].green : 0;
+          d[2] = v[0] < unsigned(num_plte) ? plte[v[0]].blue : 0;
+          if (alpha) d[3] = v[0] < unsigned(num_trans) ? trans_alpha[v[0]] : 255;
+          break;
+        case PNG_COLOR_TYPE_GRAY:
+          d[0] = d[1] = d[2] = to8(v[0]);
+          if (alpha) d[3] = v[0] == key->gray ? 0 : 255;
+          break;
+        case PNG_COLOR_TYPE_GRAY_ALPHA:
+          d[0] = d[1] = d[2] = to8(v[0]);
+          d[3] = to8(v[1]);
+          break;
+        case PNG_COLOR_TYPE_RGB:
+          for (int c = 0; c < 3; ++c) d[c] = to8(v[c]);
+          if (alpha) d[3] = v[0] == key->red && v[1] == key->green && v[2] == key->blue ? 0 : 255;
+          break;
+        default:
+          for (int c = 0; c < 4; ++c) d[c] = to8(v[c]);
+      }
+    }
+  }
+  png_destroy_read_struct(&png, &info, nullptr);
+  return out;
+}
+
+std::string png_name(const PngSpec& s) {
+  return "colour " + std::to_string(s.color) + " depth " + std::to_string(s.depth) +
+         (s.trns ? " tRNS" : "") + (s.interlaced ? " interlaced " : " ") + std::to_string(s.width) +
+         "x" + std::to_string(s.height) + " filter " + std::to_string(s.filter);
+}
+
+std::vector<PngSpec> every_png_layout() {
+  std::vector<PngSpec> specs;
+  const std::vector<std::pair<int, std::vector<int>>> layouts = {
+      {PNG_COLOR_TYPE_GRAY, {1, 2, 4, 8, 16}},
+      {PNG_COLOR_TYPE_GRAY_ALPHA, {8, 16}},
+      {PNG_COLOR_TYPE_RGB, {8, 16}},
+      {PNG_COLOR_TYPE_RGB_ALPHA, {8, 16}},
+      {PNG_COLOR_TYPE_PALETTE, {1, 2, 4, 8}}};
+  unsigned seed = 1;
+  for (const auto& [color, depths] : layouts) {
+    for (const int depth : depths) {
+      for (const bool trns : {false, true}) {
+        if (trns && (color & PNG_COLOR_MASK_ALPHA)) continue;
+        for (const bool interlaced : {false, true}) {
+          for (const auto& [w, h] : {std::pair{1, 1}, {7, 3}, {33, 17}}) {
+            for (const int filter : {PNG_FILTER_NONE, PNG_FILTER_SUB, PNG_FILTER_UP, PNG_FILTER_AVG,
+                                     PNG_FILTER_PAETH, PNG_ALL_FILTERS}) {
+              specs.push_back({color, depth, w, h, interlaced, trns, filter, seed++});
+            }
+          }
+        }
+      }
+    }
+  }
+  return specs;
+}
+
+TEST(Png, EveryLayoutDecodesAsLibpngDoes) {
+  int checked = 0;
+  for (const PngSpec& s : every_png_layout()) {
+    const auto bytes = write_png(s);
+    ASSERT_FALSE(bytes.empty()) << png_name(s);
+    const cv::Mat want = reference_png(bytes);
+    ASSERT_FALSE(want.empty()) << png_name(s);
+    const cv::Mat fast = codec::decode_png_fast(bytes);
+    ASSERT_FALSE(fast.empty()) << png_name(s) << ": left to libpng";
+    ASSERT_EQ(fast.type(), want.type()) << png_name(s);
+    ASSERT_EQ(fast.size(), want.size()) << png_name(s);
+    EXPECT_EQ(cv::norm(fast, want, cv::NORM_INF), 0) << png_name(s);
+    const cv::Mat lib = codec::decode_png_libpng(bytes);
+    ASSERT_EQ(lib.type(), want.type()) << png_name(s);
+    EXPECT_EQ(cv::norm(lib, want, cv::NORM_INF), 0) << png_name(s);
+    // And through decode_image, which drops an alpha channel that is opaque throughout.
+    const auto d = decode_image(bytes, no_shrink());
+    cv::Mat expected = want;
+    if (want.channels() == 4) {
+      std::vector<cv::Mat> planes;
+      cv::split(want, planes);
+      double lowest = 0;
+      cv::minMaxLoc(planes[3], &lowest);
+      if (lowest == 255) cv::cvtColor(want, expected, cv::COLOR_RGBA2RGB);
+    }
+    ASSERT_EQ(d.channels, expected.channels()) << png_name(s);
+    EXPECT_EQ(cv::norm(as_mat(d), expected, cv::NORM_INF), 0) << png_name(s);
+    ++checked;
+  }
+  EXPECT_GT(checked, 700);
+}
+
+TEST(Png, LargeRgbAndRgbaWithEveryFilter) {
+  // Wide enough rows for the vector unfiltering, in both 8 and 16 bits.
+  for (const int color : {PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA}) {
+    for (const int depth : {8, 16}) {
+      PngSpec s{color, depth, 301, 64, false, false, PNG_ALL_FILTERS, 7};
+      const auto bytes = write_png(s);
+      const cv::Mat fast = codec::decode_png_fast(bytes);
+      ASSERT_FALSE(fast.empty()) << png_name(s);
+      EXPECT_EQ(cv::norm(fast, reference_png(bytes), cv::NORM_INF), 0) << png_name(s);
+    }
+  }
+}
+
+// The chunks' CRCs recomputed after an edit, so that our reader looks further than the CRC.
+void fix_png_crcs(std::vector<std::uint8_t>& b) {
+  std::size_t pos = 8;
+  while (pos <= b.size() && b.size() - pos >= 12) {
+    const std::uint32_t length =
+        (std::uint32_t{b[pos]} << 24) | (b[pos + 1] << 16) | (b[pos + 2] << 8) | b[pos + 3];
+    if (length > b.size() - pos - 12) break;
+    const auto c = static_cast<std::uint32_t>(crc32(0, &b[pos + 4], length + 4));
+    for (int i = 0; i < 4; ++i)
+      b[pos + 8 + length + i] = static_cast<std::uint8_t>(c >> (24 - 8 * i));
+    pos += 12 + length;
+  }
+}
+
+// What decode_png answers: the pixels, or the error text.
+std::pair<cv::Mat, std::string> png_outcome(std::span<const std::uint8_t> bytes, bool libpng) {
+  try {
+    return {libpng ? codec::decode_png_libpng(bytes) : codec::decode_png(bytes), ""};
+  } catch (const Error& e) {
+    return {cv::Mat(), e.what()};
+  }
+}
+
+TEST(Png, DamagedFilesAnswerAsLibpngDoes) {
+  // Cut, bytes changed (with the CRCs fixed up, or not), chunks' lengths changed: decode_png
+  // answers what libpng alone answers, the same pixels or the same error, and never crashes.
+  std::mt19937 rng(5);
+  int errors = 0, cases = 0;
+  for (const PngSpec& s :
+       {PngSpec{PNG_COLOR_TYPE_RGB, 8, 40, 30, false, false, PNG_ALL_FILTERS, 1},
+        PngSpec{PNG_COLOR_TYPE_RGB_ALPHA, 16, 33, 17, true, false, PNG_ALL_FILTERS, 2},
+        PngSpec{PNG_COLOR_TYPE_PALETTE, 4, 33, 17, false, true, PNG_ALL_FILTERS, 3},
+        PngSpec{PNG_COLOR_TYPE_GRAY, 8, 33, 17, false, true, PNG_FILTER_PAETH, 4}}) {
+    const auto good = write_png(s);
+    std::vector<std::vector<std::uint8_t>> damaged;
+    for (std::size_t cut = 1; cut < good.size(); cut += 1 + good.size() / 40) {
+      damaged.emplace_back(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut));
+    }
+    for (int i = 0; i < 200; ++i) {
+      auto b = good;
+      const int edits = 1 + static_cast<int>(rng() % 4);
+      for (int e = 0; e < edits; ++e)
+        b[8 + rng() % (b.size() - 8)] = static_cast<std::uint8_t>(rng());
+      if (i % 2 == 0) fix_png_crcs(b);
+      damaged.push_back(std::move(b));
+    }
+    for (const auto& b : damaged) {
+      const auto [ours, our_error] = png_outcome(b, false);
+      const auto [lib, lib_error] = png_outcome(b, true);
+      ++cases;
+      EXPECT_EQ(our_error, lib_error) << png_name(s);
+      if (our_error.empty() && lib_error.empty()) {
+        ASSERT_EQ(ours.type(), lib.type()) << png_name(s);
+        EXPECT_EQ(cv::norm(ours, lib, cv::NORM_INF), 0) << png_name(s);
+      }
+      if (!our_error.empty()) {
+        ++errors;
+        EXPECT_TRUE(our_error.find("truncated") != std::string::npos ||
+                    our_error.find("corrupt") != std::string::npos ||
+                    our_error.find("unsupported") != std::string::npos ||
+                    our_error.find("limit") != std::string::npos)
+            << our_error;
+      }
+    }
+  }
+  EXPECT_GT(errors, cases / 4);
+}
+
+TEST(Png, BadFilterTypeIsCorrupt) {
+  // A row whose filter byte is not 0..4, in an otherwise valid stream: libpng's error.
+  PngSpec s{PNG_COLOR_TYPE_RGB, 8, 4, 2, false, false, PNG_FILTER_NONE, 1};
+  auto good = write_png(s);
+  // Re-compress the image data with a bad filter byte, in a stored (uncompressed) block.
+  std::vector<std::uint8_t> raw(2 * (1 + 12), 7);
+  raw[0] = 0;
+  raw[13] = 9;
+  std::vector<std::uint8_t> z(compressBound(raw.size()));
+  uLongf zn = z.size();
+  ASSERT_EQ(compress(z.data(), &zn, raw.data(), raw.size()), Z_OK);
+  z.resize(zn);
+  std::vector<std::uint8_t> png(good.begin(), good.begin() + 33);  // signature + IHDR
+  const std::uint8_t idat_header[8] = {0, 0, 0, 0, 'I', 'D', 'A', 'T'};
+  png.insert(png.end(), idat_header, idat_header + 8);
+  for (int i = 0; i < 4; ++i) png[33 + i] = static_cast<std::uint8_t>(zn >> (24 - 8 * i));
+  png.insert(png.end(), z.begin(), z.end());
+  png.insert(png.end(), 4, 0);
+  const std::uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  png.insert(png.end(), iend, iend + 12);
+  fix_png_crcs(png);
+  EXPECT_TRUE(codec::decode_png_fast(png).empty());
+  EXPECT_NE(error_of(png).find("corrupt PNG"), std::string::npos) << error_of(png);
 }
 
 }  // namespace
