@@ -8,7 +8,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -98,13 +97,6 @@ TEST_F(MpiTest, RanksWriteTheFileOneProcessWrites) {
 // --swatches under mpirun: every rank draws the strips of its own images, named by their
 // places in the whole input, so the directory is the one a plain run fills.
 TEST_F(MpiTest, RanksDrawTheStripsOneProcessDraws) {
-  const auto strips = [](const std::string& dir) {
-    std::map<std::string, std::vector<std::uint8_t>> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir)) {
-      files[e.path().filename().string()] = read_bytes(e.path().string());
-    }
-    return files;
-  };
   auto a = args(dir_.file("plain.csv"), "csv");
   a.insert(a.end(), {"--swatches", dir_.file("plain-strips")});
   ASSERT_EQ(extract(a).exit_code, 1);
@@ -112,9 +104,9 @@ TEST_F(MpiTest, RanksDrawTheStripsOneProcessDraws) {
   a.insert(a.end(), {"--swatches", dir_.file("mpi-strips")});
   const auto r = mpirun(2, a);
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  const auto plain = strips(dir_.file("plain-strips"));
+  const auto plain = read_directory(dir_.file("plain-strips"));
   EXPECT_EQ(plain.size(), 238u);
-  EXPECT_EQ(strips(dir_.file("mpi-strips")), plain);
+  EXPECT_EQ(read_directory(dir_.file("mpi-strips")), plain);
   EXPECT_EQ(read_text(dir_.file("mpi.csv")), read_text(dir_.file("plain.csv")));
 }
 

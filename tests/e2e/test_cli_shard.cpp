@@ -7,7 +7,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -177,22 +176,15 @@ TEST_F(ShardTest, SlurmArrayTaskPicksTheShard) {
 // Every shard draws the strips of its own images, named by their places in the whole input:
 // the strips of all shards are those one run draws.
 TEST_F(ShardTest, ShardsDrawTheStripsOneRunDraws) {
-  const auto strips = [](const std::string& dir) {
-    std::map<std::string, std::vector<std::uint8_t>> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir)) {
-      files[e.path().filename().string()] = read_bytes(e.path().string());
-    }
-    return files;
-  };
   const std::string plain_dir = dir_.file("plain-strips"), shard_dir = dir_.file("shard-strips");
   auto a = args(dir_.file("plain.csv"), "csv");
   a.insert(a.end(), {"--swatches", plain_dir});
   EXPECT_EQ(extract(a).exit_code, 1);
   shards(dir_.file("out.csv"), "csv", 3, 2, {"--swatches", shard_dir});
-  const auto plain = strips(plain_dir);
+  const auto plain = read_directory(plain_dir);
   EXPECT_EQ(plain.size(), 9u);  // the corrupt and the missing input have none
   EXPECT_EQ(plain.count("000011-missing.png"), 0u);
-  EXPECT_EQ(strips(shard_dir), plain);
+  EXPECT_EQ(read_directory(shard_dir), plain);
 }
 
 TEST_F(ShardTest, BadShardsAreUsageErrors) {

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -90,6 +91,14 @@ std::vector<std::uint8_t> read_bytes(const std::string& path) {
 std::string read_text(const std::string& path) {
   const auto bytes = read_bytes(path);
   return {bytes.begin(), bytes.end()};
+}
+
+std::map<std::string, std::vector<std::uint8_t>> read_directory(const std::string& dir) {
+  std::map<std::string, std::vector<std::uint8_t>> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    files[e.path().filename().string()] = read_bytes(e.path().string());
+  }
+  return files;
 }
 
 std::vector<std::vector<std::string>> parse_csv(const std::string& text) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <opencv2/core.hpp>
 #include <string>
 #include <vector>
@@ -41,6 +42,8 @@ void write_text(const std::string& path, const std::string& text);
 std::vector<std::uint8_t> read_bytes(const std::string& path);
 /// A file's bytes as text ("" when it cannot be read).
 std::string read_text(const std::string& path);
+/// Every file of a directory (not below it), by name, with its bytes.
+std::map<std::string, std::vector<std::uint8_t>> read_directory(const std::string& dir);
 
 /// Parses CSV text (RFC 4180: quoted fields may hold commas, quotes and newlines).
 std::vector<std::vector<std::string>> parse_csv(const std::string& text);
