@@ -424,7 +424,7 @@ TEST(Decode, ReducedScaleIsTheNearestToTheWantedSize) {
   EXPECT_EQ(codec::pick_scale_num(4000, 3000, 256), 1);  // 500: shrunk further
   EXPECT_EQ(codec::pick_scale_num(300, 200, 256), 7);    // 263, the smallest >= 256
   EXPECT_EQ(codec::pick_scale_num(200, 100, 256), 8);    // never enlarged
-  EXPECT_EQ(codec::pick_scale_num(1, 1, 1), 1);  // 1/8 of one pixel is still one
+  EXPECT_EQ(codec::pick_scale_num(1, 1, 1), 1);          // 1/8 of one pixel is still one
   EXPECT_EQ(codec::pick_scale_num(8, 8, 1), 1);
   JpegOptions o;
   const auto bytes = encode_jpeg(photo(1920, 1280), o);
