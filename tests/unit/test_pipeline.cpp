@@ -394,6 +394,17 @@ TEST(Pipeline, SeveralDevicesShareTheBatchesWithTheSameRows) {
 // A device lost mid-run (at a submit, or at a finish with batches in flight) hands its batches
 // to the other devices: every row as in a run that never failed, one notice; when every device
 // is lost, the CPU takes over. A device failing now and then hands that batch on and goes on.
+// Devices 0 and 1 behind with_devices(), its notices kept in `notices` (which must outlive it).
+std::unique_ptr<Backend> two_devices(std::unique_ptr<DeferredBackend> a,
+                                     std::unique_ptr<DeferredBackend> b,
+                                     std::vector<std::string>& notices) {
+  std::vector<DeviceBackend> devices;
+  devices.push_back({0, std::move(a)});
+  devices.push_back({1, std::move(b)});
+  return with_devices(std::move(devices), 2,
+                      [&notices](const std::string& n) { notices.push_back(n); });
+}
+
 TEST(Pipeline, AFailingDeviceHandsItsBatchesToTheOthers) {
   const auto items = make_items(50);
   const auto expected = run_items(items, 2, 0);
@@ -407,12 +418,8 @@ TEST(Pipeline, AFailingDeviceHandsItsBatchesToTheOthers) {
     DeferredBackend* first = a.get();
     b->fail_submit_at = c.submit_at;
     b->fail_finish_at = c.finish_at;
-    std::vector<DeviceBackend> devices;
-    devices.push_back({0, std::move(a)});
-    devices.push_back({1, std::move(b)});
     std::vector<std::string> notices;
-    const auto backend =
-        with_devices(std::move(devices), 2, [&](const std::string& n) { notices.push_back(n); });
+    const auto backend = two_devices(std::move(a), std::move(b), notices);
     expect_same_rows(run_on(*backend, items), expected, what);
     EXPECT_EQ(notices,
               std::vector<std::string>{
@@ -428,12 +435,8 @@ TEST(Pipeline, AFailingDeviceHandsItsBatchesToTheOthers) {
     auto a = std::make_unique<DeferredBackend>(), b = std::make_unique<DeferredBackend>();
     a->fail_finish_at = 2;
     b->fail_submit_at = 3;
-    std::vector<DeviceBackend> devices;
-    devices.push_back({0, std::move(a)});
-    devices.push_back({1, std::move(b)});
     std::vector<std::string> notices;
-    const auto backend =
-        with_devices(std::move(devices), 2, [&](const std::string& n) { notices.push_back(n); });
+    const auto backend = two_devices(std::move(a), std::move(b), notices);
     expect_same_rows(run_on(*backend, items), expected, "both lost");
     ASSERT_EQ(notices.size(), 2u);
     EXPECT_TRUE(notices.back().ends_with("; its batches go to the CPU")) << notices.back();
@@ -443,12 +446,8 @@ TEST(Pipeline, AFailingDeviceHandsItsBatchesToTheOthers) {
     // Now and then: the batch goes to the other device, and the device stays.
     auto a = std::make_unique<DeferredBackend>(), b = std::make_unique<DeferredBackend>();
     b->transient = {1};
-    std::vector<DeviceBackend> devices;
-    devices.push_back({0, std::move(a)});
-    devices.push_back({1, std::move(b)});
     std::vector<std::string> notices;
-    const auto backend =
-        with_devices(std::move(devices), 2, [&](const std::string& n) { notices.push_back(n); });
+    const auto backend = two_devices(std::move(a), std::move(b), notices);
     expect_same_rows(run_on(*backend, items), expected, "transient");
     EXPECT_EQ(notices, std::vector<std::string>{
                            "deferred device 1 (test) failed on one batch (kernel timed out): that "
