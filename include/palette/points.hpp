@@ -35,14 +35,14 @@ struct ImagePoints {
 };
 
 /// Weights of all 2^24 sRGB colours, summed over many images or rows (a whole library's colours,
-/// --combined). It starts as a sorted list of the colours seen (a few MiB for a few images: a
-/// page's combined palette), and becomes a table of every colour, 128 MiB of address space
-/// calloc'ed (the system's zero pages are touched only where colours fall), once more than
-/// kSparseColors distinct colours are seen or reserve() is called. Either way points() gives
-/// the same answer.
+/// --combined). It starts as a list of the colours added (a few MiB for a few images: a page's
+/// combined palette), and becomes a table of every colour, 128 MiB of address space calloc'ed
+/// (the system's zero pages are touched only where colours fall), once kListEntries colours
+/// have been added (a run of more than a dozen photos, where adding to the table is cheaper
+/// than keeping the list) or reserve() is called. Either way points() gives the same answer.
 class ColorWeights {
  public:
-  static constexpr std::size_t kSparseColors = std::size_t{1} << 20;
+  static constexpr std::size_t kListEntries = std::size_t{1} << 20;  // 16 MiB
 
   /// Adds `weight` to colour `rgb` (0xRRGGBB). Not thread-safe.
   void add(std::uint32_t rgb, std::uint64_t weight);
@@ -68,7 +68,7 @@ class ColorWeights {
   void merge_pending();  // pending_ into sorted_, equal colours summed
 
   std::unique_ptr<std::uint64_t, Free> table_;
-  std::vector<Entry> pending_, sorted_;  // the list form, before the table
+  std::vector<Entry> pending_, sorted_;  // the list form, before the table: added, merged
 };
 
 /// Reusable buffers for collect_points (one per worker thread avoids reallocations).

@@ -145,10 +145,7 @@ void ColorWeights::add(std::uint32_t rgb, std::uint64_t weight) {
     return;
   }
   pending_.push_back({rgb & 0xFFFFFF, weight});
-  if (pending_.size() >= kSparseColors / 2) {
-    merge_pending();
-    if (sorted_.size() > kSparseColors) reserve();  // the table is smaller from here on
-  }
+  if (pending_.size() >= kListEntries) reserve();
 }
 
 void ColorWeights::add_concurrent(std::uint32_t rgb, std::uint64_t weight) {

@@ -187,8 +187,8 @@ TEST(ColorWeights, TheListAndTheTableAgree) {
     list.add(rgb, weight);
     table.add(rgb, weight);
   }
-  // Past kSparseColors distinct colours the list becomes the table by itself.
-  for (std::uint32_t c = 0; c < ColorWeights::kSparseColors + 10; ++c)
+  // Past kListEntries colours added the list becomes the table by itself.
+  for (std::uint32_t c = 0; c < ColorWeights::kListEntries + 10; ++c)
     grown.add(c * 7 % (1u << 24), 1);
   EXPECT_TRUE(!list.empty() && !table.empty());
   const ImagePoints a = list.points(ColorSpace::kLab), b = table.points(ColorSpace::kLab);
@@ -197,7 +197,7 @@ TEST(ColorWeights, TheListAndTheTableAgree) {
   EXPECT_EQ(a.total_weight, b.total_weight);
   EXPECT_EQ(a.x, b.x);
   const ImagePoints g = grown.points(ColorSpace::kRgb);
-  ASSERT_EQ(g.size(), ColorWeights::kSparseColors + 10);
+  ASSERT_EQ(g.size(), ColorWeights::kListEntries + 10);
   EXPECT_TRUE(std::is_sorted(g.rgb.begin(), g.rgb.end()));
 }
 
