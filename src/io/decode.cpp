@@ -59,21 +59,13 @@ bool fully_opaque(const cv::Mat& rgba) {
 // Shrinks RGBA with colours weighted by alpha, so transparent pixels (often black) do not bleed
 // into the colours of the visible ones at the edges. Works on 16-bit premultiplied values
 // (c * a and a * 255, both <= 65025), so the colour of an output pixel is sum(c*a) / sum(a).
-cv::Mat shrink_rgba(const cv::Mat& rgba, cv::Size to) {
-  cv::Mat pre(rgba.size(), CV_16UC4);
-  for (int y = 0; y < rgba.rows; ++y) {
-    const std::uint8_t* s = rgba.ptr<std::uint8_t>(y);
-    auto* d = pre.ptr<std::uint16_t>(y);
-    for (int x = 0; x < rgba.cols * 4; x += 4) {
-      const std::uint32_t a = s[x + 3];
-      d[x] = static_cast<std::uint16_t>(s[x] * a);
-      d[x + 1] = static_cast<std::uint16_t>(s[x + 1] * a);
-      d[x + 2] = static_cast<std::uint16_t>(s[x + 2] * a);
-      d[x + 3] = static_cast<std::uint16_t>(a * 255);
-    }
-  }
+cv::Mat shrink_rgba(const cv::Mat& rgba, cv::Size to, bool opencv_resize) {
   cv::Mat small;
-  cv::resize(pre, small, to, 0, 0, cv::INTER_AREA);
+  if (opencv_resize) {
+    cv::resize(codec::premultiply_alpha(rgba), small, to, 0, 0, cv::INTER_AREA);
+  } else {
+    small = codec::resize_area_premultiplied(rgba, to);
+  }
   cv::Mat out(small.size(), CV_8UC4);
   for (int y = 0; y < small.rows; ++y) {
     const auto* s = small.ptr<std::uint16_t>(y);
@@ -95,16 +87,18 @@ cv::Mat shrink_rgba(const cv::Mat& rgba, cv::Size to) {
 
 namespace codec {
 
-cv::Mat shrink_decoded(cv::Mat img, int size, int alpha_threshold) {
+cv::Mat shrink_decoded(cv::Mat img, int size, int alpha_threshold, bool opencv_resize) {
   // Alpha only matters when it is used and not uniformly opaque.
   const bool alpha = img.channels() == 4 && alpha_threshold > 0 && !fully_opaque(img);
   const cv::Size to = codec::target_size(img.cols, img.rows, size);
   if (to != img.size()) {
     cv::Mat small;
     if (alpha) {
-      small = shrink_rgba(img, to);
-    } else {
+      small = shrink_rgba(img, to, opencv_resize);
+    } else if (opencv_resize) {
       cv::resize(img, small, to, 0, 0, cv::INTER_AREA);
+    } else {
+      small = codec::resize_area(img, to);
     }
     img = small;
   }

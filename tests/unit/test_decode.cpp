@@ -1091,6 +1091,80 @@ std::vector<PngSpec> every_png_layout() {
   return specs;
 }
 
+// resize_area is cv::resize's INTER_AREA, bit for bit: random pixels over the full range (and
+// saturated ones), every type it speeds up, ratios of every kind (integer on both axes, on one,
+// on none, 1:1 on one axis, down to a single pixel), and a source that is a view into a larger
+// image.
+cv::Mat random_image(int width, int height, int type, bool saturated) {
+  cv::Mat m(height, width, type);
+  if (saturated) {
+    m.setTo(cv::Scalar::all(CV_MAT_DEPTH(type) == CV_16U ? 65535 : 255));
+  } else {
+    cv::randu(m, 0, CV_MAT_DEPTH(type) == CV_16U ? 65536 : 256);
+  }
+  return m;
+}
+
+TEST(Area, ShrinksAsOpenCvDoesBitForBit) {
+  const std::pair<cv::Size, cv::Size> cases[] = {
+      {{1820, 1200}, {256, 169}}, {{1920, 1440}, {256, 192}}, {{1001, 999}, {256, 255}},
+      {{3840, 2160}, {256, 144}},  // 15:1 on both axes: cv::resize's own path
+      {{512, 300}, {256, 150}},    // 2:1 on both
+      {{512, 301}, {256, 150}},    // 2:1 on one axis only
+      {{300, 200}, {300, 150}},    // 1:1 across
+      {{200, 300}, {150, 300}},    // 1:1 down
+      {{300, 300}, {100, 100}},    // 3:1 on both
+      {{48, 20}, {6, 4}},          // 8:1 and 5:1
+      {{1000, 7}, {1, 1}},         // 1000:1 and 7:1
+      {{3, 600}, {1, 2}},          // 300 rows to a block: sums past 16 bits
+      {{7, 5}, {3, 2}},           {{5, 7}, {1, 1}},           {{1, 2000}, {1, 256}},
+      {{2000, 1}, {256, 1}},      {{257, 257}, {256, 256}},   {{999, 3}, {97, 2}}};
+  cv::theRNG().state = 5;
+  int compared = 0;
+  for (const auto& [from, to] : cases) {
+    for (const int type : {CV_8UC3, CV_8UC4, CV_16UC4, CV_8UC1}) {
+      for (const bool saturated : {false, true}) {
+        // A view with a margin on every side, so rows are not packed and the last pixel of a
+        // row is not the end of the buffer: both must be read as they are.
+        const cv::Mat whole = random_image(from.width + 5, from.height + 2, type, saturated);
+        const cv::Mat view = whole(cv::Rect(3, 1, from.width, from.height));
+        const cv::Mat packed = random_image(from.width, from.height, type, saturated);
+        for (const cv::Mat& src : {view, packed}) {
+          cv::Mat want;
+          cv::resize(src, want, to, 0, 0, cv::INTER_AREA);
+          const cv::Mat got = codec::resize_area(src, to);
+          ASSERT_EQ(got.type(), type);
+          ASSERT_EQ(got.size(), to);
+          EXPECT_EQ(cv::norm(got, want, cv::NORM_INF), 0)
+              << from << " -> " << to << " type " << type << (saturated ? " saturated" : "");
+          ++compared;
+        }
+        if (type != CV_8UC4) continue;
+        // The alpha-weighted shrink's premultiplied image, made on the way.
+        for (const cv::Mat& src : {view, packed}) {
+          cv::Mat pre(src.size(), CV_16UC4);
+          for (int y = 0; y < src.rows; ++y) {
+            for (int x = 0; x < src.cols; ++x) {
+              const auto p = src.at<cv::Vec4b>(y, x);
+              pre.at<cv::Vec4w>(y, x) = cv::Vec4w(
+                  static_cast<std::uint16_t>(p[0] * p[3]), static_cast<std::uint16_t>(p[1] * p[3]),
+                  static_cast<std::uint16_t>(p[2] * p[3]), static_cast<std::uint16_t>(p[3] * 255));
+            }
+          }
+          cv::Mat want;
+          cv::resize(pre, want, to, 0, 0, cv::INTER_AREA);
+          const cv::Mat got = codec::resize_area_premultiplied(src, to);
+          ASSERT_EQ(got.type(), CV_16UC4);
+          EXPECT_EQ(cv::norm(got, want, cv::NORM_INF), 0)
+              << "premultiplied " << from << " -> " << to << (saturated ? " saturated" : "");
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(compared, 18 * 2 * (4 * 2 + 2));
+}
+
 TEST(Png, EveryLayoutDecodesAsLibpngDoes) {
   int checked = 0;
   for (const PngSpec& s : every_png_layout()) {
