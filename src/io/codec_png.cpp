@@ -320,28 +320,87 @@ void unfilter_average(const std::uint8_t* in, const std::uint8_t* prior, std::ui
   }
 }
 
+// One Paeth step on the lanes of a, b, c (the left, above and above-left samples) and x (the
+// filtered one): the predictor is whichever of a, b and c is nearest to a + b - c: a when
+// |b - c| <= min(|a - c|, |a + b - 2c|), else b when |a - c| <= |a + b - 2c|, else c. Written so
+// that few steps wait on a, the sample just decoded.
+inline __m128i paeth_step(__m128i a, __m128i b, __m128i c, __m128i x) {
+  const __m128i pa = _mm_max_epi16(_mm_sub_epi16(b, c), _mm_sub_epi16(c, b));
+  const __m128i k = _mm_sub_epi16(_mm_sub_epi16(b, c), c);  // b - 2c
+  const __m128i pb = _mm_max_epi16(_mm_sub_epi16(a, c), _mm_sub_epi16(c, a));
+  const __m128i pc =
+      _mm_max_epi16(_mm_add_epi16(a, k), _mm_sub_epi16(_mm_sub_epi16(_mm_setzero_si128(), k), a));
+  const __m128i not_a = _mm_cmpgt_epi16(pa, _mm_min_epi16(pb, pc));
+  const __m128i b_or_c =
+      _mm_add_epi16(b, _mm_and_si128(_mm_cmpgt_epi16(pb, pc), _mm_sub_epi16(c, b)));
+  const __m128i pred = _mm_or_si128(_mm_and_si128(not_a, b_or_c), _mm_andnot_si128(not_a, a));
+  return _mm_and_si128(_mm_add_epi16(x, pred), _mm_set1_epi16(0xFF));
+}
+
 template <int kBpp>
 void unfilter_paeth(const std::uint8_t* in, const std::uint8_t* prior, std::uint8_t* out,
                     std::size_t n) {
-  // The predictor is whichever of a (left), b (above) and c (above left) is nearest to
-  // a + b - c: a when |b - c| <= min(|a - c|, |a + b - 2c|), else b when |a - c| <= |a + b - 2c|,
-  // else c. Written so that few steps wait on a, the pixel just decoded.
-  const __m128i low = _mm_set1_epi16(0xFF);
   __m128i a = _mm_setzero_si128(), c = _mm_setzero_si128();
   for (std::size_t i = 0; i < n; i += kBpp) {
-    const __m128i b = load8(prior + i), x = load8(in + i);
-    const __m128i pa = _mm_max_epi16(_mm_sub_epi16(b, c), _mm_sub_epi16(c, b));
-    const __m128i k = _mm_sub_epi16(_mm_sub_epi16(b, c), c);  // b - 2c
-    const __m128i pb = _mm_max_epi16(_mm_sub_epi16(a, c), _mm_sub_epi16(c, a));
-    const __m128i pc =
-        _mm_max_epi16(_mm_add_epi16(a, k), _mm_sub_epi16(_mm_sub_epi16(_mm_setzero_si128(), k), a));
-    const __m128i not_a = _mm_cmpgt_epi16(pa, _mm_min_epi16(pb, pc));
-    const __m128i b_or_c =
-        _mm_add_epi16(b, _mm_and_si128(_mm_cmpgt_epi16(pb, pc), _mm_sub_epi16(c, b)));
-    const __m128i pred = _mm_or_si128(_mm_and_si128(not_a, b_or_c), _mm_andnot_si128(not_a, a));
-    a = _mm_and_si128(_mm_add_epi16(x, pred), low);
+    const __m128i b = load8(prior + i);
+    a = paeth_step(a, b, c, load8(in + i));
     store_pixel<kBpp>(out + i, a, i + kBpp >= n);
     c = b;
+  }
+}
+
+// The four bytes at p (kBpp <= 4 of them a pixel; a byte past it may be read) in 16-bit lanes.
+inline __m128i load4(const std::uint8_t* p) {
+  std::int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm_unpacklo_epi8(_mm_cvtsi32_si128(v), _mm_setzero_si128());
+}
+
+// Two Paeth rows at once, for pixels of 3 or 4 bytes: the first row (`in0`, above it `prior`)
+// in the low half of each vector, the second (`in1`, above it the first) in the high half, two
+// pixels behind, so that the pixels above it are already done. A Paeth row waits on each pixel
+// before the next; two of them side by side take about the time of one. `w` >= 2 pixels; the
+// same rules for reading past the ends as unfilter_row's.
+template <int kBpp>
+void unfilter_paeth_pair(const std::uint8_t* in0, const std::uint8_t* in1,
+                         const std::uint8_t* prior, std::uint8_t* out0, std::uint8_t* out1,
+                         std::size_t w) {
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i low_half = _mm_set_epi32(0, 0, -1, -1);
+  // a, c: the last step's left and above-left samples; r1, r2: the results of the last two
+  // steps (the high half of b is the first row's pixel from two steps back).
+  __m128i a = zero, c = zero, r1 = zero, r2 = zero;
+  auto store = [](std::uint8_t* p, __m128i r) {
+    const std::int32_t v = _mm_cvtsi128_si32(_mm_packus_epi16(r, r));
+    std::memcpy(p, &v, kBpp);
+  };
+  // The first row's first two pixels alone (the second row's lanes kept at zero, its a and c).
+  for (std::size_t i = 0; i < 2; ++i) {
+    const __m128i b = load4(prior + i * kBpp);
+    a = _mm_and_si128(paeth_step(a, b, c, load4(in0 + i * kBpp)), low_half);
+    store(out0 + i * kBpp, a);
+    c = b;
+    r2 = r1;
+    r1 = a;
+  }
+  for (std::size_t i = 2; i < w; ++i) {
+    const __m128i b = _mm_unpacklo_epi64(load4(prior + i * kBpp), r2);
+    const __m128i x = _mm_unpacklo_epi64(load4(in0 + i * kBpp), load4(in1 + (i - 2) * kBpp));
+    a = paeth_step(a, b, c, x);
+    store(out0 + i * kBpp, a);
+    store(out1 + (i - 2) * kBpp, _mm_srli_si128(a, 8));
+    c = b;
+    r2 = r1;
+    r1 = a;
+  }
+  // The second row's last two pixels alone.
+  for (std::size_t i = w; i < w + 2; ++i) {
+    const __m128i b = _mm_unpacklo_epi64(zero, r2);
+    a = paeth_step(a, b, c, _mm_unpacklo_epi64(zero, load4(in1 + (i - 2) * kBpp)));
+    store(out1 + (i - 2) * kBpp, _mm_srli_si128(a, 8));
+    c = b;
+    r2 = r1;
+    r1 = a;
   }
 }
 
@@ -571,8 +630,9 @@ cv::Mat decode_png_fast(std::span<const std::uint8_t> bytes, std::uint64_t max_p
 
   // 8-bit RGB and RGBA rows are unfiltered straight into the image, and the compressed rows are
   // inflated into the image's own memory too, at its end (`extra` rows added for the filter
-  // bytes and kPad): row y is written below where the data of row y starts, so it overwrites only
-  // what has been read (and a 1 GB image needs 1 GB, not 2). The other layouts are inflated into
+  // bytes, kPad and one row more): row y + 1 is written below where the data of row y starts
+  // (two Paeth rows are unfiltered at once), so it overwrites only what has been read (and a
+  // 1 GB image needs 1 GB, not 2). The other layouts are inflated into
   // `raw`, unfiltered into `rows` (the row and the one above), then converted.
   const bool direct =
       !f.interlaced && f.depth == 8 && !f.has_trns && (f.color == 2 || f.color == 6);
@@ -582,7 +642,7 @@ cv::Mat decode_png_fast(std::span<const std::uint8_t> bytes, std::uint64_t max_p
   std::uint8_t* inflated = nullptr;
   if (direct) {
     const std::uint64_t row = f.row_bytes(f.width);
-    const std::uint64_t extra = (f.height + 2 * kPad + row - 1) / row;
+    const std::uint64_t extra = (f.height + 2 * kPad + row - 1) / row + 1;
     if (f.height + extra > 0x7FFFFFFF) return {};
     cv::Mat whole(static_cast<int>(f.height + extra), static_cast<int>(f.width), type);
     inflated = whole.data + (whole.total() * whole.elemSize() - raw_size - kPad);
@@ -613,15 +673,13 @@ cv::Mat decode_png_fast(std::span<const std::uint8_t> bytes, std::uint64_t max_p
     if (!w || !h) continue;
     const auto n = static_cast<std::size_t>(f.row_bytes(w));
     const std::uint8_t* prior = zeros.data();
-    for (std::uint32_t y = 0; y < h; ++y, at += n + 1) {
+    // Row y of the pass, unfiltered into `row`, to the image.
+    auto finish = [&](std::uint32_t y, const std::uint8_t* row) {
       auto* dst = out.ptr<std::uint8_t>(static_cast<int>(pass.y0 + y * pass.dy));
-      std::uint8_t* row = direct ? dst : rows.data() + (y % 2) * (full_row + kPad);
-      if (!unfilter_row(at[0], at + 1, prior, row, n, f.bpp)) return {};
-      prior = row;
-      if (direct) continue;
+      if (direct) return;
       if (!f.interlaced) {
         convert_row(f, row, w, dst);
-        continue;
+        return;
       }
       pixels.resize(std::size_t{w} * static_cast<std::size_t>(f.out_channels));
       convert_row(f, row, w, pixels.data());
@@ -629,6 +687,36 @@ cv::Mat decode_png_fast(std::span<const std::uint8_t> bytes, std::uint64_t max_p
         std::memcpy(dst + std::size_t{pass.x0 + x * pass.dx} * f.out_channels,
                     pixels.data() + std::size_t{x} * f.out_channels, f.out_channels);
       }
+    };
+    auto row_at = [&](std::uint32_t y) {
+      return direct ? out.ptr<std::uint8_t>(static_cast<int>(pass.y0 + y * pass.dy))
+                    : rows.data() + (y % 2) * (full_row + kPad);
+    };
+    for (std::uint32_t y = 0; y < h;) {
+      std::uint8_t* row = row_at(y);
+#if defined(__SSE2__)
+      // Two Paeth rows in a row: unfiltered together. In `rows`, the second goes where the row
+      // above the first is: it is written two pixels behind where that is read.
+      if (y + 1 < h && at[0] == 4 && at[n + 1] == 4 && w >= 2 && (f.bpp == 3 || f.bpp == 4)) {
+        std::uint8_t* next = row_at(y + 1);
+        if (f.bpp == 3) {
+          unfilter_paeth_pair<3>(at + 1, at + n + 2, prior, row, next, w);
+        } else {
+          unfilter_paeth_pair<4>(at + 1, at + n + 2, prior, row, next, w);
+        }
+        finish(y, row);
+        finish(y + 1, next);
+        prior = next;
+        at += 2 * (n + 1);
+        y += 2;
+        continue;
+      }
+#endif
+      if (!unfilter_row(at[0], at + 1, prior, row, n, f.bpp)) return {};
+      finish(y, row);
+      prior = row;
+      at += n + 1;
+      ++y;
     }
   }
   return out;
