@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <opencv2/imgproc.hpp>
 #include <string>
 
 #include "codecs.hpp"
@@ -111,23 +112,21 @@ cv::Mat decode_bmp(std::span<const std::uint8_t> b, std::uint64_t max_pixels) {
   }
   const bool has_alpha = a.mask != 0;
   cv::Mat out(static_cast<int>(height), static_cast<int>(width), has_alpha ? CV_8UC4 : CV_8UC3);
+  // The common layouts, BGR bytes or BGRX with X unused, are a byte shuffle per pixel: OpenCV's
+  // vectorised one over every row at once, then the rows put top to bottom.
+  if (!has_alpha && (bpp == 24 || bpp == 32) && r.mask == 0xFF0000 && g.mask == 0x00FF00 &&
+      bl.mask == 0x0000FF) {
+    const cv::Mat rows(static_cast<int>(height), static_cast<int>(width),
+                       bpp == 24 ? CV_8UC3 : CV_8UC4, const_cast<std::uint8_t*>(&b[data_offset]),
+                       stride);
+    cv::cvtColor(rows, out, bpp == 24 ? cv::COLOR_BGR2RGB : cv::COLOR_BGRA2RGB);
+    if (!top_down) cv::flip(out, out, 0);
+    return out;
+  }
   bool any_alpha = false;
-  // The common layouts (BGR bytes, or BGRX with X unused) are a byte shuffle per pixel; the
-  // general path extracts every field through its mask.
-  const bool plain = !has_alpha && (bpp == 24 || bpp == 32) && r.mask == 0xFF0000 &&
-                     g.mask == 0x00FF00 && bl.mask == 0x0000FF;
   for (std::int64_t y = 0; y < height; ++y) {
     const std::uint8_t* row = &b[data_offset + stride * static_cast<std::size_t>(y)];
     std::uint8_t* d = out.ptr<std::uint8_t>(static_cast<int>(top_down ? y : height - 1 - y));
-    if (plain) {
-      const int step = bpp / 8;
-      for (std::int64_t x = 0; x < width; ++x, row += step, d += 3) {
-        d[0] = row[2];
-        d[1] = row[1];
-        d[2] = row[0];
-      }
-      continue;
-    }
     for (std::int64_t x = 0; x < width; ++x) {
       std::uint8_t px[4] = {0, 0, 0, 255};
       if (bpp <= 8) {

@@ -254,6 +254,49 @@ TEST(Decode, LosslessFormatsAreExact) {
   EXPECT_EQ(cv::norm(as_mat(webp), img, cv::NORM_INF), 0);
 }
 
+// BMP's plain layouts, written by hand: 24-bit BGR and 32-bit BGRX (X ignored), rows bottom-up
+// (positive height) and top-down (negative), widths that need row padding, one row and one column.
+TEST(Decode, PlainBmpInEveryRowOrderAndPadding) {
+  for (const int bpp : {24, 32}) {
+    for (const bool top_down : {false, true}) {
+      for (const auto& [w, h] : {std::pair{33, 17}, {1, 5}, {6, 1}, {2, 2}}) {
+        const cv::Mat img = photo(w, h, static_cast<unsigned>(w * h + bpp));  // RGB
+        const std::size_t stride = (static_cast<std::size_t>(w) * bpp + 31) / 32 * 4;
+        // Padding bytes (and a BGRX pixel's X) are not zero: they must be ignored.
+        std::vector<std::uint8_t> b(54 + stride * static_cast<std::size_t>(h), 0x5A);
+        std::fill(b.begin(), b.begin() + 54, 0);
+        auto put32 = [&](std::size_t at, std::uint32_t v) {
+          for (int i = 0; i < 4; ++i) b[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
+        };
+        b[0] = 'B';
+        b[1] = 'M';
+        put32(2, static_cast<std::uint32_t>(b.size()));
+        put32(10, 54);
+        put32(14, 40);
+        put32(18, static_cast<std::uint32_t>(w));
+        put32(22, static_cast<std::uint32_t>(top_down ? -h : h));
+        b[26] = 1;
+        b[28] = static_cast<std::uint8_t>(bpp);
+        put32(30, 0);  // BI_RGB
+        for (int y = 0; y < h; ++y) {
+          std::uint8_t* row = &b[54 + stride * static_cast<std::size_t>(top_down ? y : h - 1 - y)];
+          for (int x = 0; x < w; ++x) {
+            const auto p = img.at<cv::Vec3b>(y, x);
+            std::uint8_t* q = row + static_cast<std::size_t>(x) * (bpp / 8);
+            q[0] = p[2];
+            q[1] = p[1];
+            q[2] = p[0];
+          }
+        }
+        const cv::Mat got = codec::decode_bmp(b);
+        ASSERT_EQ(got.type(), CV_8UC3) << bpp << " " << w << "x" << h;
+        EXPECT_EQ(cv::norm(got, img, cv::NORM_INF), 0)
+            << bpp << " bits " << w << "x" << h << (top_down ? " top-down" : "");
+      }
+    }
+  }
+}
+
 TEST(Decode, JpegIsCloseToItsSource) {
   const cv::Mat flat(64, 64, CV_8UC3, cv::Scalar(200, 100, 50));
   const auto d = decode_image(encode_jpeg(flat, {}), no_shrink());
