@@ -30,6 +30,21 @@ int main(int argc, char** argv) {
     commands.emplace_back(app.get_subcommands({}).back(), std::move(run));
   }
 
+  // A word that is not a command: say so, rather than CLI11's "a subcommand is required".
+  if (argc >= 2 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const auto& [sub, run] : commands) {
+      known = known || sub->check_name(argv[1]);
+      if (!sub->get_group().empty()) names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr,
+                   "palette: error: unknown command '%s' (commands: %s; see 'palette --help')\n",
+                   argv[1], names.c_str());
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

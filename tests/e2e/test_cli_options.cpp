@@ -64,6 +64,20 @@ INSTANTIATE_TEST_SUITE_P(
                       UsageCase{"OptionMissingValue", {"IMG", "-k"}}),
     [](const ::testing::TestParamInfo<UsageCase>& info) { return info.param.name; });
 
+// A word that is not a command is named, with the commands there are; no command at all too.
+TEST(Cli, UnknownCommandIsNamed) {
+  const auto r = run({PALETTE_BINARY, "extrct", "photos"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("unknown command 'extrct'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("extract, info, bench, serve"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("decode-worker"), std::string::npos) << r.err;  // hidden
+  const auto none = run({PALETTE_BINARY});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_EQ(count_lines(none.err), 1u) << none.err;
+}
+
 TEST_F(ExtractTest, DirectoryWithoutImagesIsUsageError) {
   const std::string empty = make_dir("nothing-here");
   write_text(dir_.file("nothing-here/readme.txt"), "not an image\n");
