@@ -356,52 +356,54 @@ inline __m128i load4(const std::uint8_t* p) {
   return _mm_unpacklo_epi8(_mm_cvtsi32_si128(v), _mm_setzero_si128());
 }
 
-// Two Paeth rows at once, for pixels of 3 or 4 bytes: the first row (`in0`, above it `prior`)
-// in the low half of each vector, the second (`in1`, above it the first) in the high half, two
-// pixels behind, so that the pixels above it are already done. A Paeth row waits on each pixel
-// before the next; two of them side by side take about the time of one. `w` >= 2 pixels; the
-// same rules for reading past the ends as unfilter_row's.
-template <int kBpp>
-void unfilter_paeth_pair(const std::uint8_t* in0, const std::uint8_t* in1,
-                         const std::uint8_t* prior, std::uint8_t* out0, std::uint8_t* out1,
-                         std::size_t w) {
+// Several Paeth rows at once, for pixels of 3 or 4 bytes. A Paeth row waits on each pixel before
+// the next, so rows are unfiltered side by side, each two pixels behind the one above it (whose
+// pixels it needs are then done): rows 2q and 2q + 1 in the low and high halves of the vectors of
+// pair q, the pairs' chains of steps overlapping. `in[j]`: row j's filtered bytes; `prior`: the
+// row above row 0 (row j's is row j - 1, taken from the vectors); `out[j]`: where row j goes.
+// The same rules for reading past the ends as unfilter_row's; nothing is read or written
+// outside a row's `w` pixels but that.
+template <int kBpp, int kPairs>
+void unfilter_paeth_rows(const std::uint8_t* const* in, const std::uint8_t* prior,
+                         std::uint8_t* const* out, std::size_t w) {
+  constexpr int kRows = 2 * kPairs;
   const __m128i zero = _mm_setzero_si128();
-  const __m128i low_half = _mm_set_epi32(0, 0, -1, -1);
-  // a, c: the last step's left and above-left samples; r1, r2: the results of the last two
-  // steps (the high half of b is the first row's pixel from two steps back).
-  __m128i a = zero, c = zero, r1 = zero, r2 = zero;
+  // Per pair: the last step's left (a) and above-left (c) samples, and the results of the last
+  // two steps (r2: the rows above, two steps back). A row's lanes before its first pixel stay
+  // zero by themselves: zero in, zero above, zero out.
+  __m128i a[kPairs], c[kPairs], r1[kPairs], r2[kPairs];
+  for (int q = 0; q < kPairs; ++q) a[q] = c[q] = r1[q] = r2[q] = zero;
   auto store = [](std::uint8_t* p, __m128i r) {
     const std::int32_t v = _mm_cvtsi128_si32(_mm_packus_epi16(r, r));
     std::memcpy(p, &v, kBpp);
   };
-  // The first row's first two pixels alone (the second row's lanes kept at zero, its a and c).
-  for (std::size_t i = 0; i < 2; ++i) {
-    const __m128i b = load4(prior + i * kBpp);
-    a = _mm_and_si128(paeth_step(a, b, c, load4(in0 + i * kBpp)), low_half);
-    store(out0 + i * kBpp, a);
-    c = b;
-    r2 = r1;
-    r1 = a;
-  }
-  for (std::size_t i = 2; i < w; ++i) {
-    const __m128i b = _mm_unpacklo_epi64(load4(prior + i * kBpp), r2);
-    const __m128i x = _mm_unpacklo_epi64(load4(in0 + i * kBpp), load4(in1 + (i - 2) * kBpp));
-    a = paeth_step(a, b, c, x);
-    store(out0 + i * kBpp, a);
-    store(out1 + (i - 2) * kBpp, _mm_srli_si128(a, 8));
-    c = b;
-    r2 = r1;
-    r1 = a;
-  }
-  // The second row's last two pixels alone.
-  for (std::size_t i = w; i < w + 2; ++i) {
-    const __m128i b = _mm_unpacklo_epi64(zero, r2);
-    a = paeth_step(a, b, c, _mm_unpacklo_epi64(zero, load4(in1 + (i - 2) * kBpp)));
-    store(out1 + (i - 2) * kBpp, _mm_srli_si128(a, 8));
-    c = b;
-    r2 = r1;
-    r1 = a;
-  }
+  // Step i: row j at pixel i - 2j. kEdge: some row is before its first pixel or past its last.
+  auto step = [&]<bool kEdge>(std::size_t i) {
+    for (int q = 0; q < kPairs; ++q) {
+      const std::ptrdiff_t p0 = static_cast<std::ptrdiff_t>(i) - 4 * q, p1 = p0 - 2;
+      auto inside = [&](std::ptrdiff_t p) {
+        return !kEdge || (p >= 0 && p < static_cast<std::ptrdiff_t>(w));
+      };
+      const __m128i x0 = inside(p0) ? load4(in[2 * q] + p0 * kBpp) : zero;
+      const __m128i x1 = inside(p1) ? load4(in[2 * q + 1] + p1 * kBpp) : zero;
+      const __m128i above0 =
+          q == 0 ? (inside(p0) ? load4(prior + p0 * kBpp) : zero) : _mm_srli_si128(r2[q - 1], 8);
+      const __m128i b = _mm_unpacklo_epi64(above0, r2[q]);
+      a[q] = paeth_step(a[q], b, c[q], _mm_unpacklo_epi64(x0, x1));
+      c[q] = b;
+      if (inside(p0)) store(out[2 * q] + p0 * kBpp, a[q]);
+      if (inside(p1)) store(out[2 * q + 1] + p1 * kBpp, _mm_srli_si128(a[q], 8));
+    }
+    for (int q = 0; q < kPairs; ++q) {
+      r2[q] = r1[q];
+      r1[q] = a[q];
+    }
+  };
+  const std::size_t lag = 2 * (kRows - 1), steps = w + lag;
+  std::size_t i = 0;
+  for (; i < std::min(lag, steps); ++i) step.template operator()<true>(i);
+  for (; i < w; ++i) step.template operator()<false>(i);
+  for (; i < steps; ++i) step.template operator()<true>(i);
 }
 
 template <int kBpp>
@@ -630,8 +632,8 @@ cv::Mat decode_png_fast(std::span<const std::uint8_t> bytes, std::uint64_t max_p
 
   // 8-bit RGB and RGBA rows are unfiltered straight into the image, and the compressed rows are
   // inflated into the image's own memory too, at its end (`extra` rows added for the filter
-  // bytes, kPad and one row more): row y + 1 is written below where the data of row y starts
-  // (two Paeth rows are unfiltered at once), so it overwrites only what has been read (and a
+  // bytes, kPad and three rows more): row y + 3 is written below where the data of row y starts
+  // (four Paeth rows are unfiltered at once), so it overwrites only what has been read (and a
   // 1 GB image needs 1 GB, not 2). The other layouts are inflated into
   // `raw`, unfiltered into `rows` (the row and the one above), then converted.
   const bool direct =
@@ -642,7 +644,7 @@ cv::Mat decode_png_fast(std::span<const std::uint8_t> bytes, std::uint64_t max_p
   std::uint8_t* inflated = nullptr;
   if (direct) {
     const std::uint64_t row = f.row_bytes(f.width);
-    const std::uint64_t extra = (f.height + 2 * kPad + row - 1) / row + 1;
+    const std::uint64_t extra = (f.height + 2 * kPad + row - 1) / row + 3;
     if (f.height + extra > 0x7FFFFFFF) return {};
     cv::Mat whole(static_cast<int>(f.height + extra), static_cast<int>(f.width), type);
     inflated = whole.data + (whole.total() * whole.elemSize() - raw_size - kPad);
@@ -695,20 +697,36 @@ cv::Mat decode_png_fast(std::span<const std::uint8_t> bytes, std::uint64_t max_p
     for (std::uint32_t y = 0; y < h;) {
       std::uint8_t* row = row_at(y);
 #if defined(__SSE2__)
-      // Two Paeth rows in a row: unfiltered together. In `rows`, the second goes where the row
-      // above the first is: it is written two pixels behind where that is read.
-      if (y + 1 < h && at[0] == 4 && at[n + 1] == 4 && w >= 2 && (f.bpp == 3 || f.bpp == 4)) {
-        std::uint8_t* next = row_at(y + 1);
-        if (f.bpp == 3) {
-          unfilter_paeth_pair<3>(at + 1, at + n + 2, prior, row, next, w);
-        } else {
-          unfilter_paeth_pair<4>(at + 1, at + n + 2, prior, row, next, w);
+      // Paeth rows in a row: four (straight into the image) or two unfiltered together. In
+      // `rows`, the second of two goes where the row above the first is: it is written two
+      // pixels behind where that is read.
+      const bool paeth_pixels = f.bpp == 3 || f.bpp == 4;
+      auto paeth_from = [&](std::uint32_t count) {
+        if (!paeth_pixels || y + count > h) return false;
+        for (std::uint32_t j = 0; j < count; ++j) {
+          if (at[j * (n + 1)] != 4) return false;
         }
-        finish(y, row);
-        finish(y + 1, next);
-        prior = next;
-        at += 2 * (n + 1);
-        y += 2;
+        return true;
+      };
+      const std::uint32_t together = direct && paeth_from(4) ? 4 : paeth_from(2) ? 2 : 1;
+      if (together > 1) {
+        const std::uint8_t* in[4];
+        std::uint8_t* dst[4];
+        for (std::uint32_t j = 0; j < together; ++j) {
+          in[j] = at + j * (n + 1) + 1;
+          dst[j] = row_at(y + j);
+        }
+        if (together == 4) {
+          f.bpp == 3 ? unfilter_paeth_rows<3, 2>(in, prior, dst, w)
+                     : unfilter_paeth_rows<4, 2>(in, prior, dst, w);
+        } else {
+          f.bpp == 3 ? unfilter_paeth_rows<3, 1>(in, prior, dst, w)
+                     : unfilter_paeth_rows<4, 1>(in, prior, dst, w);
+        }
+        for (std::uint32_t j = 0; j < together; ++j) finish(y + j, dst[j]);
+        prior = dst[together - 1];
+        at += together * (n + 1);
+        y += together;
         continue;
       }
 #endif
