@@ -113,7 +113,6 @@ Taps area_taps(int from, int to, double scale) {
 
 // A source pixel's channels as four floats (unused channels: whatever, never stored).
 struct LoadU8x4 {
-  static constexpr int kBytes = 4;
   static __m128 at(const std::uint8_t* row, int s) {
     std::int32_t v;
     std::memcpy(&v, row + std::size_t{4} * static_cast<std::size_t>(s), 4);
@@ -123,7 +122,6 @@ struct LoadU8x4 {
 };
 // Reads a fourth byte past the pixel: not for the last pixel of a row (LoadU8x3Last).
 struct LoadU8x3 {
-  static constexpr int kBytes = 3;
   static __m128 at(const std::uint8_t* row, int s) {
     std::int32_t v;
     std::memcpy(&v, row + std::size_t{3} * static_cast<std::size_t>(s), 4);

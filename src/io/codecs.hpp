@@ -82,13 +82,14 @@ void read_pnm_numbers(std::span<const std::uint8_t> bytes, std::size_t& pos, int
 cv::Mat shrink_decoded(cv::Mat img, int size, int alpha_threshold, bool opencv_resize = false);
 
 /// cv::resize(src, out, to, 0, 0, cv::INTER_AREA), bit for bit, several times faster where
-/// OpenCV runs scalar code: shrinking 8-bit RGB or RGBA, or 16-bit 4-channel images, by ratios
-/// that are not both integers (area.cpp). Anything else is cv::resize's own.
+/// OpenCV runs scalar code (area.cpp): shrinking 8-bit RGB or RGBA, or 16-bit 4-channel images,
+/// by ratios that are not both integers, and 8-bit RGB or RGBA by integer ratios other than
+/// 2:1 on both axes. Anything else is cv::resize's own.
 cv::Mat resize_area(const cv::Mat& src, cv::Size to);
 /// The 16-bit premultiplied image (r*a, g*a, b*a, a*255) of 8-bit RGBA `rgba` (CV_16UC4).
 cv::Mat premultiply_alpha(const cv::Mat& rgba);
-/// resize_area() of premultiply_alpha(rgba) (r*a, g*a, b*a, a*255) of 8-bit RGBA `rgba`
-/// (CV_16UC4 out), made on the way instead of in a second, twice as large image.
+/// resize_area(premultiply_alpha(rgba), to), with the premultiplied pixels made on the way
+/// instead of in a second, twice as large image.
 cv::Mat resize_area_premultiplied(const cv::Mat& rgba, cv::Size to);
 
 /// The size an image of width x height should be shrunk to: long side == size, aspect kept,

@@ -1159,6 +1159,7 @@ TEST(Area, ShrinksAsOpenCvDoesBitForBit) {
       {{200, 300}, {150, 300}},    // 1:1 down
       {{300, 300}, {100, 100}},    // 3:1 on both
       {{48, 20}, {6, 4}},          // 8:1 and 5:1
+      {{8, 12}, {4, 3}},           // 2:1 and 4:1
       {{1000, 7}, {1, 1}},         // 1000:1 and 7:1
       {{3, 600}, {1, 2}},          // 300 rows to a block: sums past 16 bits
       {{7, 5}, {3, 2}},           {{5, 7}, {1, 1}},           {{1, 2000}, {1, 256}},
@@ -1206,7 +1207,7 @@ TEST(Area, ShrinksAsOpenCvDoesBitForBit) {
       }
     }
   }
-  EXPECT_EQ(compared, 18 * 2 * (4 * 2 + 2));
+  EXPECT_EQ(compared, 19 * 2 * (4 * 2 + 2));
 }
 
 TEST(Png, EveryLayoutDecodesAsLibpngDoes) {
