@@ -111,28 +111,14 @@ Taps area_taps(int from, int to, double scale) {
   return t;
 }
 
-// A source pixel's channels as four floats (unused channels: whatever, never stored).
-struct LoadU8x4 {
-  static __m128 at(const std::uint8_t* row, int s) {
-    std::int32_t v;
-    std::memcpy(&v, row + std::size_t{4} * static_cast<std::size_t>(s), 4);
-    const __m128i z = _mm_setzero_si128();
-    return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(v), z), z));
-  }
-};
-// Reads a fourth byte past the pixel: not for the last pixel of a row (LoadU8x3Last).
-struct LoadU8x3 {
-  static __m128 at(const std::uint8_t* row, int s) {
-    std::int32_t v;
-    std::memcpy(&v, row + std::size_t{3} * static_cast<std::size_t>(s), 4);
-    const __m128i z = _mm_setzero_si128();
-    return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(v), z), z));
-  }
-};
-struct LoadU8x3Last {
+// A source pixel's kChannels bytes as four floats (lanes past them: whatever, never stored). Four
+// bytes are read, one past a 3-byte pixel, except with kExact (for the last pixel of a row).
+template <int kChannels, bool kExact = false>
+struct LoadU8 {
   static __m128 at(const std::uint8_t* row, int s) {
     std::int32_t v = 0;
-    std::memcpy(&v, row + std::size_t{3} * static_cast<std::size_t>(s), 3);
+    std::memcpy(&v, row + std::size_t{kChannels} * static_cast<std::size_t>(s),
+                kExact ? kChannels : 4);
     const __m128i z = _mm_setzero_si128();
     return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(v), z), z));
   }
@@ -208,12 +194,12 @@ void shrink(const cv::Mat& src, cv::Mat& out, Kind kind) {
           case Kind::kU8x3: {
             // The last source pixel (only ever in the last destination pixel's taps) is read
             // without the byte past it.
-            horizontal<LoadU8x3>(x, rows, buf, 0, to.width - 1);
-            horizontal<LoadU8x3Last>(x, rows, buf, to.width - 1, to.width);
+            horizontal<LoadU8<3>>(x, rows, buf, 0, to.width - 1);
+            horizontal<LoadU8<3, true>>(x, rows, buf, to.width - 1, to.width);
             break;
           }
           case Kind::kU8x4:
-            horizontal<LoadU8x4>(x, rows, buf, 0, to.width);
+            horizontal<LoadU8<4>>(x, rows, buf, 0, to.width);
             break;
           case Kind::kU16x4:
             horizontal<LoadU16x4>(x, rows, buf, 0, to.width);
