@@ -46,6 +46,10 @@ class Backend {
   /// Waits until the oldest submitted batch is done and its `out` filled. Throws its error; the
   /// batch is no longer outstanding then either (the next finish() is for the next one).
   virtual void finish() {}
+  /// Gives back the memory kept between batches for speed (scratch sized for the largest image
+  /// met: a --combined palette's millions of points make it hundreds of MB), as a server does
+  /// after each request. Only while no batch is outstanding.
+  virtual void release_memory() {}
 
   /// Whether the backend can still work after one of its calls failed (false, say, once a GPU's
   /// context is lost: every later call would fail too).

@@ -334,6 +334,9 @@ class CpuBackend final : public Backend {
     return static_cast<std::size_t>(pool_.threads()) * 8;
   }
   bool low_latency() const override { return true; }
+  void release_memory() override {
+    for (auto& s : scratch_) s = KMeansScratch{};
+  }
 
   void fit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {
     validate(params);

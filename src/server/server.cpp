@@ -682,6 +682,8 @@ struct PaletteServer::Impl {
         } catch (const std::exception& e) {
           answer = error_answer({500, std::string("internal error: ") + e.what()});
         }
+        // The backend's scratch too (for a combined palette, sized for millions of points).
+        backend.release_memory();
       }  // the job's buffers are gone
       {
         std::lock_guard lock(mutex);

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -1195,6 +1196,62 @@ constexpr bool kSanitized = __has_feature(address_sanitizer);
 constexpr bool kSanitized = false;
 #endif
 
+// `palette serve --port 0 ARGS...` as a process of its own: its pid, and the port it says it
+// listens on (0 when it does not say so within 20 s; its stderr up to then is in `log`).
+struct ServeProcess {
+  pid_t pid = -1;
+  int port = 0;
+  int err = -1;
+  std::string log;
+
+  explicit ServeProcess(const std::vector<std::string>& extra) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return;
+    err = fds[0];
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    std::vector<std::string> args = {PALETTE_BINARY, "serve", "--port", "0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (::posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(fds[1]);
+    // "palette: open http://127.0.0.1:PORT (...)" on stderr.
+    for (int i = 0; i < 200 && port == 0 && pid > 0; ++i) {
+      pollfd p{err, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[512];
+      const ssize_t n = ::read(err, buf, sizeof buf);
+      if (n <= 0) break;
+      log.append(buf, static_cast<std::size_t>(n));
+      const std::string open = "open http://127.0.0.1:";
+      const auto at = log.find(open);
+      if (at != std::string::npos && log.find(' ', at + open.size()) != std::string::npos) {
+        port = std::atoi(log.c_str() + at + open.size());
+      }
+    }
+  }
+  ServeProcess(const ServeProcess&) = delete;
+  ServeProcess& operator=(const ServeProcess&) = delete;
+  ~ServeProcess() { (void)stop(); }
+
+  // SIGTERM, then its wait status (-1: no process).
+  int stop() {
+    int status = -1;
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, &status, 0);
+      pid = -1;
+    }
+    if (err >= 0) ::close(err);
+    err = -1;
+    return status;
+  }
+};
+
 TEST(ServerProcess, EightBigUploadsStayUnderTheMemoryBound) {
   if (kSanitized) {
     GTEST_SKIP() << "AddressSanitizer keeps freed memory in quarantine: RSS says nothing here";
@@ -1202,37 +1259,10 @@ TEST(ServerProcess, EightBigUploadsStayUnderTheMemoryBound) {
   // README: peak RSS <= 48 MiB + --max-memory-mb + 28 bytes x size^2 per image of the request
   // being clustered. The last term is 28 x 12 pixels x 4 files here (the images are 6 x 2).
   constexpr long kBoundMiB = 48 + 512 + 1;
-  int err[2];
-  ASSERT_EQ(::pipe2(err, O_CLOEXEC), 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  std::vector<std::string> args = {PALETTE_BINARY, "serve", "--port",    "0",
-                                   "--backend",    "cpu",   "--threads", "2"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  ASSERT_EQ(::posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(err[1]);
-  // "palette: open http://127.0.0.1:PORT (...)" on stderr.
-  std::string log;
-  int port = 0;
-  for (int i = 0; i < 200 && port == 0; ++i) {
-    pollfd p{err[0], POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    char buf[512];
-    const ssize_t n = ::read(err[0], buf, sizeof buf);
-    if (n <= 0) break;
-    log.append(buf, static_cast<std::size_t>(n));
-    const std::string open = "open http://127.0.0.1:";
-    const auto at = log.find(open);
-    if (at != std::string::npos && log.find(' ', at + open.size()) != std::string::npos) {
-      port = std::atoi(log.c_str() + at + open.size());
-    }
-  }
-  ASSERT_GT(port, 0) << log;
+  ServeProcess server({"--backend", "cpu", "--threads", "2"});
+  ASSERT_GT(server.port, 0) << server.log;
+  const int port = server.port;
+  const pid_t pid = server.pid;
 
   constexpr std::size_t kFile = 50'000'000;
   const std::string file = png({0x123456, 0xabcdef}, {6, 2});
@@ -1281,15 +1311,73 @@ TEST(ServerProcess, EightBigUploadsStayUnderTheMemoryBound) {
       "before, peak %ld MiB, %ld MiB after\n",
       4 * kFile / 1000000, answered.load(), refused.load(), rss_before / 1024, peak / 1024,
       after / 1024);
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ::close(err[0]);
+  const int status = server.stop();
   EXPECT_EQ(answered, 8);
   EXPECT_EQ(wrong, 0);
   EXPECT_GT(peak, 0);
   EXPECT_LT(peak / 1024, kBoundMiB);
   EXPECT_LT(after, rss_before + 32 * 1024) << "memory kept after the burst";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+// The heaviest request the defaults allow for clustering: 100 files of noise at the server's
+// size (256 x 256, 65,536 colours each, 6.5 million for the combined palette), combined=1 (the
+// page's default). Peak resident memory stays under the README's bound for it, and the memory
+// (the colour table, the combined palette's points, the backend's scratch for them) goes back
+// after the answer: a second request answers the same, byte for byte.
+TEST(ServerProcess, CombinedPaletteOfAHundredNoiseImagesStaysBoundedAndGivesMemoryBack) {
+  if (kSanitized) {
+    GTEST_SKIP() << "AddressSanitizer keeps freed memory in quarantine: RSS says nothing here";
+  }
+  // README: 48 MiB + --max-memory-mb + 28 bytes x size^2 per image, and for combined=1 the
+  // colour table (128 MiB) and up to as much again as the images' points: under 1.05 GiB.
+  constexpr long kBoundMiB = 1075;
+  ServeProcess server({"--backend", "cpu", "--threads", "2"});
+  ASSERT_GT(server.port, 0) << server.log;
+  Body body;
+  {
+    TempDir d;
+    cv::theRNG().state = 7;
+    for (int i = 0; i < 100; ++i) {
+      cv::Mat noise(256, 256, CV_8UC3);
+      cv::randu(noise, 0, 256);
+      test::write_image(d.file("n.png"), noise, {cv::IMWRITE_PNG_COMPRESSION, 1});
+      const auto b = test::read_bytes(d.file("n.png"));
+      body.text(part_head("xyz", "images", "n" + std::to_string(i) + ".png") +
+                std::string(b.begin(), b.end()) + "\r\n");
+    }
+  }
+  body.text("--xyz\r\nContent-Disposition: form-data; name=\"combined\"\r\n\r\n1\r\n--xyz--\r\n");
+  const long rss_before = proc_status_kb(server.pid, "VmRSS");
+  std::string first;
+  for (int round = 0; round < 2; ++round) {
+    Body copy = body;
+    const std::size_t size = copy.size();
+    const auto a = exchange(server.port, post_head(size), std::move(copy));
+    ASSERT_EQ(a.status, 200) << a.head << a.body;
+    const auto j = json::parse(a.body);
+    ASSERT_EQ(j["images"].size(), 100u);
+    ASSERT_TRUE(j["combined"].is_object()) << a.body.substr(0, 200);
+    EXPECT_EQ(j["combined"]["colors"].size(), 5u);
+    if (round == 0) {
+      first = a.body;
+    } else {
+      EXPECT_EQ(a.body, first);
+    }
+  }
+  const long peak = proc_status_kb(server.pid, "VmHWM");
+  long after = proc_status_kb(server.pid, "VmRSS");
+  for (int i = 0; i < 30 && after > rss_before + 32 * 1024; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = proc_status_kb(server.pid, "VmRSS");
+  }
+  std::printf(
+      "[ serve    ] 100 noise images, combined=1, twice: server RSS %ld MiB before, peak "
+      "%ld MiB, %ld MiB after\n",
+      rss_before / 1024, peak / 1024, after / 1024);
+  EXPECT_LT(peak / 1024, kBoundMiB);
+  EXPECT_LT(after, rss_before + 32 * 1024) << "memory kept after the request";
+  const int status = server.stop();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
