@@ -83,6 +83,16 @@ struct Slot {
     dcount.reserve(image_count);
     diter.reserve(image_count);
   }
+  void release_host() {
+    hx = {};
+    hy = {};
+    hz = {};
+    hw = {};
+    hoff = {};
+    hclusters = {};
+    hcount = {};
+    hiter = {};
+  }
   void release_device() {
     dx = {};
     dy = {};
@@ -151,6 +161,16 @@ class CudaBackend final : public Backend {
     if (e == cudaSuccess) return true;
     (void)cudaGetLastError();
     return cudaDeviceSynchronize() == cudaSuccess;
+  }
+
+  // The slots' page-locked staging and device buffers, grown to the largest batch met (a
+  // combined palette's millions of points), are given back; the next batch grows them again.
+  void release_memory() override {
+    if (!order_.empty() || cudaSetDevice(device_) != cudaSuccess) return;
+    for (auto& s : slots_) {
+      s->release_host();
+      s->release_device();
+    }
   }
 
   // This batch, whatever else is in flight (those stay in flight, for their finish()).

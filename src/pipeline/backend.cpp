@@ -82,6 +82,11 @@ class FallbackBackend final : public Backend {
     fallback().fit(*job.batch, job.params, *job.out);
   }
 
+  void release_memory() override {
+    if (primary_) primary_->release_memory();
+    if (fallback_) fallback_->release_memory();
+  }
+
  private:
   struct Outstanding {
     const Batch* batch;
@@ -228,6 +233,13 @@ class MultiDeviceBackend final : public Backend {
       }
     }
     cpu().fit(*job.batch, job.params, *job.out);
+  }
+
+  void release_memory() override {
+    for (auto& m : members_) {
+      if (m.backend) m.backend->release_memory();
+    }
+    if (cpu_) cpu_->release_memory();
   }
 
   bool healthy() const override { return true; }

@@ -204,6 +204,24 @@ TEST(KMeans, SameSeedSameResultWhateverTheThreadsAndBatch) {
   }
 }
 
+// The CPU backend gives its scratch back (a server between requests) and clusters as before.
+TEST(KMeans, ReleasingScratchChangesNoResult) {
+  std::mt19937 rng(9);
+  Batch batch;
+  batch.space = ColorSpace::kLab;
+  for (int i = 0; i < 5; ++i) batch.add(random_points(rng, 30000, 5, ColorSpace::kLab));
+  const KMeansParams params{5, 3, 100, 0.5};
+  const auto cpu = make_cpu_backend(2);
+  BatchResult before, after;
+  cpu->fit(batch, params, before);
+  cpu->release_memory();
+  cpu->fit(batch, params, after);
+  for (std::size_t i = 0; i < batch.images(); ++i) {
+    EXPECT_EQ(make_palette(batch, i, before).colors, make_palette(batch, i, after).colors);
+    EXPECT_EQ(make_palette(batch, i, before).weights, make_palette(batch, i, after).weights);
+  }
+}
+
 TEST(KMeans, EmptyImageHasNoClusters) {
   Batch batch;
   batch.add_empty();

@@ -192,6 +192,7 @@ class DeferredBackend final : public Backend {
   int fail_submit_at = 0, fail_finish_at = 0;
   std::vector<int> transient;
   int clustered = 0;  // batches this backend clustered (finish() or fit())
+  int released = 0;   // release_memory() calls
 
   std::string name() const override { return "deferred"; }
   bool healthy() const override { return !broken_; }
@@ -209,6 +210,7 @@ class DeferredBackend final : public Backend {
     ASSERT_LT(queue_.size(), 2u);
     queue_.push_back({&batch, params, &out, batch.points()});
   }
+  void release_memory() override { ++released; }
   void finish() override {
     if (broken_ || ++finishes_ == fail_finish_at) fail();
     ASSERT_FALSE(queue_.empty());
@@ -403,6 +405,26 @@ std::unique_ptr<Backend> two_devices(std::unique_ptr<DeferredBackend> a,
   devices.push_back({1, std::move(b)});
   return with_devices(std::move(devices), 2,
                       [&notices](const std::string& n) { notices.push_back(n); });
+}
+
+// release_memory() (a server between requests) reaches every backend the wrappers hold: each
+// device of with_devices(), and the primary of with_cpu_fallback().
+TEST(Pipeline, ReleasingMemoryReachesEveryWrappedBackend) {
+  auto a = std::make_unique<DeferredBackend>();
+  auto b = std::make_unique<DeferredBackend>();
+  DeferredBackend* pa = a.get();
+  DeferredBackend* pb = b.get();
+  std::vector<std::string> notices;
+  const auto devices = two_devices(std::move(a), std::move(b), notices);
+  devices->release_memory();
+  EXPECT_EQ(pa->released, 1);
+  EXPECT_EQ(pb->released, 1);
+  auto c = std::make_unique<DeferredBackend>();
+  DeferredBackend* pc = c.get();
+  const auto fallback = with_cpu_fallback(std::move(c), 1);
+  fallback->release_memory();
+  fallback->release_memory();
+  EXPECT_EQ(pc->released, 2);
 }
 
 TEST(Pipeline, AFailingDeviceHandsItsBatchesToTheOthers) {
