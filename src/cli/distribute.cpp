@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -289,6 +290,26 @@ std::string encode_rows(const std::vector<Entry>& entries) {
   return e.take();
 }
 
+// Test hook (tests/e2e/test_cli_mpi.cpp): PALETTE_TEST_KILL_RANK_AFTER="R:N" makes rank R
+// (R > 0) die by SIGKILL once it has sent N rows, before it sends another, a rank dying mid-run
+// on cue. So that it surely dies holding rows it never sent, rank 0 starts its own share only
+// once rank R has been handed more than N inputs (else, on a loaded machine, rank 0 may do all the
+// work before rank R has asked for any).
+struct KillHook {
+  int rank = -1;
+  std::size_t after = 0;
+};
+
+KillHook kill_hook() {
+  KillHook h;
+  const char* v = std::getenv("PALETTE_TEST_KILL_RANK_AFTER");
+  if (v && std::strchr(v, ':') && std::atoi(v) > 0) {
+    h.rank = std::atoi(v);
+    h.after = static_cast<std::size_t>(std::atol(std::strchr(v, ':') + 1));
+  }
+  return h;
+}
+
 std::vector<Entry> decode_rows(std::string_view bytes) {
   Decoder d(bytes);
   std::vector<Entry> out(d.u64());
@@ -340,6 +361,9 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
 
   // The other ranks: requests for chunks, their rows, their last word.
   std::size_t remote_images = 0, remote_failed = 0;
+  const KillHook hook = kill_hook();
+  std::size_t handed_to_victim = 0;
+  std::atomic<bool> victim_holds_enough{false};
   std::thread comm([&] {
     or_abort([&] {
       Backoff idle;
@@ -364,6 +388,10 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
         while (!waiting.empty()) {
           std::optional<Chunk> c = pool.pop(false);
           if (!c) break;
+          if (waiting.front() == hook.rank) {
+            handed_to_victim += c->items.size();
+            if (handed_to_victim > hook.after || c->items.empty()) victim_holds_enough = true;
+          }
           mpi::send(waiting.front(), kChunk, encode(*c));
           waiting.pop_front();
           busy = true;
@@ -384,6 +412,10 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
     feed(
         local, map, 2 * d.chunk,
         [&]() -> std::optional<Chunk> {
+          if (hook.rank > 0 && hook.rank < world.size) {
+            Backoff wait;
+            while (!victim_holds_enough && !stopped()) wait.nap();
+          }
           auto c = pool.pop(true);
           if (!c || c->items.empty()) return std::nullopt;
           return c;
@@ -425,21 +457,16 @@ DistributedStats run_worker_rank(const mpi::World& world, Backend& backend,
         },
         stop);
   });
-  // Test hook (tests/e2e/test_cli_mpi.cpp): PALETTE_TEST_KILL_RANK_AFTER="R:N" kills rank R
-  // with SIGKILL once it has sent N rows, a rank dying mid-run on cue.
-  long kill_after = -1;
-  if (const char* hook = std::getenv("PALETTE_TEST_KILL_RANK_AFTER")) {
-    if (std::atoi(hook) == world.rank && std::strchr(hook, ':')) {
-      kill_after = std::atol(std::strchr(hook, ':') + 1);
-    }
-  }
+  const KillHook hook = kill_hook();
   std::size_t sent = 0;
   EntrySink sink(
       formatter, map,
       [&](std::vector<Entry>& e) {
-        mpi::send(0, kRows, encode_rows(e));
+        const bool dies = hook.rank == world.rank && sent + e.size() > hook.after;
+        if (dies) e.resize(hook.after - sent);
+        if (!e.empty()) mpi::send(0, kRows, encode_rows(e));
         sent += e.size();
-        if (kill_after >= 0 && sent >= static_cast<std::size_t>(kill_after)) ::raise(SIGKILL);
+        if (dies) ::raise(SIGKILL);
       },
       d.on_row);
   DistributedStats stats;
