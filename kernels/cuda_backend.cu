@@ -140,6 +140,7 @@ class CudaBackend final : public Backend {
     for (auto& s : slots_) {
       if (s) PALETTE_CUDA_TRY_NO_THROW(cudaStreamSynchronize(s->stream.get()));
     }
+    if (spare_) PALETTE_CUDA_TRY_NO_THROW(cudaStreamSynchronize(spare_->stream.get()));
   }
 
   std::string name() const override { return "cuda"; }
@@ -171,25 +172,49 @@ class CudaBackend final : public Backend {
       s->release_host();
       s->release_device();
     }
+    spare_.reset();
   }
 
-  // This batch, whatever else is in flight (those stay in flight, for their finish()).
+  // This batch, whatever else is in flight (those stay in flight, for their finish()): in a free
+  // slot, or, when both hold a batch (a multi-device backend hands a failed device's batch to
+  // this one while it has two in flight), in a spare slot kept for this.
   void fit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {
-    submit(batch, params, out);
-    const int index = order_.back();
-    order_.pop_back();
-    complete(index);
+    validate(params);
+    if (order_.size() < slots_.size()) {
+      submit(batch, params, out);
+      const int index = order_.back();
+      order_.pop_back();
+      complete(*slots_[index]);
+      return;
+    }
+    PALETTE_CUDA_TRY(cudaSetDevice(device_));
+    if (!spare_) spare_ = std::make_unique<Slot>();
+    if (start(batch, params, out, *spare_)) complete(*spare_);
   }
 
   void submit(const Batch& batch, const KMeansParams& params, BatchResult& out) override {
     validate(params);
     if (order_.size() >= slots_.size()) throw Error("too many batches in flight");
-    const double cpu0 = thread_cpu_seconds();
     PALETTE_CUDA_TRY(cudaSetDevice(device_));
     // A slot with no batch in flight (fit() may leave an older batch in either).
     int index = 0;
     while (std::find(order_.begin(), order_.end(), index) != order_.end()) ++index;
-    Slot& s = *slots_[index];
+    start(batch, params, out, *slots_[index]);
+    order_.push_back(index);
+  }
+
+  void finish() override {
+    if (order_.empty()) return;
+    const int index = order_.front();
+    order_.pop_front();
+    complete(*slots_[index]);
+  }
+
+ private:
+  // Starts `batch` on slot `s` (free): queued on its stream, for complete(s), and true; or, when
+  // the device lacks the memory for it, clustered at once in pieces, and false.
+  bool start(const Batch& batch, const KMeansParams& params, BatchResult& out, Slot& s) {
+    const double cpu0 = thread_cpu_seconds();
     const std::size_t images = batch.images(), points = batch.points();
     out.reset(images, params.k);
     try {
@@ -205,8 +230,7 @@ class CudaBackend final : public Backend {
       fit_in_pieces(batch, params, out, s);
       out.host_cpu_seconds += thread_cpu_seconds() - cpu0;
       s.out = nullptr;
-      order_.push_back(index);
-      return;
+      return false;
     }
     if (batches_++ == fault_batch_) {
       fault_kernel<<<1, 1, 0, s.stream.get()>>>();
@@ -217,20 +241,11 @@ class CudaBackend final : public Backend {
     s.images = images;
     s.k = params.k;
     s.cpu = thread_cpu_seconds() - cpu0;
-    order_.push_back(index);
+    return true;
   }
 
-  void finish() override {
-    if (order_.empty()) return;
-    const int index = order_.front();
-    order_.pop_front();
-    complete(index);
-  }
-
- private:
-  // Waits for the batch of slot `index` (taken out of order_) and hands its results over.
-  void complete(int index) {
-    Slot& s = *slots_[index];
+  // Waits for the batch of slot `s` (taken out of order_) and hands its results over.
+  void complete(Slot& s) {
     if (!s.out) return;  // done synchronously in pieces
     const double cpu0 = thread_cpu_seconds();
     BatchResult& out = *s.out;
@@ -324,7 +339,8 @@ class CudaBackend final : public Backend {
   int multiprocessors_ = 0;
   std::size_t max_points_ = 0;
   std::array<std::unique_ptr<Slot>, 2> slots_;
-  std::deque<int> order_;  // slots with a batch, oldest first
+  std::unique_ptr<Slot> spare_;  // fit() while both slots hold a batch
+  std::deque<int> order_;        // slots with a batch, oldest first
 };
 
 }  // namespace

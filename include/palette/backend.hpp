@@ -28,6 +28,9 @@ class Backend {
   /// Whether rows should leave as soon as possible (small batches) rather than in big batches.
   virtual bool low_latency() const = 0;
   /// Clusters every image of `batch` with `params`; replaces `out`. Throws palette::Error.
+  /// Works whatever is outstanding (submitted, not yet finished, up to max_in_flight()): those
+  /// batches stay outstanding, for their finish(). A multi-device backend hands a failed
+  /// device's batch to a busy device this way.
   virtual void fit(const Batch& batch, const KMeansParams& params, BatchResult& out) = 0;
 
   // Asynchronous use, so that a GPU works on one batch while the next one is copied in: up to
