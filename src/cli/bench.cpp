@@ -89,6 +89,10 @@ int run(const BenchOptions& o) {
   init_image_io();
   const PipelineOptions options = pipeline_options(o);
   const int threads = options.threads;
+  // --devices, checked before any work (a list this machine cannot run is a usage error, as for
+  // extract): every listed device at once, after the first one alone.
+  std::unique_ptr<Backend> multi;
+  if (!o.devices.empty()) multi = make_backend(o);
 
   // Inputs, all in memory, so that the disk stays out of the numbers.
   std::vector<InputItem> items;
@@ -144,12 +148,8 @@ int run(const BenchOptions& o) {
   }
   if (gpu) results.push_back(run_once("cuda", items, *gpu, options));
   // --devices: the same on every listed device at once (its first one above, alone).
-  std::unique_ptr<Backend> multi;
-  if (gpu && !o.devices.empty()) {
-    multi = make_backend(o);
-    if (multi->max_in_flight() > gpu->max_in_flight()) {
-      results.push_back(run_once("cuda, all", items, *multi, options));
-    }
+  if (gpu && multi && multi->max_in_flight() > gpu->max_in_flight()) {
+    results.push_back(run_once("cuda, all", items, *multi, options));
   }
 #endif
 

@@ -52,6 +52,7 @@ TEST(BenchTest, BadOptionValueExitsTwoWithOneLineOnStderrAndNothingOnStdout) {
                                                                 {"--threads", "two"},
                                                                 {"--device", "-1"},
                                                                 {"--batch", "0"},
+                                                                {"--devices", "0,x"},
                                                                 {"--images", "0"},
                                                                 {"--no-such-option"}}) {
     SCOPED_TRACE(args[0]);
