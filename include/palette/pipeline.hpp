@@ -28,6 +28,10 @@ struct PipelineOptions {
   std::optional<Region> region;  ///< cluster only this part of each image (--region)
   IgnoreOptions ignore;          ///< colours not counted (--ignore)
   bool combined = false;         ///< also one palette of every counted pixel of the run
+  /// With combined: where the counted pixels are gathered, when not in the run's own table; the
+  /// caller then makes the palette (combined_palette()) and PipelineStats::combined stays empty.
+  /// MPI ranks gather so, and rank 0 adds up every rank's colours.
+  ColorWeights* combined_colours = nullptr;
   /// Keep a thumbnail of each image, fitting in this box, in its row (--contact-sheet); 0: none.
   int thumbnail_width = 0, thumbnail_height = 0;
   int threads = 1;               ///< decode workers
@@ -81,6 +85,12 @@ class RowSink {
 PipelineStats run_pipeline(InputQueue& inputs, Backend& backend, const PipelineOptions& options,
                            RowSink& sink, PipelineProgress* progress = nullptr,
                            const std::atomic<bool>* cancel = nullptr);
+
+/// The palette of every colour of `colours` (--combined): one more batch of one image for
+/// `backend` (the CPU if the backend cannot take it), clustered and shaped with `options`;
+/// std::nullopt when `colours` is empty.
+std::optional<Palette> combined_palette(ColorWeights& colours, const PipelineOptions& options,
+                                        Backend& backend);
 
 /// Reads (unless item.data is set), decodes and prepares one input; on failure returns false
 /// and sets `error`. Exposed for tests and single-image callers.

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -56,6 +57,9 @@ class ColorWeights {
   /// one common divisor when a colour's sum exceeds 32 bits (at least 1 each; deterministic).
   /// Not const-thread-safe: the list form is merged first.
   ImagePoints points(ColorSpace space);
+  /// Calls fn(rgb, weight) for every colour with weight, in 0xRRGGBB order (the sums as added,
+  /// unscaled: what another table needs to add them up). Not const-thread-safe, as points().
+  void visit(const std::function<void(std::uint32_t, std::uint64_t)>& fn);
 
  private:
   struct Free {
@@ -66,6 +70,8 @@ class ColorWeights {
     std::uint64_t weight;
   };
   void merge_pending();  // pending_ into sorted_, equal colours summed
+  template <class F>
+  void each(F&& fn);  // visit() without a std::function
 
   std::unique_ptr<std::uint64_t, Free> table_;
   std::vector<Entry> pending_, sorted_;  // the list form, before the table: added, merged

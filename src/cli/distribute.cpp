@@ -20,7 +20,11 @@
 namespace palette::cli {
 namespace {
 
-enum Tag : int { kRequest = 1, kChunk = 2, kRows = 3, kDone = 4 };
+enum Tag : int { kRequest = 1, kChunk = 2, kRows = 3, kDone = 4, kColours = 5 };
+
+// --combined: a rank's colours go to rank 0 in messages of at most this many (16 bytes each:
+// 1 MiB).
+constexpr std::size_t kColoursPerMessage = std::size_t{1} << 16;
 
 // Waiting for something to arrive by polling: short naps while things happen, longer ones (up to
 // half a millisecond) while nothing does, so an idle rank costs no CPU and a busy one no latency.
@@ -59,7 +63,11 @@ class Encoder {
     u64(v.size());
     s_.append(v);
   }
-  std::string take() { return std::move(s_); }
+  std::string take() {
+    std::string out = std::move(s_);
+    s_.clear();
+    return out;
+  }
 
  private:
   std::string s_;
@@ -359,8 +367,10 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
     });
   });
 
-  // The other ranks: requests for chunks, their rows, their last word.
+  // The other ranks: requests for chunks, their rows, their colours (--combined), their last
+  // word (which says how many colour messages they sent).
   std::size_t remote_images = 0, remote_failed = 0;
+  ColorWeights remote_colours;
   const KillHook hook = kill_hook();
   std::size_t handed_to_victim = 0;
   std::atomic<bool> victim_holds_enough{false};
@@ -369,7 +379,8 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
       Backoff idle;
       std::deque<int> waiting;
       int done = 0;
-      while (done < world.size - 1) {
+      std::uint64_t colour_messages = 0, colour_messages_sent = 0;
+      while (done < world.size - 1 || colour_messages < colour_messages_sent) {
         bool busy = false;
         while (auto m = mpi::poll(-1, -1)) {
           busy = true;
@@ -378,10 +389,18 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
           } else if (m->tag == kRows) {
             auto entries = decode_rows(m->bytes);
             reorder.add(entries);
+          } else if (m->tag == kColours) {
+            Decoder dec(m->bytes);
+            for (std::uint64_t n = dec.u64(); n > 0; --n) {
+              const std::uint64_t rgb = dec.u64();
+              remote_colours.add(static_cast<std::uint32_t>(rgb), dec.u64());
+            }
+            ++colour_messages;
           } else if (m->tag == kDone) {
             Decoder dec(m->bytes);
             remote_images += dec.u64();
             remote_failed += dec.u64();
+            colour_messages_sent += dec.u64();
             ++done;
           }
         }
@@ -429,6 +448,8 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
   feeder.join();
   chunker.join();
   comm.join();
+  if (d.colours)
+    remote_colours.visit([&](std::uint32_t c, std::uint64_t w) { d.colours->add(c, w); });
   stats.images = stats.local.images + remote_images;
   stats.failed = stats.local.failed + remote_failed;
   return stats;
@@ -474,9 +495,30 @@ DistributedStats run_worker_rank(const mpi::World& world, Backend& backend,
   feeder.join();
   stats.images = stats.local.images;
   stats.failed = stats.local.failed;
+  std::uint64_t colour_messages = 0;
+  if (d.colours && !(stop && *stop)) {
+    Encoder c;
+    std::uint64_t n = 0;
+    const auto flush = [&] {
+      Encoder m;
+      m.u64(n);
+      mpi::send(0, kColours, m.take() + c.take());
+      ++colour_messages;
+      n = 0;
+    };
+    d.colours->visit([&](std::uint32_t rgb, std::uint64_t w) {
+      c.u64(rgb);
+      c.u64(w);
+      if (++n == kColoursPerMessage) flush();
+    });
+    if (n > 0) flush();
+    spdlog::debug("rank {}: its colours went to rank 0 in {} messages", world.rank,
+                  colour_messages);
+  }
   Encoder e;
   e.u64(stats.images);
   e.u64(stats.failed);
+  e.u64(colour_messages);
   mpi::send(0, kDone, e.take());
   return stats;
 }

@@ -26,6 +26,10 @@ struct DistributedOptions {
   /// Called on the rank that made it with every row and its input's index (0-based, in the
   /// whole input), from that rank's pipeline thread (--swatches).
   std::function<void(std::size_t, const Row&)> on_row;
+  /// --combined: this rank's counted pixels (PipelineOptions::combined_colours points here).
+  /// Every other rank sends its colours to rank 0 at the end, and rank 0 adds them to its own
+  /// before run_root_rank() returns: the colours of the whole run, as one process gathers them.
+  ColorWeights* colours = nullptr;
 };
 
 /// The rows a run wrote and how they went, over every rank.

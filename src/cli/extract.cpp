@@ -417,14 +417,18 @@ void write_json_document(const std::string& lines, const std::string& output) {
 // back their rows (distribute.hpp); rank 0 reports.
 int run_worker(const ExtractOptions& o, const StopSignals& stop, const mpi::World& world,
                OutputFormat format, Pictures& pictures) {
-  const PipelineOptions options = extract_pipeline_options(o);
+  PipelineOptions options = extract_pipeline_options(o);
+  ColorWeights colours;  // --combined: this rank's share, for rank 0
+  if (options.combined) options.combined_colours = &colours;
   init_image_io();
   StderrCapture capture;
   const std::unique_ptr<Backend> backend = make_backend(o);
-  spdlog::debug("rank {}: the {} backend: {}", world.rank, backend->name(), backend->device());
+  spdlog::debug("rank {} (local rank {}): the {} backend: {}", world.rank, world.local_rank,
+                backend->name(), backend->device());
   const auto formatter = make_formatter(format, o.k, o.names, o.stats);
   DistributedOptions d;
   d.chunk = o.chunk;
+  d.colours = options.combined_colours;
   if (pictures.active()) {
     d.on_row = [&](std::size_t index, const Row& row) { pictures.add(index + 1, row); };
   }
@@ -492,7 +496,6 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     // One palette of the whole run needs the whole run in one process.
     if (o.resume) throw UsageError("--combined cannot be resumed (it needs every image's pixels)");
     if (o.shard.sharded()) throw UsageError("--combined does not go with --shard");
-    if (world.distributed()) throw UsageError("--combined does not go with mpirun (yet)");
   }
   if (world.rank > 0) return run_worker(o, stop, world, *format, pictures);
   // --format json: the rows go to a JSON Lines file beside the output (or in $TMPDIR for
@@ -591,8 +594,12 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   }
   PipelineStats stats;
   if (world.distributed()) {
+    // --combined: every rank's colours end up in this table, and its palette is made here.
+    ColorWeights colours;
+    if (options.combined) options.combined_colours = &colours;
     DistributedOptions d;
     d.chunk = o.chunk;
+    d.colours = options.combined_colours;
     if (pictures.active()) {
       d.on_row = [&](std::size_t index, const Row& row) { pictures.add(index + 1, row); };
     }
@@ -605,6 +612,11 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
         [&](const std::string& text, std::size_t rows) { sink.write_text(text, rows); },
         &stop.requested());
     stats = all.local;
+    if (options.combined && !stop.requested()) {
+      const double combine0 = wall_seconds();
+      stats.combined = combined_palette(colours, options, *backend);
+      stats.cluster.wall += wall_seconds() - combine0;
+    }
     stats.wall = wall_seconds() - t0;  // to the last row of every rank written
     stats.images = all.images;
     stats.failed = all.failed;

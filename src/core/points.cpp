@@ -153,22 +153,26 @@ void ColorWeights::add_concurrent(std::uint32_t rgb, std::uint64_t weight) {
       .fetch_add(weight, std::memory_order_relaxed);
 }
 
+// The colours with weight, in colour order, from the table or the list (merged).
+template <class F>
+void ColorWeights::each(F&& fn) {
+  merge_pending();
+  if (table_) {
+    const std::uint64_t* w = table_.get();
+    for (std::uint32_t c = 0; c < (1u << 24); ++c) {
+      if (w[c] != 0) fn(c, w[c]);
+    }
+    return;
+  }
+  for (const Entry& e : sorted_) {
+    if (e.weight != 0) fn(e.rgb, e.weight);
+  }
+}
+
+void ColorWeights::visit(const std::function<void(std::uint32_t, std::uint64_t)>& fn) { each(fn); }
+
 ImagePoints ColorWeights::points(ColorSpace space) {
   ImagePoints points;
-  // The colours with weight, in colour order, from the table or the list.
-  const auto each = [&](auto&& fn) {
-    if (table_) {
-      const std::uint64_t* w = table_.get();
-      for (std::uint32_t c = 0; c < (1u << 24); ++c) {
-        if (w[c] != 0) fn(c, w[c]);
-      }
-    } else {
-      for (const Entry& e : sorted_) {
-        if (e.weight != 0) fn(e.rgb, e.weight);
-      }
-    }
-  };
-  merge_pending();
   std::uint64_t heaviest = 0;
   each([&](std::uint32_t, std::uint64_t w) { heaviest = std::max(heaviest, w); });
   const std::uint64_t divisor = heaviest / 0xFFFFFFFFull + 1;

@@ -156,7 +156,11 @@ class Pipeline {
       throw;
     }
     stop_workers(workers);
-    if (options_.combined && !cancelled()) stats_.combined = combine();
+    if (options_.combined && !options_.combined_colours && !cancelled()) {
+      const double combine0 = wall_seconds();
+      stats_.combined = combined_palette(colour_weights_, options_, backend_);
+      stats_.cluster.wall += wall_seconds() - combine0;
+    }
     stats_.wall = wall_seconds() - wall0;
     stats_.cpu = process_cpu_seconds() - cpu0;
     return stats_;
@@ -167,34 +171,10 @@ class Pipeline {
 
   // --combined: every counted pixel of the run, by colour.
   void gather(const Batch& batch, std::size_t image) {
+    ColorWeights& to = options_.combined_colours ? *options_.combined_colours : colour_weights_;
     for (std::size_t i = batch.offsets[image]; i < batch.offsets[image + 1]; ++i) {
-      colour_weights_.add(batch.rgb[i], batch.weight[i]);
+      to.add(batch.rgb[i], batch.weight[i]);
     }
-  }
-
-  // The palette of everything gathered: one more batch of one image for the backend (the CPU
-  // if the backend cannot take it).
-  std::optional<Palette> combine() {
-    if (colour_weights_.empty()) return std::nullopt;
-    const ImagePoints points = colour_weights_.points(options_.space);
-    Batch batch;
-    batch.space = options_.space;
-    batch.add(points);
-    BatchResult result;
-    const double wall0 = wall_seconds();
-    try {
-      backend_.fit(batch, options_.kmeans, result);
-    } catch (const std::exception&) {
-      make_cpu_backend(std::max(1, options_.threads))->fit(batch, options_.kmeans, result);
-    }
-    Palette p = make_palette(batch, 0, result);
-    shape_palette(p, options_.shape);
-    if (options_.quality) {
-      add_quality(p, batch, 0, points.total_weight);
-      p.converged = p.iterations < options_.kmeans.max_iter;
-    }
-    stats_.cluster.wall += wall_seconds() - wall0;
-    return p;
   }
 
   void stop_workers(std::vector<std::thread>& workers) {
@@ -423,6 +403,28 @@ class Pipeline {
 };
 
 }  // namespace
+
+std::optional<Palette> combined_palette(ColorWeights& colours, const PipelineOptions& options,
+                                        Backend& backend) {
+  if (colours.empty()) return std::nullopt;
+  const ImagePoints points = colours.points(options.space);
+  Batch batch;
+  batch.space = options.space;
+  batch.add(points);
+  BatchResult result;
+  try {
+    backend.fit(batch, options.kmeans, result);
+  } catch (const std::exception&) {
+    make_cpu_backend(std::max(1, options.threads))->fit(batch, options.kmeans, result);
+  }
+  Palette p = make_palette(batch, 0, result);
+  shape_palette(p, options.shape);
+  if (options.quality) {
+    add_quality(p, batch, 0, points.total_weight);
+    p.converged = p.iterations < options.kmeans.max_iter;
+  }
+  return p;
+}
 
 PipelineStats run_pipeline(InputQueue& inputs, Backend& backend, const PipelineOptions& options,
                            RowSink& sink, PipelineProgress* progress,

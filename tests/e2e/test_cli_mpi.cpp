@@ -1,10 +1,14 @@
 // mpirun -n N palette extract (CPU backend, this machine's cores oversubscribed): the output is
 // the file a plain run writes, byte for byte, for 1, 2 and 4 ranks, CSV and JSON Lines, error
 // rows included; a rank killed mid-run ends the job non-zero with a message naming it, and a
-// plain --resume finishes the file byte-identically. Skipped where mpirun is missing or palette
+// plain --resume finishes the file byte-identically; --combined gives the palette of the whole
+// run, as one process does. Skipped where mpirun is missing or palette
 // was built without MPI.
 
 #include <gtest/gtest.h>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -13,6 +17,7 @@
 #include <vector>
 
 #include "cli_helpers.hpp"
+#include "support/images.hpp"
 
 namespace palette::test {
 namespace {
@@ -108,6 +113,47 @@ TEST_F(MpiTest, RanksDrawTheStripsOneProcessDraws) {
   EXPECT_EQ(plain.size(), 238u);
   EXPECT_EQ(read_directory(dir_.file("mpi-strips")), plain);
   EXPECT_EQ(read_text(dir_.file("mpi.csv")), read_text(dir_.file("plain.csv")));
+}
+
+// --combined under mpirun: every rank sends its colours to rank 0, which makes the one palette
+// of the whole run: the last row (or the --combined-output file) a plain run writes, byte for
+// byte. Ten 256x256 noise images among the inputs give each rank more colours than one message
+// holds.
+TEST_F(MpiTest, RanksGiveTheCombinedPaletteOneProcessGives) {
+  std::string list = read_text(dir_.file("list.txt"));
+  cv::RNG rng(5);
+  for (int i = 0; i < 10; ++i) {
+    cv::Mat noise(256, 256, CV_8UC3);
+    rng.fill(noise, cv::RNG::UNIFORM, 0, 256);
+    const std::string path = dir_.file("noise" + std::to_string(i) + ".png");
+    write_image(path, noise, {cv::IMWRITE_PNG_COMPRESSION, 1});
+    list += path + "\n";
+  }
+  write_text(dir_.file("list.txt"), list);
+  for (const std::string format : {"csv", "jsonl"}) {
+    auto a = args(dir_.file("plain." + format), format);
+    a.insert(a.end(), {"--combined", "--stats"});
+    ASSERT_EQ(extract(a).exit_code, 1);
+    const std::string want = read_text(dir_.file("plain." + format));
+    ASSERT_NE(want.find("*combined*"), std::string::npos);
+    for (const int n : {2, 4}) {
+      SCOPED_TRACE(format + ", " + std::to_string(n) + " ranks");
+      const std::string out = dir_.file("mpi" + std::to_string(n) + "." + format);
+      a = args(out, format);
+      a.insert(a.end(), {"--combined", "--stats"});
+      const auto r = mpirun(n, a);
+      EXPECT_EQ(r.exit_code, 1) << r.err;
+      EXPECT_EQ(read_text(out), want);
+    }
+  }
+  auto a = args(dir_.file("rows.csv"), "csv");
+  a.insert(a.end(), {"--combined-output", dir_.file("combined.csv")});
+  ASSERT_EQ(extract(a).exit_code, 1);
+  a = args(dir_.file("mpi-rows.csv"), "csv");
+  a.insert(a.end(), {"--combined-output", dir_.file("mpi-combined.csv")});
+  EXPECT_EQ(mpirun(3, a).exit_code, 1);
+  EXPECT_EQ(read_text(dir_.file("mpi-rows.csv")), read_text(dir_.file("rows.csv")));
+  EXPECT_EQ(read_text(dir_.file("mpi-combined.csv")), read_text(dir_.file("combined.csv")));
 }
 
 TEST_F(MpiTest, AKilledRankEndsTheJobAndResumeFinishesTheFile) {
