@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "palette/color.hpp"
@@ -60,6 +62,15 @@ class ColorWeights {
   /// Calls fn(rgb, weight) for every colour with weight, in 0xRRGGBB order (the sums as added,
   /// unscaled: what another table needs to add them up). Not const-thread-safe, as points().
   void visit(const std::function<void(std::uint32_t, std::uint64_t)>& fn);
+
+  /// The colours with weight as bytes (a sharded --combined run's part, for `palette merge`):
+  /// "PALETTE-COLOURS 1\n", the count (u64), then each colour in 0xRRGGBB order, as u32 rgb and
+  /// u64 weight; little-endian. Not const-thread-safe, as points().
+  std::string serialize();
+  /// Adds the colours of serialize()'s bytes. Throws palette::Error, having added nothing, for
+  /// any other bytes (a wrong length, a colour past 0xFFFFFF, out of order or repeated, a zero
+  /// weight).
+  void add_serialized(std::string_view bytes);
 
  private:
   struct Free {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -413,6 +414,20 @@ void write_json_document(const std::string& lines, const std::string& output) {
   std::remove(run_record_path(lines).c_str());
 }
 
+// --combined --shard: the shard's colours, in colours_path(part), written whole or not at all.
+void write_colours_file(const std::string& part, ColorWeights& colours) {
+  const std::string path = colours_path(part), tmp = path + ".tmp";
+  try {
+    write_output(tmp, colours.serialize());
+  } catch (const std::exception& e) {
+    std::remove(tmp.c_str());
+    throw Error("cannot write " + path + ": " + e.what());
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    throw Error("cannot write " + path + ": " + std::strerror(errno));
+  }
+}
+
 // A rank of a distributed run other than 0: it takes chunks of inputs from rank 0 and sends
 // back their rows (distribute.hpp); rank 0 reports.
 int run_worker(const ExtractOptions& o, const StopSignals& stop, const mpi::World& world,
@@ -495,7 +510,11 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   if (o.combined || !o.combined_output.empty()) {
     // One palette of the whole run needs the whole run in one process.
     if (o.resume) throw UsageError("--combined cannot be resumed (it needs every image's pixels)");
-    if (o.shard.sharded()) throw UsageError("--combined does not go with --shard");
+    if (o.shard.sharded() && !o.combined_output.empty()) {
+      throw UsageError(
+          "--combined-output does not go with --shard (run the shards with --combined, and give "
+          "palette merge --combined-output FILE)");
+    }
   }
   if (world.rank > 0) return run_worker(o, stop, world, *format, pictures);
   // --format json: the rows go to a JSON Lines file beside the output (or in $TMPDIR for
@@ -612,7 +631,9 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
         [&](const std::string& text, std::size_t rows) { sink.write_text(text, rows); },
         &stop.requested());
     stats = all.local;
-    if (options.combined && !stop.requested()) {
+    if (options.combined && !stop.requested() && o.shard.sharded()) {
+      write_colours_file(o.output, colours);  // a shard's, for palette merge
+    } else if (options.combined && !stop.requested()) {
       const double combine0 = wall_seconds();
       stats.combined = combined_palette(colours, options, *backend);
       stats.cluster.wall += wall_seconds() - combine0;
@@ -621,6 +642,13 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     stats.images = all.images;
     stats.failed = all.failed;
     stats.ok = all.images - all.failed;
+  } else if (o.shard.sharded() && options.combined) {
+    // A shard's colours go to a file beside its part, for `palette merge` to add up and cluster;
+    // the part itself has no combined row.
+    ColorWeights colours;
+    options.combined_colours = &colours;
+    stats = run_pipeline(inputs, *backend, options, sink, &progress, &stop.requested());
+    if (!stop.requested()) write_colours_file(o.output, colours);
   } else {
     stats = run_pipeline(inputs, *backend, options, sink, &progress, &stop.requested());
   }
@@ -696,6 +724,60 @@ int run(ExtractOptions& o) {
 }
 
 }  // namespace
+
+CombinedRow combined_row_of_run(const std::vector<std::pair<std::string, std::string>>& record,
+                                ColorWeights& colours) {
+  const auto value = [&](const std::string& name) -> std::string {
+    for (const auto& [n, v] : record) {
+      if (n == name) return v;
+    }
+    throw UsageError("its run record has no " + name);
+  };
+  // In the range extract's option takes.
+  const auto number = [&](const std::string& name, double lo, double hi) {
+    const std::string text = value(name);
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(v >= lo && v <= hi)) {
+      throw UsageError("its run record's " + name + " is not a number from " + exact(lo) + " to " +
+                       exact(hi) + ": " + text);
+    }
+    return v;
+  };
+  const auto whole = [&]<class T>(const std::string& name, T& out) {
+    const std::string text = value(name);
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      throw UsageError("its run record's " + name + " is not a whole number: " + text);
+    }
+  };
+  ExtractOptions o;
+  whole("-k", o.k);
+  o.space = value("--space");
+  whole("--seed", o.seed);
+  whole("--max-iter", o.max_iter);
+  o.tol = number("--tol", 0, 1e6);
+  o.merge_delta_e = number("--merge-delta-e", 0, kMaxMergeDeltaE);
+  o.min_share = number("--min-share", 0, 1);
+  o.sort = value("--sort");
+  o.stats = value("--stats") == "yes";
+  o.names = value("--names") == "yes";
+  o.combined = true;
+  const auto format = parse_output_format(value("--format"));
+  if (!format) throw UsageError("its run record's --format is unknown: " + value("--format"));
+  PipelineOptions options = extract_pipeline_options(o);
+  const auto backend = make_cpu_backend(options.threads);  // every backend gives the same
+  const auto formatter = make_formatter(*format, o.k, o.names, o.stats);
+  CombinedRow out;
+  out.header = formatter->header();
+  const std::optional<Palette> palette = combined_palette(colours, options, *backend);
+  if (!palette) return out;
+  out.row.emplace();
+  out.row->file = "*combined*";
+  out.row->palette = *palette;
+  out.text = formatter->row(*out.row);
+  return out;
+}
 
 std::function<int()> add_extract(CLI::App& app) {
   auto o = std::make_shared<ExtractOptions>();

@@ -17,7 +17,10 @@
 #include "commands.hpp"
 #include "console.hpp"
 #include "palette/error.hpp"
+#include "palette/image_io.hpp"
+#include "palette/points.hpp"
 #include "palette/writer.hpp"
+#include "pictures.hpp"
 #include "resume.hpp"
 #include "shard.hpp"
 
@@ -27,6 +30,8 @@ namespace {
 struct MergeOptions {
   std::vector<std::string> parts;
   std::string output;
+  std::string combined_output;  // a --combined run's palette in a file of its own
+  std::string swatches;         // its strip there, as combined.png
 };
 
 using Record = std::vector<std::pair<std::string, std::string>>;
@@ -146,6 +151,33 @@ int run(const MergeOptions& o) {
   }
   const OutputFormat format =
       value_of(rec, "--format") == "jsonl" ? OutputFormat::kJsonl : OutputFormat::kCsv;
+  // --combined: every part's colours, added up, make the run's palette.
+  const bool combined = value_of(rec, "--combined") == "yes";
+  if ((!o.combined_output.empty() || !o.swatches.empty()) && !combined) {
+    throw UsageError(std::string(o.swatches.empty() ? "--combined-output" : "--swatches") +
+                     ": the parts were not made with --combined");
+  }
+  Pictures pictures;
+  if (!o.swatches.empty()) pictures.swatches_to(o.swatches);
+  ColorWeights colours;
+  if (combined) {
+    for (const std::string& part : o.parts) {
+      const std::string path = colours_path(part);
+      std::string bytes;
+      try {
+        const FileBytes file = read_file(path, 26 + 12 * (std::uint64_t{1} << 24));  // at most
+        bytes.assign(reinterpret_cast<const char*>(file.data()), file.size());
+      } catch (const Error& e) {
+        throw UsageError("cannot merge " + part + ": its colours, which --combined needs, are " +
+                         "not readable (" + e.what() + ")");
+      }
+      try {
+        colours.add_serialized(bytes);
+      } catch (const Error& e) {
+        throw UsageError("cannot merge " + part + ": " + path + ": " + e.what());
+      }
+    }
+  }
   std::vector<PartReader> readers;
   for (std::size_t s = 0; s < first->count; ++s) {
     const std::size_t i = by_index[s];
@@ -199,6 +231,22 @@ int run(const MergeOptions& o) {
       throw UsageError("cannot merge " + o.parts[by_index[s]] + ": it has more than its rows");
     }
   }
+  // The combined palette: the last row, as one run writes it, or a file of its own.
+  if (combined) {
+    CombinedRow c;
+    try {
+      c = combined_row_of_run(rec, colours);
+    } catch (const UsageError& e) {
+      throw UsageError("cannot merge " + o.parts[0] + ": " + e.what());
+    }
+    if (o.combined_output.empty()) {
+      put(c.text);
+      rows += c.row ? 1 : 0;
+    } else if (c.row) {
+      write_output(o.combined_output, c.header + c.text);
+    }
+    if (c.row) pictures.add_combined(*c.row);
+  }
   if (std::fflush(out.get()) != 0 || std::fclose(out.release()) != 0) {
     throw Error("cannot write " + tmp + ": " + std::strerror(errno));
   }
@@ -206,7 +254,10 @@ int run(const MergeOptions& o) {
   std::vector<RecordedOption> options;
   for (const auto& [n, v] : rec) {
     if (n == "rows" || n == "inputs" || n == "complete") continue;
-    options.push_back({n, n == "--shard" ? "none" : v});
+    // A run with --combined-output records --combined as "no": its rows are those of a run
+    // without it.
+    const bool own_file = n == "--combined" && !o.combined_output.empty();
+    options.push_back({n, n == "--shard" ? "none" : own_file ? "no" : v});
   }
   try {
     write_run_record(o.output, options);
@@ -232,6 +283,12 @@ std::function<int()> add_merge(CLI::App& app) {
   cmd->add_option("parts", o->parts, "Every part file of the run (OUT.part-I-of-N.EXT)")
       ->required();
   cmd->add_option("-o,--output", o->output, "The merged output file")->required();
+  cmd->add_option("--combined-output", o->combined_output,
+                  "Parts made with --combined: their palette in this file (header and one row) "
+                  "instead of as the output's last row");
+  cmd->add_option("--swatches", o->swatches,
+                  "Parts made with --combined: their palette's strip in this directory, as "
+                  "combined.png (extract --swatches draws the images' strips)");
   return [o] { return run(*o); };
 }
 

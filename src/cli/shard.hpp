@@ -5,6 +5,11 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "palette/points.hpp"
+#include "palette/writer.hpp"
 
 namespace palette::cli {
 
@@ -34,6 +39,23 @@ std::optional<Shard> from_record(const std::string& text);
 /// The part file of `output` for a shard: "out.csv" -> "out.part-3-of-8.csv" (the extension
 /// stays last, so the format is still told by it).
 std::string part_path(const std::string& output, const Shard& shard);
+
+/// Where a shard of a --combined run keeps its colours for `palette merge`: beside its part,
+/// "out.part-3-of-8.csv" -> "out.part-3-of-8.csv.palette-colours" (ColorWeights::serialize()).
+inline std::string colours_path(const std::string& part) { return part + ".palette-colours"; }
+
+/// The `*combined*` row of a --combined run, as extract writes it.
+struct CombinedRow {
+  std::string header;  ///< the output's header
+  std::string text;    ///< the row, with its line end; empty when no image had a palette
+  std::optional<Row> row;
+};
+
+/// palette merge of a --combined run: the palette of `colours` (every part's, added up),
+/// clustered and shaped with the options of the run's `record` (on the CPU: every backend gives
+/// the same). Throws UsageError when the record lacks an option or holds a bad value.
+CombinedRow combined_row_of_run(const std::vector<std::pair<std::string, std::string>>& record,
+                                ColorWeights& colours);
 
 /// The place in the whole input (0-based) of the shard's `local`-th input.
 inline std::size_t global_index(const Shard& shard, std::size_t local) {

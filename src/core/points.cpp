@@ -171,6 +171,58 @@ void ColorWeights::each(F&& fn) {
 
 void ColorWeights::visit(const std::function<void(std::uint32_t, std::uint64_t)>& fn) { each(fn); }
 
+namespace {
+constexpr std::string_view kColoursMagic = "PALETTE-COLOURS 1\n";
+constexpr std::size_t kColourBytes = 12;  // u32 rgb, u64 weight
+
+void put_le(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out += static_cast<char>(v >> (8 * i) & 0xFF);
+}
+std::uint64_t get_le(const char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return v;
+}
+}  // namespace
+
+std::string ColorWeights::serialize() {
+  std::uint64_t n = 0;
+  each([&](std::uint32_t, std::uint64_t) { ++n; });
+  std::string out(kColoursMagic);
+  out.reserve(out.size() + 8 + n * kColourBytes);
+  put_le(out, n, 8);
+  each([&](std::uint32_t c, std::uint64_t w) {
+    put_le(out, c, 4);
+    put_le(out, w, 8);
+  });
+  return out;
+}
+
+void ColorWeights::add_serialized(std::string_view bytes) {
+  if (!bytes.starts_with(kColoursMagic) || bytes.size() < kColoursMagic.size() + 8) {
+    throw Error("not a palette colours file");
+  }
+  const char* p = bytes.data() + kColoursMagic.size();
+  const std::uint64_t n = get_le(p, 8);
+  p += 8;
+  const std::size_t left = bytes.size() - kColoursMagic.size() - 8;
+  if (n > (std::uint64_t{1} << 24) || left != n * kColourBytes) {
+    throw Error("a palette colours file of the wrong length (damaged or cut off)");
+  }
+  // Checked whole before any is added.
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const std::uint64_t c = get_le(p + i * kColourBytes, 4);
+    const std::uint64_t prev = i > 0 ? get_le(p + (i - 1) * kColourBytes, 4) : 0;
+    if (c > 0xFFFFFF || (i > 0 && c <= prev) || get_le(p + i * kColourBytes + 4, 8) == 0) {
+      throw Error("a damaged palette colours file (colour " + std::to_string(i) + ")");
+    }
+  }
+  for (std::uint64_t i = 0; i < n; ++i) {
+    add(static_cast<std::uint32_t>(get_le(p + i * kColourBytes, 4)),
+        get_le(p + i * kColourBytes + 4, 8));
+  }
+}
+
 ImagePoints ColorWeights::points(ColorSpace space) {
   ImagePoints points;
   std::uint64_t heaviest = 0;

@@ -154,6 +154,16 @@ TEST_F(MpiTest, RanksGiveTheCombinedPaletteOneProcessGives) {
   EXPECT_EQ(mpirun(3, a).exit_code, 1);
   EXPECT_EQ(read_text(dir_.file("mpi-rows.csv")), read_text(dir_.file("rows.csv")));
   EXPECT_EQ(read_text(dir_.file("mpi-combined.csv")), read_text(dir_.file("combined.csv")));
+  // Shards of a job array, each an MPI job: rank 0 writes the shard's colours for merge.
+  for (const std::string shard : {"0/2", "1/2"}) {
+    a = args(dir_.file("sharded.csv"), "csv");
+    a.insert(a.end(), {"--combined", "--stats", "--shard", shard, "--shard-block", "50"});
+    EXPECT_LE(mpirun(2, a).exit_code, 1);
+  }
+  const auto m = run({PALETTE_BINARY, "merge", dir_.file("sharded.part-0-of-2.csv"),
+                      dir_.file("sharded.part-1-of-2.csv"), "-o", dir_.file("merged.csv")});
+  EXPECT_EQ(m.exit_code, 0) << m.err;
+  EXPECT_EQ(read_text(dir_.file("merged.csv")), read_text(dir_.file("plain.csv")));
 }
 
 TEST_F(MpiTest, AKilledRankEndsTheJobAndResumeFinishesTheFile) {

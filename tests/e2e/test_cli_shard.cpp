@@ -1,7 +1,7 @@
 // Job arrays without MPI: extract --shard I/N writes every N-th block of the inputs to a part
 // file, and palette merge joins the parts into the file one run writes, byte for byte (CSV and
-// JSON Lines, error rows included, parts without rows included); what merge refuses; the shard
-// of a Slurm array task; bad --shard values.
+// JSON Lines, error rows included, parts without rows included), --combined too; what merge
+// refuses; the shard of a Slurm array task; bad --shard values.
 
 #include <gtest/gtest.h>
 
@@ -141,6 +141,86 @@ TEST_F(ShardTest, MergeRefusesWhatIsNotOneRun) {
   refused({dir_.file("nothing.csv")}, "no readable run record");
   // And the parts as they are merge.
   EXPECT_EQ(merge({parts[0], parts[1], parts[2], "-o", merged}).exit_code, 0);
+}
+
+// --combined: each shard writes its colours beside its part (no combined row in it); merge adds
+// them up and clusters the palette of the whole run: the last row one run writes, byte for
+// byte (CSV and JSON Lines, with --stats and --names), with that run's record; or, with merge
+// --combined-output, the file of a run with --combined-output; with merge --swatches, its strip.
+// Parts without images, missing or damaged colours.
+TEST_F(ShardTest, MergedPartsGiveTheCombinedPaletteOneRunGives) {
+  const std::vector<std::string> extra = {"--combined", "--stats", "--names", "-k", "4"};
+  for (const std::string format : {"csv", "jsonl"}) {
+    SCOPED_TRACE(format);
+    auto a = args(dir_.file("plain." + format), format);
+    a.insert(a.end(), extra.begin(), extra.end());
+    ASSERT_EQ(extract(a).exit_code, 1);
+    const std::string want = read_text(dir_.file("plain." + format));
+    ASSERT_NE(want.find("*combined*"), std::string::npos);
+    const std::string out = dir_.file("out." + format);
+    // Part 5 holds only missing.png: no colours at all.
+    const auto parts = shards(out, format, 6, 2, extra);
+    for (const auto& p : parts) {
+      EXPECT_EQ(read_text(p).find("*combined*"), std::string::npos) << p;
+      EXPECT_TRUE(std::filesystem::exists(p + ".palette-colours")) << p;
+    }
+    const std::string merged = dir_.file("merged." + format);
+    auto m = parts;
+    m.insert(m.end(), {"-o", merged});
+    const auto r = merge(m);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_text(merged), want);
+    EXPECT_EQ(read_text(merged + ".palette-run.json"),
+              read_text(dir_.file("plain." + format) + ".palette-run.json"));
+  }
+  // --combined-output, in extract and in merge.
+  auto a = args(dir_.file("rows.csv"), "csv");
+  a.insert(a.end(), {"--stats", "--names", "-k", "4", "--combined-output", dir_.file("c.csv")});
+  ASSERT_EQ(extract(a).exit_code, 1);
+  const auto parts = shards(dir_.file("out.csv"), "csv", 6, 2, extra);
+  auto m = parts;
+  m.insert(m.end(), {"-o", dir_.file("m-rows.csv"), "--combined-output", dir_.file("m-c.csv")});
+  const auto r = merge(m);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_text(dir_.file("m-rows.csv")), read_text(dir_.file("rows.csv")));
+  EXPECT_EQ(read_text(dir_.file("m-c.csv")), read_text(dir_.file("c.csv")));
+  EXPECT_EQ(read_text(dir_.file("m-rows.csv.palette-run.json")),
+            read_text(dir_.file("rows.csv.palette-run.json")));
+  // --swatches: the tasks draw their images' strips, merge the combined one.
+  a = args(dir_.file("strips.csv"), "csv");
+  a.insert(a.end(), {"--combined", "--swatches", dir_.file("plain-strips")});
+  ASSERT_EQ(extract(a).exit_code, 1);
+  auto strip_parts = shards(dir_.file("strips.csv"), "csv", 3, 2,
+                            {"--combined", "--swatches", dir_.file("strips")});
+  strip_parts.insert(strip_parts.end(),
+                     {"-o", dir_.file("m-strips.csv"), "--swatches", dir_.file("strips")});
+  ASSERT_EQ(merge(strip_parts).exit_code, 0);
+  const auto strips = read_directory(dir_.file("plain-strips"));
+  EXPECT_EQ(strips.count("combined.png"), 1u);
+  EXPECT_EQ(read_directory(dir_.file("strips")), strips);
+  // What merge and extract refuse.
+  const auto refused = [&](const RunResult& r, const std::string& why) {
+    EXPECT_EQ(r.exit_code, 2) << why << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
+  };
+  const std::string bad = dir_.file("bad-merge.csv");
+  const std::string colours = parts[1] + ".palette-colours";
+  const std::string bytes = read_text(colours);
+  write_text(colours, bytes.substr(0, bytes.size() - 1));
+  auto all = parts;
+  all.insert(all.end(), {"-o", bad});
+  refused(merge(all), "wrong length");
+  std::filesystem::remove(colours);
+  refused(merge(all), "its colours, which --combined needs, are not readable");
+  EXPECT_FALSE(std::filesystem::exists(bad));
+  write_text(colours, bytes);
+  const auto plain_parts = shards(dir_.file("plain-parts.csv"), "csv", 2, 3);
+  refused(merge({plain_parts[0], plain_parts[1], "-o", bad, "--combined-output", dir_.file("x")}),
+          "not made with --combined");
+  a = args(dir_.file("y.csv"), "csv");
+  a.insert(a.end(), {"--shard", "0/2", "--combined-output", dir_.file("y-c.csv")});
+  refused(extract(a), "--combined-output does not go with --shard");
 }
 
 TEST_F(ShardTest, SlurmArrayTaskPicksTheShard) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "palette/error.hpp"
 #include "palette/palette.hpp"
 
 namespace palette {
@@ -199,6 +200,58 @@ TEST(ColorWeights, TheListAndTheTableAgree) {
   const ImagePoints g = grown.points(ColorSpace::kRgb);
   ASSERT_EQ(g.size(), ColorWeights::kListEntries + 10);
   EXPECT_TRUE(std::is_sorted(g.rgb.begin(), g.rgb.end()));
+}
+
+// The colours as bytes (a sharded --combined run's parts, for merge): the same sums back, added
+// to what a table holds already; the list and the table write the same bytes; anything damaged
+// is refused whole, adding nothing.
+TEST(ColorWeights, SerializedColoursAddUpAndDamageIsRefused) {
+  ColorWeights a, b, both, table;
+  a.add(0x000001, 4);
+  a.add(0xFFFFFF, std::uint64_t{5} << 40);
+  a.add(0x123456, 1);
+  b.add(0x123456, 2);
+  b.add(0x000000, 9);
+  both.add_serialized(a.serialize());
+  both.add_serialized(b.serialize());
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> got;
+  both.visit([&](std::uint32_t c, std::uint64_t w) { got.emplace_back(c, w); });
+  EXPECT_EQ(got, (std::vector<std::pair<std::uint32_t, std::uint64_t>>{
+                     {0x000000, 9}, {0x000001, 4}, {0x123456, 3}, {0xFFFFFF, 5ull << 40}}));
+  table.reserve();
+  table.add_serialized(both.serialize());
+  EXPECT_EQ(table.serialize(), both.serialize());
+  ColorWeights none;
+  const std::string empty = none.serialize();
+  EXPECT_EQ(empty, std::string("PALETTE-COLOURS 1\n") + std::string(8, '\0'));
+  none.add_serialized(empty);
+  EXPECT_TRUE(none.empty());
+
+  const std::string good = a.serialize();  // 3 colours: 0x000001, 0x123456, 0xFFFFFF
+  const std::size_t first = 18 + 8;        // the first colour's bytes
+  std::vector<std::string> bad = {"", "PALETTE-COLOURS 1\n", good.substr(0, good.size() - 1),
+                                  good + "x", "PALETTE-COLOURS 2" + good.substr(17)};
+  std::string s = good;
+  s[first + 3] = 1;  // colour 0x01000001
+  bad.push_back(s);
+  s = good;
+  s[first + 12] = 1;  // the second colour now 0x000001 again: repeated
+  s[first + 13] = s[first + 14] = 0;
+  bad.push_back(s);
+  s = good;
+  std::fill(s.begin() + first + 4, s.begin() + first + 12, '\0');  // zero weight
+  bad.push_back(s);
+  s = good;
+  s[18] = 4;  // a count of 4 for 3 colours
+  bad.push_back(s);
+  s = good;
+  s[18 + 7] = 1;  // a count past 2^24
+  bad.push_back(s);
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    ColorWeights w;
+    EXPECT_THROW(w.add_serialized(bad[i]), Error) << "case " << i;
+    EXPECT_TRUE(w.empty()) << "case " << i;
+  }
 }
 
 }  // namespace
