@@ -163,16 +163,16 @@ int run(const MergeOptions& o) {
   if (combined) {
     for (const std::string& part : o.parts) {
       const std::string path = colours_path(part);
-      std::string bytes;
+      FileBytes file;
       try {
-        const FileBytes file = read_file(path, 26 + 12 * (std::uint64_t{1} << 24));  // at most
-        bytes.assign(reinterpret_cast<const char*>(file.data()), file.size());
+        file = read_file(path, 26 + 12 * (std::uint64_t{1} << 24));  // 2^24 colours at most
       } catch (const Error& e) {
         throw UsageError("cannot merge " + part + ": its colours, which --combined needs, are " +
                          "not readable (" + e.what() + ")");
       }
       try {
-        colours.add_serialized(bytes);
+        colours.add_serialized(
+            std::string_view(reinterpret_cast<const char*>(file.data()), file.size()));
       } catch (const Error& e) {
         throw UsageError("cannot merge " + part + ": " + path + ": " + e.what());
       }
@@ -196,6 +196,14 @@ int run(const MergeOptions& o) {
   const std::string tmp = o.output + ".merge-tmp";
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(std::fopen(tmp.c_str(), "wb"), &std::fclose);
   if (!out) throw UsageError("cannot open output '" + tmp + "': " + std::strerror(errno));
+  // Removed again unless it became the output.
+  struct Scratch {
+    const std::string& path;
+    bool kept = false;
+    ~Scratch() {
+      if (!kept) std::remove(path.c_str());
+    }
+  } scratch{tmp};
   const auto put = [&](const std::string& line) {
     if (std::fwrite(line.data(), 1, line.size(), out.get()) != line.size()) {
       throw Error("cannot write " + tmp + ": " + std::strerror(errno));
@@ -259,16 +267,12 @@ int run(const MergeOptions& o) {
     const bool own_file = n == "--combined" && !o.combined_output.empty();
     options.push_back({n, n == "--shard" ? "none" : own_file ? "no" : v});
   }
-  try {
-    write_run_record(o.output, options);
-    if (std::rename(tmp.c_str(), o.output.c_str()) != 0) {
-      throw Error("cannot write " + o.output + ": " + std::strerror(errno));
-    }
-    complete_run_record(o.output, rows, inputs);
-  } catch (const Error&) {
-    std::remove(tmp.c_str());
-    throw;
+  write_run_record(o.output, options);
+  if (std::rename(tmp.c_str(), o.output.c_str()) != 0) {
+    throw Error("cannot write " + o.output + ": " + std::strerror(errno));
   }
+  scratch.kept = true;
+  complete_run_record(o.output, rows, inputs);
   spdlog::info("merged {} parts: {} rows into {}", readers.size(), rows, o.output);
   return kExitOk;
 }

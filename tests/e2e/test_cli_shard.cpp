@@ -114,6 +114,7 @@ TEST_F(ShardTest, MergeRefusesWhatIsNotOneRun) {
     EXPECT_EQ(count_lines(r.err), 1u) << r.err;
     EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
     EXPECT_FALSE(std::filesystem::exists(merged));
+    EXPECT_FALSE(std::filesystem::exists(merged + ".merge-tmp")) << why;
   };
   refused({parts[0], parts[1]}, "shard 2 of 3 is missing");
   refused({parts[0], parts[1], parts[2], parts[1]}, "are both shard 1");
@@ -214,6 +215,7 @@ TEST_F(ShardTest, MergedPartsGiveTheCombinedPaletteOneRunGives) {
   std::filesystem::remove(colours);
   refused(merge(all), "its colours, which --combined needs, are not readable");
   EXPECT_FALSE(std::filesystem::exists(bad));
+  EXPECT_FALSE(std::filesystem::exists(bad + ".merge-tmp"));
   write_text(colours, bytes);
   const auto plain_parts = shards(dir_.file("plain-parts.csv"), "csv", 2, 3);
   refused(merge({plain_parts[0], plain_parts[1], "-o", bad, "--combined-output", dir_.file("x")}),
