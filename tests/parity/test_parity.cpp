@@ -403,6 +403,17 @@ std::vector<BatchResult> run_all_in_flight(Backend& backend, const std::vector<B
   for (; finished < batches.size(); ++finished) backend.finish();
   return results;
 }
+
+// with_devices() of device 0 and `second` (on second_device()), its notices kept in `failovers`
+// (which must outlive it).
+std::unique_ptr<Backend> two_devices(std::unique_ptr<Backend> second,
+                                     std::vector<std::string>& failovers) {
+  std::vector<DeviceBackend> devices;
+  devices.push_back({0, make_cuda_backend(0)});
+  devices.push_back({second_device(), std::move(second)});
+  return with_devices(std::move(devices), 2,
+                      [&failovers](const std::string& e) { failovers.push_back(e); });
+}
 #endif
 
 // --devices: two devices as one backend (two GPUs, or two backends on one), batches spread over
@@ -412,12 +423,8 @@ TEST(Parity, TwoDevicesShareTheBatches) {
 #ifdef PALETTE_WITH_CUDA
   const std::vector<Batch> batches = noise_batches(20, 9, 40, 5);
   const KMeansParams params{5, 11, 100, 0.5};
-  std::vector<DeviceBackend> devices;
-  devices.push_back({0, make_cuda_backend(0)});
-  devices.push_back({second_device(), make_cuda_backend(second_device())});
   std::vector<std::string> failovers;
-  auto backend =
-      with_devices(std::move(devices), 2, [&](const std::string& e) { failovers.push_back(e); });
+  const auto backend = two_devices(make_cuda_backend(second_device()), failovers);
   ASSERT_EQ(backend->max_in_flight(), 4);
   const std::vector<BatchResult> results = run_all_in_flight(*backend, batches, params);
   EXPECT_TRUE(failovers.empty());
@@ -437,13 +444,9 @@ TEST(Parity, DeviceFaultHandsTheBatchesToTheOtherDevice) {
 #ifdef PALETTE_WITH_CUDA
   const std::vector<Batch> batches = noise_batches(22, 9, 40, 5);
   const KMeansParams params{5, 11, 100, 0.5};
-  std::vector<DeviceBackend> devices;
-  devices.push_back({0, make_cuda_backend(0)});
-  devices.push_back({second_device(), cuda::make_backend_for_tests(
-                                          second_device(), {cuda::LloydVariant::kColumns, 1})});
   std::vector<std::string> failovers;
-  auto backend =
-      with_devices(std::move(devices), 2, [&](const std::string& e) { failovers.push_back(e); });
+  const auto backend = two_devices(
+      cuda::make_backend_for_tests(second_device(), {cuda::LloydVariant::kColumns, 1}), failovers);
   const std::vector<BatchResult> results = run_all_in_flight(*backend, batches, params);
   ASSERT_FALSE(failovers.empty());
   for (const auto& f : failovers) std::cout << "failover: " << f << "\n";
