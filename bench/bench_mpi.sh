@@ -6,7 +6,9 @@
 #     two threads beside them;
 #  2. how fast rank 0 gathers and writes rows: ROWS inputs that cost nothing to process (paths
 #     that do not exist: each rank turns its share into error rows at once), with 1, 2 and 4
-#     ranks; rows/s is what rank 0 can take in from the others and write in order.
+#     ranks; rows/s is what rank 0 can take in from the others and write in order. With -q, as
+#     a run of real images logs no warning per row (these rows would each log one, which alone
+#     takes a third of the rate).
 #
 # Rates are palette's own (its summary line: from the first input handed out to the last row
 # written), since mpirun's start-up (0.3 to 2.5 s here) would swamp them; the wall time of the
@@ -55,10 +57,11 @@ done
 echo
 echo "| rank 0 gathering | rows | whole command s | palette's rows/s | output |"
 echo "| --- | --- | --- | --- | --- |"
-read -r t r < <(measure "$palette" extract "@$tmp/none.txt" -o "$tmp/none.csv" --threads 2)
+read -r t r < <(measure "$palette" extract "@$tmp/none.txt" -o "$tmp/none.csv" --threads 2 -q --timings)
 echo "| plain, 2 threads | $rows | $t | $r | |"
 for n in 1 2 4; do
-  read -r t r < <(measure mpirun -n "$n" "$palette" extract "@$tmp/none.txt" -o "$tmp/none$n.csv" --threads 1)
+  read -r t r < <(measure mpirun -n "$n" "$palette" extract "@$tmp/none.txt" -o "$tmp/none$n.csv" \
+    --threads 1 -q --timings)
   same=$(cmp -s "$tmp/none.csv" "$tmp/none$n.csv" && echo "identical" || echo "DIFFERENT")
   echo "| mpirun -n $n, 1 thread each | $rows | $t | $r | $same |"
 done
