@@ -22,9 +22,9 @@ namespace {
 
 enum Tag : int { kRequest = 1, kChunk = 2, kRows = 3, kDone = 4, kColours = 5 };
 
-// --combined: a rank's colours go to rank 0 in messages of at most this many (16 bytes each:
-// 1 MiB).
-constexpr std::size_t kColoursPerMessage = std::size_t{1} << 16;
+// --combined: a rank's colours (ColorWeights::serialize(), about 2 bytes a colour) go to rank 0
+// in messages of at most this many bytes.
+constexpr std::size_t kColourBytesPerMessage = std::size_t{1} << 18;
 
 // Waiting for something to arrive by polling: short naps while things happen, longer ones (up to
 // half a millisecond) while nothing does, so an idle rank costs no CPU and a busy one no latency.
@@ -368,8 +368,15 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
   });
 
   // The other ranks: requests for chunks, their rows, their colours (--combined), their last
-  // word (which says how many colour messages they sent).
+  // word (which says how many colour messages they sent). A rank's colours are added once all
+  // of its messages are there.
   std::size_t remote_images = 0, remote_failed = 0;
+  struct Colours {
+    std::string bytes;
+    std::uint64_t received = 0, sent = 0;
+    bool told = false;  // its last word is in
+  };
+  std::map<int, Colours> colours_of;
   ColorWeights remote_colours;
   const KillHook hook = kill_hook();
   std::size_t handed_to_victim = 0;
@@ -379,8 +386,15 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
       Backoff idle;
       std::deque<int> waiting;
       int done = 0;
-      std::uint64_t colour_messages = 0, colour_messages_sent = 0;
-      while (done < world.size - 1 || colour_messages < colour_messages_sent) {
+      const auto take_colours = [&](int rank) {
+        auto it = colours_of.find(rank);
+        if (it == colours_of.end() || !it->second.told || it->second.received < it->second.sent) {
+          return;
+        }
+        if (!it->second.bytes.empty()) remote_colours.add_serialized(it->second.bytes);
+        colours_of.erase(it);
+      };
+      while (done < world.size - 1 || !colours_of.empty()) {
         bool busy = false;
         while (auto m = mpi::poll(-1, -1)) {
           busy = true;
@@ -390,17 +404,18 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
             auto entries = decode_rows(m->bytes);
             reorder.add(entries);
           } else if (m->tag == kColours) {
-            Decoder dec(m->bytes);
-            for (std::uint64_t n = dec.u64(); n > 0; --n) {
-              const std::uint64_t rgb = dec.u64();
-              remote_colours.add(static_cast<std::uint32_t>(rgb), dec.u64());
-            }
-            ++colour_messages;
+            Colours& c = colours_of[m->source];
+            c.bytes += m->bytes;
+            ++c.received;
+            take_colours(m->source);
           } else if (m->tag == kDone) {
             Decoder dec(m->bytes);
             remote_images += dec.u64();
             remote_failed += dec.u64();
-            colour_messages_sent += dec.u64();
+            Colours& c = colours_of[m->source];
+            c.sent = dec.u64();
+            c.told = true;
+            take_colours(m->source);
             ++done;
           }
         }
@@ -497,21 +512,11 @@ DistributedStats run_worker_rank(const mpi::World& world, Backend& backend,
   stats.failed = stats.local.failed;
   std::uint64_t colour_messages = 0;
   if (d.colours && !(stop && *stop)) {
-    Encoder c;
-    std::uint64_t n = 0;
-    const auto flush = [&] {
-      Encoder m;
-      m.u64(n);
-      mpi::send(0, kColours, m.take() + c.take());
+    const std::string bytes = d.colours->serialize();
+    for (std::size_t at = 0; at < bytes.size(); at += kColourBytesPerMessage) {
+      mpi::send(0, kColours, bytes.substr(at, kColourBytesPerMessage));
       ++colour_messages;
-      n = 0;
-    };
-    d.colours->visit([&](std::uint32_t rgb, std::uint64_t w) {
-      c.u64(rgb);
-      c.u64(w);
-      if (++n == kColoursPerMessage) flush();
-    });
-    if (n > 0) flush();
+    }
     spdlog::debug("rank {}: its colours went to rank 0 in {} messages", world.rank,
                   colour_messages);
   }

@@ -165,7 +165,8 @@ int run(const MergeOptions& o) {
       const std::string path = colours_path(part);
       FileBytes file;
       try {
-        file = read_file(path, 26 + 12 * (std::uint64_t{1} << 24));  // 2^24 colours at most
+        // The most serialize() writes: 2^24 colours, 1 + 10 bytes each.
+        file = read_file(path, 26 + 11 * (std::uint64_t{1} << 24));
       } catch (const Error& e) {
         throw UsageError("cannot merge " + part + ": its colours, which --combined needs, are " +
                          "not readable (" + e.what() + ")");

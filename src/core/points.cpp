@@ -173,54 +173,86 @@ void ColorWeights::visit(const std::function<void(std::uint32_t, std::uint64_t)>
 
 namespace {
 constexpr std::string_view kColoursMagic = "PALETTE-COLOURS 1\n";
-constexpr std::size_t kColourBytes = 12;  // u32 rgb, u64 weight
 
 void put_le(std::string& out, std::uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out += static_cast<char>(v >> (8 * i) & 0xFF);
 }
-std::uint64_t get_le(const char* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
-  return v;
+// LEB128: 7 bits a byte, low first, the high bit set on all but the last.
+void put_varint(std::string& out, std::uint64_t v) {
+  for (; v >= 0x80; v >>= 7) out += static_cast<char>((v & 0x7F) | 0x80);
+  out += static_cast<char>(v);
 }
+
+// Reads serialize()'s bytes, each part checked; false at the first thing wrong.
+class ColoursReader {
+ public:
+  explicit ColoursReader(std::string_view bytes) : s_(bytes) {}
+  bool u64(std::uint64_t& v) {
+    if (s_.size() - at_ < 8) return false;
+    v = 0;
+    for (int i = 0; i < 8; ++i) {
+      v |= std::uint64_t{static_cast<unsigned char>(s_[at_ + i])} << (8 * i);
+    }
+    at_ += 8;
+    return true;
+  }
+  // The shortest encoding only (so that what is read back writes the same bytes), 64 bits.
+  bool varint(std::uint64_t& v) {
+    v = 0;
+    for (int shift = 0; at_ < s_.size() && shift < 64; shift += 7) {
+      const auto byte = static_cast<unsigned char>(s_[at_++]);
+      const std::uint64_t bits = byte & 0x7F;
+      if (shift == 63 && bits > 1) return false;
+      v |= bits << shift;
+      if (!(byte & 0x80)) return shift == 0 || bits != 0;
+    }
+    return false;
+  }
+  bool done() const { return at_ == s_.size(); }
+
+ private:
+  std::string_view s_;
+  std::size_t at_ = 0;
+};
 }  // namespace
 
 std::string ColorWeights::serialize() {
   std::uint64_t n = 0;
   each([&](std::uint32_t, std::uint64_t) { ++n; });
   std::string out(kColoursMagic);
-  out.reserve(out.size() + 8 + n * kColourBytes);
   put_le(out, n, 8);
+  std::uint64_t next = 0;  // the lowest colour the next one can be
   each([&](std::uint32_t c, std::uint64_t w) {
-    put_le(out, c, 4);
-    put_le(out, w, 8);
+    put_varint(out, c - next);
+    put_varint(out, w);
+    next = std::uint64_t{c} + 1;
   });
   return out;
 }
 
 void ColorWeights::add_serialized(std::string_view bytes) {
-  if (!bytes.starts_with(kColoursMagic) || bytes.size() < kColoursMagic.size() + 8) {
-    throw Error("not a palette colours file");
-  }
-  const char* p = bytes.data() + kColoursMagic.size();
-  const std::uint64_t n = get_le(p, 8);
-  p += 8;
-  const std::size_t left = bytes.size() - kColoursMagic.size() - 8;
-  if (n > (std::uint64_t{1} << 24) || left != n * kColourBytes) {
-    throw Error("a palette colours file of the wrong length (damaged or cut off)");
-  }
+  if (!bytes.starts_with(kColoursMagic)) throw Error("not a palette colours file");
   // Checked whole before any is added.
-  for (std::uint64_t i = 0; i < n; ++i) {
-    const std::uint64_t c = get_le(p + i * kColourBytes, 4);
-    const std::uint64_t prev = i > 0 ? get_le(p + (i - 1) * kColourBytes, 4) : 0;
-    if (c > 0xFFFFFF || (i > 0 && c <= prev) || get_le(p + i * kColourBytes + 4, 8) == 0) {
-      throw Error("a damaged palette colours file (colour " + std::to_string(i) + ")");
+  const auto each_entry = [&](auto&& fn) {
+    ColoursReader in(bytes.substr(kColoursMagic.size()));
+    std::uint64_t n = 0, next = 0;
+    if (!in.u64(n) || n > (std::uint64_t{1} << 24)) {
+      throw Error("a damaged palette colours file (its colour count)");
     }
-  }
-  for (std::uint64_t i = 0; i < n; ++i) {
-    add(static_cast<std::uint32_t>(get_le(p + i * kColourBytes, 4)),
-        get_le(p + i * kColourBytes + 4, 8));
-  }
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::uint64_t gap = 0, weight = 0;
+      if (!in.varint(gap) || next > 0xFFFFFF || gap > 0xFFFFFF - next || !in.varint(weight) ||
+          weight == 0) {
+        throw Error("a damaged or cut off palette colours file (colour " + std::to_string(i) +
+                    " of " + std::to_string(n) + ")");
+      }
+      fn(static_cast<std::uint32_t>(next + gap), weight);
+      next += gap + 1;
+    }
+    if (!in.done()) throw Error("a damaged palette colours file (bytes after its colours)");
+  };
+  each_entry([](std::uint32_t, std::uint64_t) {});
+  each_entry([&](std::uint32_t c, std::uint64_t w) { add(c, w); });
 }
 
 ImagePoints ColorWeights::points(ColorSpace space) {

@@ -211,7 +211,7 @@ TEST_F(ShardTest, MergedPartsGiveTheCombinedPaletteOneRunGives) {
   write_text(colours, bytes.substr(0, bytes.size() - 1));
   auto all = parts;
   all.insert(all.end(), {"-o", bad});
-  refused(merge(all), "wrong length");
+  refused(merge(all), "a damaged or cut off palette colours file");
   std::filesystem::remove(colours);
   refused(merge(all), "its colours, which --combined needs, are not readable");
   EXPECT_FALSE(std::filesystem::exists(bad));

@@ -227,26 +227,43 @@ TEST(ColorWeights, SerializedColoursAddUpAndDamageIsRefused) {
   none.add_serialized(empty);
   EXPECT_TRUE(none.empty());
 
-  const std::string good = a.serialize();  // 3 colours: 0x000001, 0x123456, 0xFFFFFF
-  const std::size_t first = 18 + 8;        // the first colour's bytes
-  std::vector<std::string> bad = {"", "PALETTE-COLOURS 1\n", good.substr(0, good.size() - 1),
-                                  good + "x", "PALETTE-COLOURS 2" + good.substr(17)};
+  // 3 colours: 0x000001 (gap 1, weight 4), 0x123456 (gap 0x123454, weight 1), 0xFFFFFF (weight
+  // 5 << 40): 1+1, 3+1, 4+7 bytes after the magic and the count.
+  const std::string good = a.serialize();
+  ASSERT_EQ(good.size(), 18u + 8 + 17);
+  const std::size_t first = 18 + 8;  // the first colour's bytes
+  EXPECT_EQ(good.substr(first, 2), std::string("\x01\x04", 2));
+  std::vector<std::string> bad = {"",
+                                  "PALETTE-COLOURS 1\n",
+                                  good.substr(0, good.size() - 1),
+                                  good + "x",
+                                  "PALETTE-COLOURS 2" + good.substr(17),
+                                  empty + std::string(1, '\0')};
   std::string s = good;
-  s[first + 3] = 1;  // colour 0x01000001
+  s[first + 1] = 0;  // zero weight
   bad.push_back(s);
-  s = good;
-  s[first + 12] = 1;  // the second colour now 0x000001 again: repeated
-  s[first + 13] = s[first + 14] = 0;
-  bad.push_back(s);
-  s = good;
-  std::fill(s.begin() + first + 4, s.begin() + first + 12, '\0');  // zero weight
-  bad.push_back(s);
+  // One colour, 0x1000000 (gap 2^24), and the largest, 0xFFFFFF, then one more past it.
+  const std::string one = empty.substr(0, 18) + std::string("\x01", 1) + std::string(7, '\0');
+  bad.push_back(one + std::string("\x80\x80\x80\x08\x01", 5));
+  ColorWeights last;
+  last.add_serialized(one + std::string("\xff\xff\xff\x07\x01", 5));
+  EXPECT_EQ(last.serialize(), one + std::string("\xff\xff\xff\x07\x01", 5));
+  bad.push_back(empty.substr(0, 18) + std::string("\x02", 1) + std::string(7, '\0') +
+                std::string("\xff\xff\xff\x07\x01\x00\x01", 7));
   s = good;
   s[18] = 4;  // a count of 4 for 3 colours
   bad.push_back(s);
   s = good;
+  s[18] = 2;  // a count of 2: bytes left over
+  bad.push_back(s);
+  s = good;
   s[18 + 7] = 1;  // a count past 2^24
   bad.push_back(s);
+  // A number not in its shortest form: weight 4 as 0x84 0x00.
+  bad.push_back(good.substr(0, first + 1) + std::string("\x84\x00", 2) + good.substr(first + 2));
+  // 11 bytes of varint.
+  bad.push_back(good.substr(0, first) + std::string(10, '\x80') + std::string(1, '\x01') +
+                good.substr(first + 1));
   for (std::size_t i = 0; i < bad.size(); ++i) {
     ColorWeights w;
     EXPECT_THROW(w.add_serialized(bad[i]), Error) << "case " << i;
