@@ -187,6 +187,82 @@ class StopSignals {
 };
 
 // Writes rows to a FILE*, flushed after every batch so an interrupted run keeps them.
+// --combined to a file in one process: the colours of the rows written so far, saved beside the
+// output (OUTPUT.palette-checkpoint) now and then, when the run stops and when it ends, so that
+// --resume can go on gathering them: "PALETTE-CHECKPOINT 1\n", the rows they cover (u64,
+// little-endian), then ColorWeights::serialize()'s bytes. The output is flushed to the disk
+// first, so the file always holds at least the rows a checkpoint covers.
+class ColoursCheckpoint {
+ public:
+  static constexpr std::string_view kMagic = "PALETTE-CHECKPOINT 1\n";
+  static std::string path_of(const std::string& output) { return output + ".palette-checkpoint"; }
+
+  ColoursCheckpoint(const std::string& output, ColorWeights& colours)
+      : path_(path_of(output)), colours_(colours), last_(wall_seconds()) {
+    // Test hook (tests/e2e/test_cli_resume.cpp): seconds between saves (default 60).
+    if (const char* every = std::getenv("PALETTE_TEST_CHECKPOINT_SECONDS")) {
+      every_ = std::atof(every);
+    }
+  }
+  bool due() const { return wall_seconds() - last_ >= every_; }
+  // Saves the colours as those of the first `rows` rows of `out` (flushed and synced first).
+  void save(std::size_t rows, std::FILE* out) {
+    if (std::fflush(out) != 0 || ::fsync(::fileno(out)) != 0) {
+      throw Error(std::string("cannot write output: ") + std::strerror(errno));
+    }
+    std::string bytes(kMagic);
+    for (int i = 0; i < 8; ++i) bytes += static_cast<char>(std::uint64_t{rows} >> (8 * i) & 0xFF);
+    bytes += colours_.serialize();
+    const std::string tmp = path_ + ".tmp";
+    {
+      std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(tmp.c_str(), "wb"),
+                                                        &std::fclose);
+      if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f.get()) != bytes.size() ||
+          std::fflush(f.get()) != 0 || ::fsync(::fileno(f.get())) != 0) {
+        throw Error("cannot write " + tmp + ": " + std::strerror(errno));
+      }
+    }
+    if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
+      throw Error("cannot write " + path_ + ": " + std::strerror(errno));
+    }
+    last_ = wall_seconds();
+  }
+  // The rows the checkpoint beside `output` covers, its colours added to `colours`; 0 (and no
+  // colours) when there is none. Throws UsageError when it is damaged.
+  static std::size_t load(const std::string& output, ColorWeights& colours) {
+    const std::string path = path_of(output);
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return 0;
+    FileBytes file;
+    try {
+      file = read_file(path, 64 + 11 * (std::uint64_t{1} << 24));
+    } catch (const Error& e) {
+      throw UsageError("cannot resume " + output + ": " + path + ": " + e.what());
+    }
+    const std::string_view bytes(reinterpret_cast<const char*>(file.data()), file.size());
+    if (!bytes.starts_with(kMagic) || bytes.size() < kMagic.size() + 8) {
+      throw UsageError("cannot resume " + output + ": " + path +
+                       " is damaged (remove it to start the run again from its first input)");
+    }
+    std::uint64_t rows = 0;
+    for (int i = 0; i < 8; ++i) {
+      rows |= std::uint64_t{static_cast<unsigned char>(bytes[kMagic.size() + i])} << (8 * i);
+    }
+    try {
+      colours.add_serialized(bytes.substr(kMagic.size() + 8));
+    } catch (const Error& e) {
+      throw UsageError("cannot resume " + output + ": " + path + ": " + e.what() +
+                       " (remove it to start the run again from its first input)");
+    }
+    return static_cast<std::size_t>(rows);
+  }
+
+ private:
+  std::string path_;
+  ColorWeights& colours_;
+  double every_ = 60, last_;
+};
+
 class FileSink final : public RowSink {
  public:
   FileSink(std::FILE* out, const RowFormatter& formatter, bool header = true)
@@ -202,6 +278,9 @@ class FileSink final : public RowSink {
     number_ = std::move(number);
   }
   void draw_pictures_off() { pictures_ = nullptr; }
+  // --combined to a file: saves `checkpoint` after the rows of a batch when it is due (the
+  // pipeline gathers a batch's colours just before it writes its rows, in this thread).
+  void checkpoint_to(ColoursCheckpoint* checkpoint) { checkpoint_ = checkpoint; }
 
   // Rows already formatted (a distributed run's, in input order).
   void write_text(const std::string& text, std::size_t rows) {
@@ -231,10 +310,12 @@ class FileSink final : public RowSink {
       }
     }
     g_rows_written += rows.size();
+    if (checkpoint_ && checkpoint_->due()) checkpoint_->save(g_rows_written, out_);
   }
 
  private:
   Pictures* pictures_ = nullptr;
+  ColoursCheckpoint* checkpoint_ = nullptr;
   std::function<std::size_t(std::size_t)> number_;
 
   void put(const std::string& s) {
@@ -319,13 +400,23 @@ struct Output {
 
 // --resume of an existing output: checks the record and the rows against this run (taking
 // their inputs from the queue), cuts a last row that was cut off, and opens it for appending.
+// `colours` (--combined): the colours of the rows kept, from the checkpoint beside the output;
+// rows past those it covers (written after it was saved, and a finished run's combined row) are
+// cut off too, to be made again.
 void resume(const ExtractOptions& o, OutputFormat format, const RowFormatter& formatter,
-            InputQueue& inputs, Output& w) {
+            InputQueue& inputs, Output& w, ColorWeights* colours) {
   const std::string diff = compare_run_record(o.output, recorded_options(o, format));
   if (!diff.empty()) throw UsageError("cannot resume " + o.output + ": " + diff);
   const double t0 = wall_seconds();
-  const WrittenOutput written =
+  std::optional<std::size_t> covered;
+  if (colours) covered = ColoursCheckpoint::load(o.output, *colours);
+  std::uint64_t covered_bytes = 0;  // of the rows the checkpoint covers
+  std::size_t covered_failed = 0;
+  WrittenOutput written =
       read_written_output(o.output, formatter, format, [&](std::size_t i, std::string_view row) {
+        if (covered && i >= *covered) return;
+        covered_bytes += row.size() + 1;
+        covered_failed += formatter.is_error_row(row) ? 1 : 0;
         const auto next = inputs.next();
         if (!next) {
           throw UsageError("cannot resume " + o.output + ": it has more rows than this run has " +
@@ -337,6 +428,22 @@ void resume(const ExtractOptions& o, OutputFormat format, const RowFormatter& fo
                            next->second.name + "): the inputs changed");
         }
       });
+  if (covered) {
+    if (written.rows < *covered) {
+      throw UsageError("cannot resume " + o.output + ": its saved colours for --combined (" +
+                       ColoursCheckpoint::path_of(o.output) + ") cover " +
+                       std::to_string(*covered) + " rows, it holds " +
+                       std::to_string(written.rows) +
+                       " (remove that file to start the run again from its first input)");
+    }
+    if (written.rows > *covered) {
+      spdlog::info("resuming {}: its last {} rows are made again (past the saved colours)",
+                   o.output, written.rows - *covered);
+      written.keep_bytes = (written.header ? formatter.header().size() : 0) + covered_bytes;
+      written.rows = *covered;
+      written.failed = covered_failed;
+    }
+  }
   if (::truncate(o.output.c_str(), static_cast<off_t>(written.keep_bytes)) != 0) {
     throw UsageError("cannot resume " + o.output + ": " + std::strerror(errno));
   }
@@ -351,20 +458,22 @@ void resume(const ExtractOptions& o, OutputFormat format, const RowFormatter& fo
 }
 
 Output open_output(const ExtractOptions& o, OutputFormat format, const RowFormatter& formatter,
-                   InputQueue& inputs) {
+                   InputQueue& inputs, ColorWeights* colours) {
   Output w;
   if (o.output == "-") return w;
   struct stat st {};
   if (o.resume && ::stat(o.output.c_str(), &st) == 0) {
-    resume(o, format, formatter, inputs, w);
+    resume(o, format, formatter, inputs, w, colours);
     return w;
   }
-  // A new run (or nothing to resume yet): its record first, then the output.
+  // A new run (or nothing to resume yet): its record first, then the output; no checkpoint of
+  // another run's colours.
   try {
     write_run_record(o.output, recorded_options(o, format));
   } catch (const Error& e) {
     throw UsageError(e.what());
   }
+  std::remove(ColoursCheckpoint::path_of(o.output).c_str());
   w.file.reset(std::fopen(o.output.c_str(), "wb"));
   if (!w.file) throw UsageError("cannot open output '" + o.output + "': " + std::strerror(errno));
   w.out = w.file.get();
@@ -508,8 +617,10 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   if (!o.swatches.empty()) pictures.swatches_to(o.swatches);
   if (!o.contact_sheet.empty()) pictures.contact_sheet_to(o.contact_sheet);
   if (o.combined || !o.combined_output.empty()) {
-    // One palette of the whole run needs the whole run in one process.
-    if (o.resume) throw UsageError("--combined cannot be resumed (it needs every image's pixels)");
+    // A resumed run goes on from the colours saved beside its output, in one process.
+    if (o.resume && world.distributed()) {
+      throw UsageError("--combined cannot be resumed under mpirun (resume it in one process)");
+    }
     if (o.shard.sharded() && !o.combined_output.empty()) {
       throw UsageError(
           "--combined-output does not go with --shard (run the shards with --combined, and give "
@@ -585,10 +696,23 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
                  o.shard.block, o.output);
   }
 
+  // --combined: the colours of every counted pixel, gathered here rather than inside the
+  // pipeline when this process must keep them: in checkpoints beside a resumable output, or in
+  // a shard's colours file. (Under mpirun, rank 0 gathers every rank's.)
+  ColorWeights colours;
+  const bool own_colours = options.combined && (world.distributed() || o.shard.sharded() ||
+                                                (o.output != "-" && g_resumable));
+  const bool checkpointed = own_colours && !world.distributed() && o.output != "-" && g_resumable;
+  if (own_colours) options.combined_colours = &colours;
   const auto formatter = make_formatter(*format, o.k, o.names, o.stats);
-  Output output = open_output(o, *format, *formatter, inputs);
+  Output output = open_output(o, *format, *formatter, inputs, checkpointed ? &colours : nullptr);
   g_rows_written = output.skipped;
   FileSink sink(output.out, *formatter, output.header);
+  std::optional<ColoursCheckpoint> checkpoint;
+  if (checkpointed) {
+    checkpoint.emplace(o.output, colours);
+    sink.checkpoint_to(&*checkpoint);
+  }
   if (pictures.active() && !world.distributed()) {
     const Shard shard = o.shard;
     sink.draw_pictures(pictures, [shard](std::size_t row) {
@@ -613,9 +737,6 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   }
   PipelineStats stats;
   if (world.distributed()) {
-    // --combined: every rank's colours end up in this table, and its palette is made here.
-    ColorWeights colours;
-    if (options.combined) options.combined_colours = &colours;
     DistributedOptions d;
     d.chunk = o.chunk;
     d.colours = options.combined_colours;
@@ -631,6 +752,12 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
         [&](const std::string& text, std::size_t rows) { sink.write_text(text, rows); },
         &stop.requested());
     stats = all.local;
+    if (options.combined && !stop.requested() && o.output != "-" && g_resumable) {
+      // Every rank's colours are here now: what a --resume in one process needs to have
+      // nothing to do again.
+      std::lock_guard lock(g_rows_mutex);
+      ColoursCheckpoint(o.output, colours).save(g_rows_written, output.out);
+    }
     if (options.combined && !stop.requested() && o.shard.sharded()) {
       write_colours_file(o.output, colours);  // a shard's, for palette merge
     } else if (options.combined && !stop.requested()) {
@@ -642,13 +769,24 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     stats.images = all.images;
     stats.failed = all.failed;
     stats.ok = all.images - all.failed;
-  } else if (o.shard.sharded() && options.combined) {
-    // A shard's colours go to a file beside its part, for `palette merge` to add up and cluster;
-    // the part itself has no combined row.
-    ColorWeights colours;
-    options.combined_colours = &colours;
+  } else if (own_colours) {
     stats = run_pipeline(inputs, *backend, options, sink, &progress, &stop.requested());
-    if (!stop.requested()) write_colours_file(o.output, colours);
+    if (checkpoint) {
+      // The colours of every row written, stopped or not (a finished run's too, so that a
+      // --resume of it has nothing to do again).
+      std::lock_guard lock(g_rows_mutex);
+      checkpoint->save(g_rows_written, output.out);
+      sink.checkpoint_to(nullptr);
+    }
+    if (!stop.requested() && o.shard.sharded()) {
+      // A shard's colours go to a file beside its part, for `palette merge` to add up and
+      // cluster; the part itself has no combined row.
+      write_colours_file(o.output, colours);
+    } else if (!stop.requested()) {
+      const double combine0 = wall_seconds();
+      stats.combined = combined_palette(colours, options, *backend);
+      stats.cluster.wall += wall_seconds() - combine0;
+    }
   } else {
     stats = run_pipeline(inputs, *backend, options, sink, &progress, &stop.requested());
   }

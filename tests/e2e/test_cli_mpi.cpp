@@ -10,6 +10,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -154,6 +155,20 @@ TEST_F(MpiTest, RanksGiveTheCombinedPaletteOneProcessGives) {
   EXPECT_EQ(mpirun(3, a).exit_code, 1);
   EXPECT_EQ(read_text(dir_.file("mpi-rows.csv")), read_text(dir_.file("rows.csv")));
   EXPECT_EQ(read_text(dir_.file("mpi-combined.csv")), read_text(dir_.file("combined.csv")));
+  // A finished run leaves every rank's colours beside its output: a --resume of it in one
+  // process has nothing to do again (under mpirun, --resume --combined is refused).
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("mpi2.csv.palette-checkpoint")));
+  a = args(dir_.file("mpi2.csv"), "csv");
+  a.erase(std::find(a.begin(), a.end(), "-q"));  // its info lines tell what it did again
+  a.insert(a.end(), {"--combined", "--stats", "--resume"});
+  const auto refused = mpirun(2, a);
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("cannot be resumed under mpirun"), std::string::npos) << refused.err;
+  const auto resumed = extract(a);
+  EXPECT_EQ(resumed.exit_code, 1) << resumed.err;
+  EXPECT_NE(resumed.err.find("its last 1 rows are made again"), std::string::npos)
+      << resumed.err;  // the combined row alone
+  EXPECT_EQ(read_text(dir_.file("mpi2.csv")), read_text(dir_.file("plain.csv")));
   // Shards of a job array, each an MPI job: rank 0 writes the shard's colours for merge.
   for (const std::string shard : {"0/2", "1/2"}) {
     a = args(dir_.file("sharded.csv"), "csv");

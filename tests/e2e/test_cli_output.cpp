@@ -431,7 +431,6 @@ TEST_F(ExtractTest, CombinedPaletteOfTheWholeRun) {
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(std::string(bytes.begin(), bytes.end()), lines[0] + lines[3]);
   for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
-           {"--combined", "--resume", "-o", dir_.file("x.csv")},
            {"--combined-output", dir_.file("c.csv"), "--shard", "0/2", "-o", dir_.file("y.csv")}}) {
     std::vector<std::string> args = {a, b};
     args.insert(args.end(), bad.begin(), bad.end());

@@ -1,6 +1,7 @@
 // Long runs: interrupted by SIGINT or SIGTERM at several moments, then finished with --resume,
 // must give the file an uninterrupted run writes, byte for byte (CSV and JSON Lines); what
-// --resume refuses; a last row cut off mid-line.
+// --resume refuses; a last row cut off mid-line; --combined runs, whose colours are saved beside
+// them.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -236,6 +238,102 @@ TEST_F(ResumeTest, ChangedOptionsAreRefused) {
   r = extract(a);
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("--resume needs an output file"), std::string::npos) << r.err;
+}
+
+// --combined: the colours of the rows written are saved beside the output (when the run stops,
+// when it ends, and now and then while it runs), so that --resume goes on gathering them and
+// ends with the combined row of an uninterrupted run. Rows past what the saved colours cover
+// (written after the last save, and a finished run's combined row) are cut and made again.
+TEST_F(ResumeTest, CombinedRunsResumeByteIdentical) {
+  const std::vector<std::string> combined = {"--combined", "--stats"};
+  int interrupted = 0, killed = 0;  // runs still going when their signal came
+  const auto with = [&](const std::string& out, const std::string& format, bool resume) {
+    auto a = args(out, format);
+    a.insert(a.end(), combined.begin(), combined.end());
+    if (resume) a.push_back("--resume");
+    return a;
+  };
+  const auto resumed = [&](const std::string& out, const std::string& format,
+                           const std::string& what) {
+    const auto r = extract(with(out, format, true));
+    EXPECT_EQ(r.exit_code, 0) << what << ": " << r.err;
+    return read_text(out);
+  };
+  for (const std::string format : {"csv", "jsonl"}) {
+    const std::string out = dir_.file("c." + format);
+    ASSERT_EQ(extract(with(out, format, false)).exit_code, 0);
+    const std::string want = read_text(out);
+    ASSERT_NE(want.find("*combined*"), std::string::npos);
+    const std::string checkpoint = out + ".palette-checkpoint";
+    ASSERT_TRUE(std::filesystem::exists(checkpoint));
+    // A finished run: its combined row is made again from the saved colours, the same.
+    EXPECT_EQ(resumed(out, format, format + " finished"), want);
+    // Stopped by a signal: the colours of its rows are saved as it stops.
+    for (const int sig : {SIGINT, SIGTERM}) {
+      const std::string what = format + ", signal " + std::to_string(sig);
+      std::filesystem::remove(out);
+      const int status = interrupt(with(out, format, false), out, 60, sig);
+      ASSERT_TRUE(WIFEXITED(status)) << what;
+      interrupted += WEXITSTATUS(status) == 128 + sig ? 1 : 0;
+      EXPECT_EQ(want.substr(0, read_text(out).size()), read_text(out)) << what;
+      EXPECT_EQ(resumed(out, format, what), want) << what;
+    }
+    // Killed (SIGKILL), saving after every batch: the file holds at least the rows saved.
+    ::setenv("PALETTE_TEST_CHECKPOINT_SECONDS", "0", 1);
+    std::filesystem::remove(out);
+    const int status = interrupt(with(out, format, false), out, 150, SIGKILL);
+    ::unsetenv("PALETTE_TEST_CHECKPOINT_SECONDS");
+    EXPECT_TRUE(WIFSIGNALED(status) || WEXITSTATUS(status) == 0) << format;
+    killed += WIFSIGNALED(status) ? 1 : 0;
+    EXPECT_EQ(resumed(out, format, format + " killed"), want);
+    // Saved colours that cover fewer rows than the file holds (a save some batches back):
+    // the rows past them are cut and made again.
+    std::filesystem::remove(out);
+    interrupt(with(out, format, false), out, 100, SIGTERM);
+    const std::string early = read_text(checkpoint);
+    EXPECT_EQ(resumed(out, format, format + " stopped"), want);
+    write_text(checkpoint, early);
+    EXPECT_EQ(resumed(out, format, format + " behind"), want);
+    // No saved colours (a run killed before its first save): every row is made again.
+    std::filesystem::remove(checkpoint);
+    write_text(out, want.substr(0, want.size() / 2));
+    EXPECT_EQ(resumed(out, format, format + " none saved"), want);
+  }
+  EXPECT_GE(interrupted, 2) << "too few runs were still going when their signal came";
+  EXPECT_GE(killed, 1) << "no run was still going when it was killed";
+  std::cout << "[ combined ] " << interrupted << " of 4 runs stopped by a signal, " << killed
+            << " of 2 killed\n";
+  // --combined-output: its file is written again at the end of the resumed run.
+  const std::string out = dir_.file("rows.csv"), own = dir_.file("own.csv");
+  auto a = args(out, "csv");
+  a.insert(a.end(), {"--combined-output", own, "--stats"});
+  ASSERT_EQ(extract(a).exit_code, 0);
+  const std::string want_rows = read_text(out), want_own = read_text(own);
+  std::filesystem::remove(out);
+  std::filesystem::remove(own);
+  interrupt(a, out, 80, SIGTERM);
+  a.push_back("--resume");
+  EXPECT_EQ(extract(a).exit_code, 0);
+  EXPECT_EQ(read_text(out), want_rows);
+  EXPECT_EQ(read_text(own), want_own);
+  // Damaged saved colours, or ones that cover more rows than the file has: refused, one line,
+  // the file left as it is.
+  const std::string c = dir_.file("c.csv"), checkpoint = c + ".palette-checkpoint";
+  const std::string saved = read_text(checkpoint), rows = read_text(c);
+  const auto refused = [&](const std::string& why) {
+    const auto r = extract(with(c, "csv", true));
+    EXPECT_EQ(r.exit_code, 2) << why << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
+  };
+  write_text(checkpoint, saved.substr(0, saved.size() - 1));
+  refused("cut off palette colours file");
+  write_text(checkpoint, "PALETTE");
+  refused("is damaged");
+  write_text(checkpoint, saved);
+  write_text(c, rows.substr(0, rows.size() / 2));
+  refused("cover");
+  EXPECT_EQ(read_text(c), rows.substr(0, rows.size() / 2));
 }
 
 // The record sits beside the output; the output itself stays plain CSV (no comment lines).
