@@ -186,7 +186,6 @@ class StopSignals {
   static inline std::atomic<int> signal_{SIGINT};
 };
 
-// Writes rows to a FILE*, flushed after every batch so an interrupted run keeps them.
 // --combined to a file in one process: the colours of the rows written so far, saved beside the
 // output (OUTPUT.palette-checkpoint) now and then, when the run stops and when it ends, so that
 // --resume can go on gathering them: "PALETTE-CHECKPOINT 1\n", the rows they cover (u64,
@@ -263,6 +262,7 @@ class ColoursCheckpoint {
   double every_ = 60, last_;
 };
 
+// Writes rows to a FILE*, flushed after every batch so an interrupted run keeps them.
 class FileSink final : public RowSink {
  public:
   FileSink(std::FILE* out, const RowFormatter& formatter, bool header = true)
@@ -736,6 +736,19 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     bar.emplace(progress, inputs);
   }
   PipelineStats stats;
+  // The colours gathered here, once every row is written: a shard's go to a file beside its part,
+  // for `palette merge` to add up and cluster (the part has no combined row); else they make the
+  // combined palette.
+  const auto use_colours = [&] {
+    if (stop.requested()) return;
+    if (o.shard.sharded()) {
+      write_colours_file(o.output, colours);
+      return;
+    }
+    const double combine0 = wall_seconds();
+    stats.combined = combined_palette(colours, options, *backend);
+    stats.cluster.wall += wall_seconds() - combine0;
+  };
   if (world.distributed()) {
     DistributedOptions d;
     d.chunk = o.chunk;
@@ -758,13 +771,7 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
       std::lock_guard lock(g_rows_mutex);
       ColoursCheckpoint(o.output, colours).save(g_rows_written, output.out);
     }
-    if (options.combined && !stop.requested() && o.shard.sharded()) {
-      write_colours_file(o.output, colours);  // a shard's, for palette merge
-    } else if (options.combined && !stop.requested()) {
-      const double combine0 = wall_seconds();
-      stats.combined = combined_palette(colours, options, *backend);
-      stats.cluster.wall += wall_seconds() - combine0;
-    }
+    if (options.combined) use_colours();
     stats.wall = wall_seconds() - t0;  // to the last row of every rank written
     stats.images = all.images;
     stats.failed = all.failed;
@@ -778,15 +785,7 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
       checkpoint->save(g_rows_written, output.out);
       sink.checkpoint_to(nullptr);
     }
-    if (!stop.requested() && o.shard.sharded()) {
-      // A shard's colours go to a file beside its part, for `palette merge` to add up and
-      // cluster; the part itself has no combined row.
-      write_colours_file(o.output, colours);
-    } else if (!stop.requested()) {
-      const double combine0 = wall_seconds();
-      stats.combined = combined_palette(colours, options, *backend);
-      stats.cluster.wall += wall_seconds() - combine0;
-    }
+    use_colours();
   } else {
     stats = run_pipeline(inputs, *backend, options, sink, &progress, &stop.requested());
   }
