@@ -30,7 +30,7 @@ struct PipelineOptions {
   bool combined = false;         ///< also one palette of every counted pixel of the run
   /// With combined: where the counted pixels are gathered, when not in the run's own table; the
   /// caller then makes the palette (combined_palette()) and PipelineStats::combined stays empty.
-  /// MPI ranks gather so, and rank 0 adds up every rank's colours.
+  /// MPI ranks (rank 0 adds up every rank's), shards and resumable runs to a file gather so.
   ColorWeights* combined_colours = nullptr;
   /// Keep a thumbnail of each image, fitting in this box, in its row (--contact-sheet); 0: none.
   int thumbnail_width = 0, thumbnail_height = 0;

@@ -63,11 +63,12 @@ class ColorWeights {
   /// unscaled: what another table needs to add them up). Not const-thread-safe, as points().
   void visit(const std::function<void(std::uint32_t, std::uint64_t)>& fn);
 
-  /// The colours with weight as bytes (a sharded --combined run's part, for `palette merge`):
+  /// The colours with weight as bytes (a shard's colours for `palette merge`, a checkpoint, an
+  /// MPI rank's colours for rank 0):
   /// "PALETTE-COLOURS 1\n", the count (u64, little-endian), then each colour in 0xRRGGBB order
   /// as two LEB128 numbers: its distance from the one after the colour before (from 0 for the
-  /// first) and its weight. 2 to 5 bytes a colour for photos; at most 16 + 16 MiB when every
-  /// colour is there with a weight under 128. Not const-thread-safe, as points().
+  /// first) and its weight: about 2 to 2.5 bytes a colour (photos, noise), 11 at most. Not
+  /// const-thread-safe, as points().
   std::string serialize();
   /// Adds the colours of serialize()'s bytes. Throws palette::Error, having added nothing, for
   /// any other bytes (cut off or with bytes after, a colour past 0xFFFFFF, a zero weight, a
