@@ -118,8 +118,8 @@ TEST_F(MpiTest, RanksDrawTheStripsOneProcessDraws) {
 
 // --combined under mpirun: every rank sends its colours to rank 0, which makes the one palette
 // of the whole run: the last row (or the --combined-output file) a plain run writes, byte for
-// byte. Ten 256x256 noise images among the inputs give each rank more colours than one message
-// holds.
+// byte. Ten 256x256 noise images among the inputs, so that ranks send their colours in several
+// messages.
 TEST_F(MpiTest, RanksGiveTheCombinedPaletteOneProcessGives) {
   std::string list = read_text(dir_.file("list.txt"));
   cv::RNG rng(5);
