@@ -298,24 +298,32 @@ std::string encode_rows(const std::vector<Entry>& entries) {
   return e.take();
 }
 
-// Test hook (tests/e2e/test_cli_mpi.cpp): PALETTE_TEST_KILL_RANK_AFTER="R:N" makes rank R
-// (R > 0) die by SIGKILL once it has sent N rows, before it sends another, a rank dying mid-run
-// on cue. So that it surely dies holding rows it never sent, rank 0 starts its own share only
-// once rank R has been handed more than N inputs (else, on a loaded machine, rank 0 may do all the
-// work before rank R has asked for any).
-struct KillHook {
+// Test hooks (tests/e2e/test_cli_mpi.cpp), each "R:N" with R > 0:
+// - PALETTE_TEST_WAIT_FOR_RANK: rank 0 starts its own share only once rank R has been handed
+//   more than N inputs (or all there are), so that rank R surely does some of the work (else, on
+//   a loaded machine, rank 0 may do it all before rank R has asked for any);
+// - PALETTE_TEST_KILL_RANK_AFTER: rank R dies by SIGKILL once it has sent N rows, before it
+//   sends another, a rank dying mid-run on cue. It waits for rank R as the hook above does, so
+//   that rank R surely dies holding rows it never sent.
+struct RankHook {
   int rank = -1;
   std::size_t after = 0;
+  bool on(int size) const { return rank > 0 && rank < size; }
 };
 
-KillHook kill_hook() {
-  KillHook h;
-  const char* v = std::getenv("PALETTE_TEST_KILL_RANK_AFTER");
+RankHook rank_hook(const char* name) {
+  RankHook h;
+  const char* v = std::getenv(name);
   if (v && std::strchr(v, ':') && std::atoi(v) > 0) {
     h.rank = std::atoi(v);
     h.after = static_cast<std::size_t>(std::atol(std::strchr(v, ':') + 1));
   }
   return h;
+}
+
+RankHook wait_hook() {
+  const RankHook kill = rank_hook("PALETTE_TEST_KILL_RANK_AFTER");
+  return kill.rank > 0 ? kill : rank_hook("PALETTE_TEST_WAIT_FOR_RANK");
 }
 
 std::vector<Entry> decode_rows(std::string_view bytes) {
@@ -355,7 +363,10 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
         Chunk c;
         c.start = item->first;
         c.items.push_back(std::move(item->second));
-        while (c.items.size() < d.chunk && inputs.ready()) {
+        const auto full = [&] {
+          return d.aligned ? (c.start + c.items.size()) % d.chunk == 0 : c.items.size() >= d.chunk;
+        };
+        while (!full() && (d.aligned || inputs.ready())) {
           auto more = inputs.next();
           if (!more) break;
           c.items.push_back(std::move(more->second));
@@ -378,9 +389,9 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
   };
   std::map<int, Colours> colours_of;
   ColorWeights remote_colours;
-  const KillHook hook = kill_hook();
-  std::size_t handed_to_victim = 0;
-  std::atomic<bool> victim_holds_enough{false};
+  const RankHook hook = wait_hook();
+  std::size_t handed_to_awaited = 0;
+  std::atomic<bool> awaited_holds_enough{false};
   std::thread comm([&] {
     or_abort([&] {
       Backoff idle;
@@ -423,8 +434,8 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
           std::optional<Chunk> c = pool.pop(false);
           if (!c) break;
           if (waiting.front() == hook.rank) {
-            handed_to_victim += c->items.size();
-            if (handed_to_victim > hook.after || c->items.empty()) victim_holds_enough = true;
+            handed_to_awaited += c->items.size();
+            if (handed_to_awaited > hook.after || c->items.empty()) awaited_holds_enough = true;
           }
           mpi::send(waiting.front(), kChunk, encode(*c));
           waiting.pop_front();
@@ -446,9 +457,9 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
     feed(
         local, map, 2 * d.chunk,
         [&]() -> std::optional<Chunk> {
-          if (hook.rank > 0 && hook.rank < world.size) {
+          if (hook.on(world.size)) {
             Backoff wait;
-            while (!victim_holds_enough && !stopped()) wait.nap();
+            while (!awaited_holds_enough && !stopped()) wait.nap();
           }
           auto c = pool.pop(true);
           if (!c || c->items.empty()) return std::nullopt;
@@ -493,7 +504,7 @@ DistributedStats run_worker_rank(const mpi::World& world, Backend& backend,
         },
         stop);
   });
-  const KillHook hook = kill_hook();
+  const RankHook hook = rank_hook("PALETTE_TEST_KILL_RANK_AFTER");
   std::size_t sent = 0;
   EntrySink sink(
       formatter, map,

@@ -21,6 +21,10 @@ namespace palette::cli {
 
 struct DistributedOptions {
   std::size_t chunk = 32;  ///< inputs per chunk
+  /// Every chunk ends at a multiple of `chunk` (of the inputs' indices), waiting for inputs not
+  /// yet found rather than handing out a shorter one: --contact-sheet, whose sheets of 100 must
+  /// each be drawn by one rank. Else a chunk is cut short when no more inputs are ready.
+  bool aligned = false;
   std::size_t window =
       4096;  ///< rows at most between the next row to write and the last handed out
   /// Called on the rank that made it with every row and its input's index (0-based, in the

@@ -62,6 +62,7 @@ struct ExtractOptions : ClusterOptions {
   std::size_t shard_block = Shard{}.block;
   Shard shard;  // resolved: --shard, a Slurm array task, or none
   std::size_t chunk = DistributedOptions{}.chunk;
+  bool chunk_given = false;
   bool device_given = false;
   bool stats = false;  // quality figures per image
   std::string ignore;  // --ignore white,black,grey,background
@@ -95,6 +96,10 @@ PipelineOptions extract_pipeline_options(const ExtractOptions& o) {
     options.ignore = *ignore;
   }
   options.ignore.threshold = o.ignore_threshold;
+  if (!o.contact_sheet.empty()) {
+    options.thumbnail_width = SheetLayout{}.thumb_width;
+    options.thumbnail_height = SheetLayout{}.thumb_height;
+  }
   if (!o.region.empty()) {
     options.region = parse_region(o.region);
     if (!options.region) {
@@ -103,6 +108,12 @@ PipelineOptions extract_pipeline_options(const ExtractOptions& o) {
     }
   }
   return options;
+}
+
+// The place in the whole output (1-based) of input `index` (0-based) of this run's inputs: a
+// shard's are every N-th block of them. --swatches and --contact-sheet number their pictures so.
+std::size_t output_number(const Shard& shard, std::size_t index) {
+  return (shard.sharded() ? global_index(shard, index) : index) + 1;
 }
 
 std::string exact(double v) {
@@ -554,10 +565,14 @@ int run_worker(const ExtractOptions& o, const StopSignals& stop, const mpi::Worl
   d.chunk = o.chunk;
   d.colours = options.combined_colours;
   if (pictures.active()) {
-    d.on_row = [&](std::size_t index, const Row& row) { pictures.add(index + 1, row); };
+    d.on_row = [&](std::size_t index, const Row& row) {
+      pictures.add(output_number(o.shard, index), row);
+    };
   }
   run_worker_rank(world, *backend, options, *formatter, d, &stop.requested());
-  return stop.requested() ? stop.exit_code() : kExitOk;
+  if (stop.requested()) return stop.exit_code();
+  pictures.finish();  // the last sheet of this rank's chunks
+  return kExitOk;
 }
 
 int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& world) {
@@ -608,10 +623,23 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     o.output = part_path(o.output, o.shard);
   }
   if (!o.contact_sheet.empty()) {
-    // A sheet is drawn from the rows in order, all of them made by this process.
+    // A sheet is drawn by the process that made its 100 rows, in order: a shard draws the sheets
+    // of its blocks, and a rank those of its chunks, so blocks and chunks must be whole sheets.
     if (o.resume) throw UsageError("--contact-sheet cannot be resumed (it needs every image)");
-    if (o.shard.sharded()) throw UsageError("--contact-sheet does not go with --shard");
-    if (world.distributed()) throw UsageError("--contact-sheet does not go with mpirun");
+    const std::size_t cells = Pictures::kCellsPerSheet;
+    if (o.shard.sharded() && o.shard.block % cells != 0) {
+      throw UsageError("--contact-sheet with --shard needs a --shard-block that is a multiple of " +
+                       std::to_string(cells) + " (a sheet's images), not " +
+                       std::to_string(o.shard.block));
+    }
+    if (world.distributed()) {
+      if (!o.chunk_given) o.chunk = cells;
+      if (o.chunk % cells != 0) {
+        throw UsageError("--contact-sheet under mpirun needs a --chunk that is a multiple of " +
+                         std::to_string(cells) + " (a sheet's images), not " +
+                         std::to_string(o.chunk));
+      }
+    }
   }
   Pictures pictures;
   if (!o.swatches.empty()) pictures.swatches_to(o.swatches);
@@ -646,10 +674,6 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     }
   }
   PipelineOptions options = extract_pipeline_options(o);
-  if (!o.contact_sheet.empty()) {
-    options.thumbnail_width = SheetLayout{}.thumb_width;
-    options.thumbnail_height = SheetLayout{}.thumb_height;
-  }
   const int threads = options.threads;
   g_output_name = o.output;
 
@@ -715,9 +739,7 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   }
   if (pictures.active() && !world.distributed()) {
     const Shard shard = o.shard;
-    sink.draw_pictures(pictures, [shard](std::size_t row) {
-      return (shard.sharded() ? global_index(shard, row) : row) + 1;
-    });
+    sink.draw_pictures(pictures, [shard](std::size_t row) { return output_number(shard, row); });
   }
 
   if (o.backend == "auto") {
@@ -752,9 +774,12 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   if (world.distributed()) {
     DistributedOptions d;
     d.chunk = o.chunk;
+    d.aligned = !o.contact_sheet.empty();
     d.colours = options.combined_colours;
     if (pictures.active()) {
-      d.on_row = [&](std::size_t index, const Row& row) { pictures.add(index + 1, row); };
+      d.on_row = [&](std::size_t index, const Row& row) {
+        pictures.add(output_number(o.shard, index), row);
+      };
     }
     d.window = std::max<std::size_t>(d.window, 8 * static_cast<std::size_t>(world.size) * o.chunk);
     spdlog::info("{} MPI ranks, chunks of {} inputs, at most {} rows held for order", world.size,
@@ -985,7 +1010,7 @@ std::function<int()> add_extract(CLI::App& app) {
                   "array task's, from SLURM_ARRAY_TASK_ID/_COUNT; 0/1: everything)");
   cmd->add_option("--chunk", o->chunk,
                   "Under mpirun: inputs rank 0 hands a rank at a time (a slow rank asks less "
-                  "often)")
+                  "often; with --contact-sheet: 100 unless given, a multiple of 100)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
       ->capture_default_str();
   cmd->add_option("--shard-block", o->shard_block, "Inputs per block of a shard")
@@ -1000,6 +1025,7 @@ std::function<int()> add_extract(CLI::App& app) {
   cmd->add_flag("-q,--quiet", o->quiet, "Errors only");
   return [o, cmd] {
     o->device_given = cmd->count("--device") > 0;
+    o->chunk_given = cmd->count("--chunk") > 0;
     return run(*o);
   };
 }

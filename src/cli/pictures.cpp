@@ -2,6 +2,8 @@
 
 #include "pictures.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -85,6 +87,8 @@ void Pictures::write_sheet() {
     layout.columns = static_cast<int>(std::min<std::size_t>(placed.size(), layout.columns));
     write_png_rgb(sheet_path(sheet_, page_), layout.sheet_width(),
                   layout.sheet_height(placed.size()), contact_sheet(placed, layout));
+    spdlog::debug("{}: images {} to {}", sheet_path(sheet_, page_), page_ * kCellsPerSheet + 1,
+                  page_ * kCellsPerSheet + placed.size());
   }
   cells_.clear();
   ++page_;

@@ -197,7 +197,8 @@ TEST_F(ExtractTest, ContactSheetsShowEveryImageWithItsStrip) {
   // Refused where a sheet cannot be drawn, and for a name that is not a PNG's.
   EXPECT_EQ(extract({red, "--contact-sheet", dir_.file("sheet.jpg")}).exit_code, 2);
   EXPECT_EQ(extract({red, "--contact-sheet", dir_.file("no/such/dir/s.png")}).exit_code, 2);
-  EXPECT_EQ(extract({red, "--contact-sheet", sheet, "--shard", "0/2", "-o", dir_.file("o.csv")})
+  EXPECT_EQ(extract({red, "--contact-sheet", sheet, "--shard", "0/2", "--shard-block", "50", "-o",
+                     dir_.file("o.csv")})
                 .exit_code,
             2);
   EXPECT_EQ(

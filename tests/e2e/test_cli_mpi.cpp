@@ -2,8 +2,9 @@
 // the file a plain run writes, byte for byte, for 1, 2 and 4 ranks, CSV and JSON Lines, error
 // rows included; a rank killed mid-run ends the job non-zero with a message naming it, and a
 // plain --resume finishes the file byte-identically; --combined gives the palette of the whole
-// run, as one process does. Skipped where mpirun is missing or palette
-// was built without MPI.
+// run, as one process does; every rank draws the strips and contact sheets of its own images,
+// and they are those a plain run draws. Skipped where mpirun is missing or palette was built
+// without MPI.
 
 #include <gtest/gtest.h>
 
@@ -114,6 +115,50 @@ TEST_F(MpiTest, RanksDrawTheStripsOneProcessDraws) {
   EXPECT_EQ(plain.size(), 238u);
   EXPECT_EQ(read_directory(dir_.file("mpi-strips")), plain);
   EXPECT_EQ(read_text(dir_.file("mpi.csv")), read_text(dir_.file("plain.csv")));
+}
+
+// --contact-sheet under mpirun: rank 0 hands out chunks of whole sheets (100 inputs unless
+// --chunk says a multiple of 100), and every rank draws the sheets of its own chunks, so the
+// sheets are those a plain run draws. Rank 2 surely draws two of the three (it is handed more
+// than 150 inputs before rank 0 starts its own share). Shards of a job array, each an MPI job,
+// number their strips and sheets by their places in the whole input too.
+TEST_F(MpiTest, RanksDrawTheSheetsOneProcessDraws) {
+  const auto sheet_args = [&](const std::string& name) {
+    auto a = args(dir_.file(name + ".csv"), "csv");
+    a.erase(std::find(a.begin(), a.end(), "--chunk"), std::find(a.begin(), a.end(), "-q"));
+    std::filesystem::create_directory(dir_.file(name));
+    a.insert(a.end(), {"--contact-sheet", dir_.file(name + "/sheet.png")});
+    return a;
+  };
+  auto a = sheet_args("plain");
+  a.insert(a.end(), {"--swatches", dir_.file("plain-strips")});
+  ASSERT_EQ(extract(a).exit_code, 1);
+  const auto plain = read_directory(dir_.file("plain"));
+  EXPECT_EQ(plain.size(), 3u);  // 100, 100 and 40 images
+  auto r = mpirun(3, sheet_args("ranks3"), {"PALETTE_TEST_WAIT_FOR_RANK=2:150"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  r = mpirun(2, sheet_args("ranks2"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  for (const std::string name : {"ranks3", "ranks2"}) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(read_directory(dir_.file(name)), plain);
+    EXPECT_EQ(read_text(dir_.file(name + ".csv")), read_text(dir_.file("plain.csv")));
+  }
+  for (const std::string shard : {"0/2", "1/2"}) {
+    a = sheet_args("sharded");
+    a.insert(a.end(),
+             {"--swatches", dir_.file("sharded-strips"), "--shard", shard, "--shard-block", "100"});
+    r = mpirun(2, a);
+    EXPECT_LE(r.exit_code, 1) << r.err;
+  }
+  EXPECT_EQ(read_directory(dir_.file("sharded")), plain);
+  EXPECT_EQ(read_directory(dir_.file("sharded-strips")), read_directory(dir_.file("plain-strips")));
+  // A chunk that is not whole sheets is refused.
+  a = sheet_args("refused");
+  a.insert(a.end(), {"--chunk", "150"});
+  r = mpirun(2, a);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("needs a --chunk that is a multiple of 100"), std::string::npos) << r.err;
 }
 
 // --combined under mpirun: every rank sends its colours to rank 0, which makes the one palette

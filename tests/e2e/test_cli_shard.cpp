@@ -1,7 +1,7 @@
 // Job arrays without MPI: extract --shard I/N writes every N-th block of the inputs to a part
 // file, and palette merge joins the parts into the file one run writes, byte for byte (CSV and
 // JSON Lines, error rows included, parts without rows included), --combined too; what merge
-// refuses; the shard of a Slurm array task; bad --shard values.
+// refuses; strips and contact sheets; the shard of a Slurm array task; bad --shard values.
 
 #include <gtest/gtest.h>
 
@@ -267,6 +267,30 @@ TEST_F(ShardTest, ShardsDrawTheStripsOneRunDraws) {
   EXPECT_EQ(plain.size(), 9u);  // the corrupt and the missing input have none
   EXPECT_EQ(plain.count("000011-missing.png"), 0u);
   EXPECT_EQ(read_directory(shard_dir), plain);
+}
+
+// With blocks of whole sheets (a multiple of 100 inputs), every shard draws the contact sheets
+// of its own blocks, named by their places in the whole input: the sheets of all shards are
+// those one run draws. Other blocks are refused.
+TEST_F(ShardTest, ShardsDrawTheSheetsOneRunDraws) {
+  std::string list;
+  for (int i = 0; i < 23; ++i) list += list_;  // 253 inputs: sheets of 100, 100 and 53
+  write_text(dir_.file("list.txt"), list);
+  for (const std::string d : {"plain", "shards"}) std::filesystem::create_directory(dir_.file(d));
+  auto a = args(dir_.file("plain.csv"), "csv");
+  a.insert(a.end(), {"--contact-sheet", dir_.file("plain/sheet.png")});
+  EXPECT_EQ(extract(a).exit_code, 1);
+  const auto plain = read_directory(dir_.file("plain"));
+  EXPECT_EQ(plain.size(), 3u);
+  shards(dir_.file("out.csv"), "csv", 2, 100, {"--contact-sheet", dir_.file("shards/sheet.png")});
+  EXPECT_EQ(read_directory(dir_.file("shards")), plain);
+  a = args(dir_.file("out.csv"), "csv");
+  a.insert(a.end(), {"--contact-sheet", dir_.file("shards/sheet.png"), "--shard", "0/2",
+                     "--shard-block", "150"});
+  const auto r = extract(a);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("needs a --shard-block that is a multiple of 100"), std::string::npos)
+      << r.err;
 }
 
 TEST_F(ShardTest, BadShardsAreUsageErrors) {
