@@ -96,11 +96,12 @@ void init_image_io();
 /// without an image folder. Deterministic for a given seed.
 std::vector<std::uint8_t> synthetic_jpeg(int width, int height, unsigned seed, int quality = 90);
 
-/// Versions of the image libraries, e.g. "OpenCV 4.6.0, libjpeg-turbo 2.1.5, ...".
-/// Writes an 8-bit RGB image (rows packed) as a PNG file. Throws palette::Error.
+/// Writes an 8-bit RGB image (rows packed) as a PNG file, whole or not at all (via a temporary
+/// file beside it). Throws palette::Error.
 void write_png_rgb(const std::string& path, int width, int height,
                    const std::vector<std::uint8_t>& rgb);
 
+/// Versions of the image libraries, e.g. "OpenCV 4.6.0, libjpeg-turbo 2.1.5, ...".
 std::string image_io_versions();
 
 }  // namespace palette

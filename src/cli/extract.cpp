@@ -303,6 +303,13 @@ class FileSink final : public RowSink {
 
   void write(const std::vector<Row>& rows) override {
     std::lock_guard lock(g_rows_mutex);
+    // The pictures before the rows: a row in the output has its strip, and every sheet before
+    // its own (what --resume relies on).
+    if (pictures_) {
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        pictures_->add(number_(g_rows_written + i), rows[i]);
+      }
+    }
     std::string text;
     for (const auto& row : rows) {
       text += formatter_.row(row);
@@ -315,11 +322,6 @@ class FileSink final : public RowSink {
     }
     put(text);
     flush();
-    if (pictures_) {
-      for (std::size_t i = 0; i < rows.size(); ++i) {
-        pictures_->add(number_(g_rows_written + i), rows[i]);
-      }
-    }
     g_rows_written += rows.size();
     if (checkpoint_ && checkpoint_->due()) checkpoint_->save(g_rows_written, out_);
   }
@@ -409,51 +411,78 @@ struct Output {
   std::size_t skipped_failed = 0;
 };
 
+// --contact-sheet: the rows of the sheets already drawn, up to the first one missing. (A sheet
+// is drawn before any row of the next is written, so the one missing is the sheet that was
+// being filled when the run stopped, or under mpirun one another rank had not finished.)
+std::size_t rows_with_sheets(const ExtractOptions& o) {
+  const std::size_t cells = Pictures::kCellsPerSheet;
+  std::size_t rows = 0;
+  std::error_code ec;
+  while (std::filesystem::exists(
+      Pictures::sheet_path(o.contact_sheet, (output_number(o.shard, rows) - 1) / cells), ec)) {
+    rows += cells;
+  }
+  return rows;
+}
+
 // --resume of an existing output: checks the record and the rows against this run (taking
 // their inputs from the queue), cuts a last row that was cut off, and opens it for appending.
-// `colours` (--combined): the colours of the rows kept, from the checkpoint beside the output;
-// rows past those it covers (written after it was saved, and a finished run's combined row) are
-// cut off too, to be made again.
+// Rows are cut off too, to be made again:
+// - `colours` (--combined): past those the checkpoint beside the output covers (written after
+//   it was saved, and a finished run's combined row); the colours of the rows kept come from it;
+// - --contact-sheet: past the last whole sheet, and from the first sheet missing.
 void resume(const ExtractOptions& o, OutputFormat format, const RowFormatter& formatter,
             InputQueue& inputs, Output& w, ColorWeights* colours) {
   const std::string diff = compare_run_record(o.output, recorded_options(o, format));
   if (!diff.empty()) throw UsageError("cannot resume " + o.output + ": " + diff);
   const double t0 = wall_seconds();
-  std::optional<std::size_t> covered;
+  std::optional<std::size_t> covered;  // rows kept at most
+  std::size_t group = 1;               // rows are kept a group at a time (a sheet's)
   if (colours) covered = ColoursCheckpoint::load(o.output, *colours);
-  std::uint64_t covered_bytes = 0;  // of the rows the checkpoint covers
-  std::size_t covered_failed = 0;
+  if (!o.contact_sheet.empty()) {
+    covered = rows_with_sheets(o);
+    group = Pictures::kCellsPerSheet;
+  }
+  std::size_t kept = 0;
+  std::uint64_t kept_bytes = 0;
+  std::size_t kept_failed = 0;
+  const auto keep = [&](std::string_view row) {
+    kept_bytes += row.size() + 1;
+    kept_failed += formatter.is_error_row(row) ? 1 : 0;
+    const auto next = inputs.next();
+    if (!next) {
+      throw UsageError("cannot resume " + o.output + ": it has more rows than this run has " +
+                       "inputs (" + std::to_string(kept) + ")");
+    }
+    if (!row.starts_with(formatter.row_start(next->second.name))) {
+      throw UsageError("cannot resume " + o.output + ": its row " + std::to_string(kept + 1) +
+                       " is not for this run's input " + std::to_string(kept + 1) + " (" +
+                       next->second.name + "): the inputs changed");
+    }
+    ++kept;
+  };
+  std::vector<std::string> pending;  // rows of a group not yet whole
   WrittenOutput written =
       read_written_output(o.output, formatter, format, [&](std::size_t i, std::string_view row) {
         if (covered && i >= *covered) return;
-        covered_bytes += row.size() + 1;
-        covered_failed += formatter.is_error_row(row) ? 1 : 0;
-        const auto next = inputs.next();
-        if (!next) {
-          throw UsageError("cannot resume " + o.output + ": it has more rows than this run has " +
-                           "inputs (" + std::to_string(i) + ")");
-        }
-        if (!row.starts_with(formatter.row_start(next->second.name))) {
-          throw UsageError("cannot resume " + o.output + ": its row " + std::to_string(i + 1) +
-                           " is not for this run's input " + std::to_string(i + 1) + " (" +
-                           next->second.name + "): the inputs changed");
-        }
+        if (group == 1) return keep(row);
+        pending.emplace_back(row);
+        if (pending.size() < group) return;
+        for (const auto& r : pending) keep(r);
+        pending.clear();
       });
-  if (covered) {
-    if (written.rows < *covered) {
-      throw UsageError("cannot resume " + o.output + ": its saved colours for --combined (" +
-                       ColoursCheckpoint::path_of(o.output) + ") cover " +
-                       std::to_string(*covered) + " rows, it holds " +
-                       std::to_string(written.rows) +
-                       " (remove that file to start the run again from its first input)");
-    }
-    if (written.rows > *covered) {
-      spdlog::info("resuming {}: its last {} rows are made again (past the saved colours)",
-                   o.output, written.rows - *covered);
-      written.keep_bytes = (written.header ? formatter.header().size() : 0) + covered_bytes;
-      written.rows = *covered;
-      written.failed = covered_failed;
-    }
+  if (colours && written.rows < *covered) {
+    throw UsageError("cannot resume " + o.output + ": its saved colours for --combined (" +
+                     ColoursCheckpoint::path_of(o.output) + ") cover " + std::to_string(*covered) +
+                     " rows, it holds " + std::to_string(written.rows) +
+                     " (remove that file to start the run again from its first input)");
+  }
+  if (written.rows > kept) {
+    spdlog::info("resuming {}: its last {} rows are made again ({})", o.output, written.rows - kept,
+                 colours ? "past the saved colours" : "to draw their contact sheets whole");
+    written.keep_bytes = (written.header ? formatter.header().size() : 0) + kept_bytes;
+    written.rows = kept;
+    written.failed = kept_failed;
   }
   if (::truncate(o.output.c_str(), static_cast<off_t>(written.keep_bytes)) != 0) {
     throw UsageError("cannot resume " + o.output + ": " + std::strerror(errno));
@@ -625,7 +654,9 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   if (!o.contact_sheet.empty()) {
     // A sheet is drawn by the process that made its 100 rows, in order: a shard draws the sheets
     // of its blocks, and a rank those of its chunks, so blocks and chunks must be whole sheets.
-    if (o.resume) throw UsageError("--contact-sheet cannot be resumed (it needs every image)");
+    if (o.resume && (o.combined || !o.combined_output.empty())) {
+      throw UsageError("a run with --contact-sheet and --combined cannot be resumed");
+    }
     const std::size_t cells = Pictures::kCellsPerSheet;
     if (o.shard.sharded() && o.shard.block % cells != 0) {
       throw UsageError("--contact-sheet with --shard needs a --shard-block that is a multiple of " +

@@ -67,6 +67,7 @@ void Pictures::add(std::size_t number, const Row& row) {
   cell.palette = row.palette;
   cell.failed = !row.ok();
   cells_.push_back(std::move(cell));
+  if (number == (page_ + 1) * kCellsPerSheet) write_sheet();  // its last cell: drawn at once
 }
 
 void Pictures::add_combined(const Row& row) {

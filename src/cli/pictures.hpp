@@ -23,7 +23,9 @@ class Pictures {
   bool active() const { return !swatches_.empty() || !sheet_.empty(); }
 
   /// Image `number` (1-based, its row's place in the whole output). Contact sheets need the
-  /// numbers in order, from 1; strips take any order (every MPI rank writes its own).
+  /// numbers in increasing order, a sheet's all from one process; strips take any order (every
+  /// MPI rank writes its own). Its strip is drawn at once, and its sheet once its last image, the
+  /// 100th, is in (or a later sheet's first).
   void add(std::size_t number, const Row& row);
   /// The whole run's palette (--combined): its strip is combined.png.
   void add_combined(const Row& row);

@@ -48,11 +48,14 @@ void write_png_rgb(const std::string& path, int width, int height,
   if (width <= 0 || height <= 0 || rgb.size() != static_cast<std::size_t>(width) * height * 3) {
     throw Error("write_png_rgb: bad image size");
   }
-  std::FILE* f = std::fopen(path.c_str(), "wb");
+  // Written beside, then renamed into place: a process killed mid-write leaves no half a PNG
+  // under the name (--resume trusts the pictures it finds).
+  const std::string tmp = path + ".palette-tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) throw Error("cannot write " + path + ": " + std::strerror(errno));
   const bool ok = write_rows(f, width, height, rgb.data());
-  if (std::fclose(f) != 0 || !ok) {
-    std::remove(path.c_str());
+  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
     throw Error("cannot write " + path);
   }
 }

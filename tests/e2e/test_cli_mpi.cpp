@@ -120,8 +120,9 @@ TEST_F(MpiTest, RanksDrawTheStripsOneProcessDraws) {
 // --contact-sheet under mpirun: rank 0 hands out chunks of whole sheets (100 inputs unless
 // --chunk says a multiple of 100), and every rank draws the sheets of its own chunks, so the
 // sheets are those a plain run draws. Rank 2 surely draws two of the three (it is handed more
-// than 150 inputs before rank 0 starts its own share). Shards of a job array, each an MPI job,
-// number their strips and sheets by their places in the whole input too.
+// than 150 inputs before rank 0 starts its own share). A job whose rank was killed is finished
+// by --resume, sheets included. Shards of a job array, each an MPI job, number their strips and
+// sheets by their places in the whole input too.
 TEST_F(MpiTest, RanksDrawTheSheetsOneProcessDraws) {
   const auto sheet_args = [&](const std::string& name) {
     auto a = args(dir_.file(name + ".csv"), "csv");
@@ -153,6 +154,17 @@ TEST_F(MpiTest, RanksDrawTheSheetsOneProcessDraws) {
   }
   EXPECT_EQ(read_directory(dir_.file("sharded")), plain);
   EXPECT_EQ(read_directory(dir_.file("sharded-strips")), read_directory(dir_.file("plain-strips")));
+  // A rank killed mid-run (before it sends its 51st row): --resume keeps the rows of the
+  // sheets drawn, up to the first one missing, and the job draws the rest.
+  r = mpirun(3, sheet_args("killed"), {"PALETTE_TEST_KILL_RANK_AFTER=2:50"});
+  EXPECT_NE(r.err.find("rank 2"), std::string::npos) << r.err;
+  EXPECT_LT(read_text(dir_.file("killed.csv")).size(), read_text(dir_.file("plain.csv")).size());
+  a = sheet_args("killed");
+  a.push_back("--resume");
+  r = mpirun(2, a);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(read_directory(dir_.file("killed")), plain);
+  EXPECT_EQ(read_text(dir_.file("killed.csv")), read_text(dir_.file("plain.csv")));
   // A chunk that is not whole sheets is refused.
   a = sheet_args("refused");
   a.insert(a.end(), {"--chunk", "150"});

@@ -1,7 +1,7 @@
 // Long runs: interrupted by SIGINT or SIGTERM at several moments, then finished with --resume,
 // must give the file an uninterrupted run writes, byte for byte (CSV and JSON Lines); what
 // --resume refuses; a last row cut off mid-line; --combined runs, whose colours are saved beside
-// them.
+// them; runs that draw contact sheets and strips.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -336,6 +336,63 @@ TEST_F(ResumeTest, CombinedRunsResumeByteIdentical) {
   write_text(c, rows.substr(0, rows.size() / 2));
   refused("cover");
   EXPECT_EQ(read_text(c), rows.substr(0, rows.size() / 2));
+}
+
+// --contact-sheet and --swatches: a run's pictures are drawn before its rows are written (a
+// sheet as soon as its 100th image is in), so --resume keeps the rows of the sheets already
+// drawn, up to the first one missing, and makes the rest again: the sheets and strips of an
+// uninterrupted run, byte for byte, whenever the run stopped or was killed.
+TEST_F(ResumeTest, ContactSheetRunsResumeByteIdentical) {
+  const auto with = [&](const std::string& name, bool resume) {
+    auto a = args(dir_.file(name + ".csv"), "csv");
+    *(std::find(a.begin(), a.end(), "--threads") + 1) = "1";  // slower: signals come mid-run
+    std::filesystem::create_directories(dir_.file(name));
+    a.insert(a.end(), {"--contact-sheet", dir_.file(name + "/sheet.png"), "--swatches",
+                       dir_.file(name + "-strips")});
+    if (resume) a.push_back("--resume");
+    return a;
+  };
+  ASSERT_EQ(extract(with("clean", false)).exit_code, 0);
+  const std::string want = read_text(dir_.file("clean.csv"));
+  const auto sheets = read_directory(dir_.file("clean"));
+  const auto strips = read_directory(dir_.file("clean-strips"));
+  ASSERT_EQ(sheets.size(), 4u);
+  ASSERT_EQ(strips.size(), static_cast<std::size_t>(kImages));
+  const auto same = [&](const std::string& name) {
+    EXPECT_EQ(read_text(dir_.file(name + ".csv")), want);
+    EXPECT_EQ(read_directory(dir_.file(name)), sheets);
+    EXPECT_EQ(read_directory(dir_.file(name + "-strips")), strips);
+  };
+  int stopped = 0;
+  for (const auto& [sig, lines] : std::vector<std::pair<int, std::size_t>>{
+           {SIGINT, 150}, {SIGTERM, 230}, {SIGKILL, 120}, {SIGKILL, 310}}) {
+    const std::string name = "run" + std::to_string(sig) + "-" + std::to_string(lines);
+    SCOPED_TRACE(name);
+    const int status = interrupt(with(name, false), dir_.file(name + ".csv"), lines, sig);
+    stopped += WIFSIGNALED(status) || WEXITSTATUS(status) != 0 ? 1 : 0;
+    const auto r = extract(with(name, true));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    same(name);
+  }
+  EXPECT_GE(stopped, 2) << "too few runs were still going when their signal came";
+  // A sheet gone from a finished run (or one another MPI rank had not drawn): its rows and
+  // every row after them are made again.
+  std::filesystem::copy(dir_.file("clean"), dir_.file("gone"));
+  std::filesystem::copy(dir_.file("clean-strips"), dir_.file("gone-strips"));
+  std::filesystem::copy_file(dir_.file("clean.csv"), dir_.file("gone.csv"));
+  std::filesystem::copy_file(dir_.file("clean.csv.palette-run.json"),
+                             dir_.file("gone.csv.palette-run.json"));
+  std::filesystem::remove(dir_.file("gone/sheet-3.png"));
+  auto a = with("gone", true);
+  a.erase(std::find(a.begin(), a.end(), "-q"));
+  const auto r = extract(a);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("its last 200 rows are made again"), std::string::npos) << r.err;
+  same("gone");
+  // With --combined, refused.
+  a = with("gone", true);
+  a.push_back("--combined");
+  EXPECT_EQ(extract(a).exit_code, 2);
 }
 
 // The record sits beside the output; the output itself stays plain CSV (no comment lines).
