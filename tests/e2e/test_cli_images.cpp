@@ -194,16 +194,14 @@ TEST_F(ExtractTest, ContactSheetsShowEveryImageWithItsStrip) {
   EXPECT_EQ(rgb(first, 350 + 159, 10 + 122 + 8), kWhite);
   // Image 101 begins the second sheet.
   EXPECT_EQ(rgb(second, 10, 10 + 122 + 8), kBlue);
-  // Refused where a sheet cannot be drawn, and for a name that is not a PNG's.
+  // Refused for a name that is not a PNG's, in no directory, and for shards whose blocks are
+  // not whole sheets (more in test_cli_shard.cpp, test_cli_mpi.cpp, test_cli_resume.cpp).
   EXPECT_EQ(extract({red, "--contact-sheet", dir_.file("sheet.jpg")}).exit_code, 2);
   EXPECT_EQ(extract({red, "--contact-sheet", dir_.file("no/such/dir/s.png")}).exit_code, 2);
   EXPECT_EQ(extract({red, "--contact-sheet", sheet, "--shard", "0/2", "--shard-block", "50", "-o",
                      dir_.file("o.csv")})
                 .exit_code,
             2);
-  EXPECT_EQ(
-      extract({red, "--contact-sheet", sheet, "--resume", "-o", dir_.file("out.csv")}).exit_code,
-      2);
 }
 
 TEST_F(ExtractTest, AlphaThresholdZeroCountsTransparentPixels) {
