@@ -55,9 +55,19 @@ World start() {
   }
   MPI_Comm_rank(MPI_COMM_WORLD, &w.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &w.size);
-  // The node-local rank, for the GPU: Open MPI, MPICH/Hydra, Slurm.
-  w.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK",
-                         env_int("MPI_LOCALRANKID", env_int("SLURM_LOCALID", 0)));
+  // The node-local rank, for the GPU: this rank's place among the ranks that share its node's
+  // memory (MPI-3's split by type, whatever the launcher); else what the launcher says (Open MPI,
+  // MPICH/Hydra, Slurm).
+  MPI_Comm node = MPI_COMM_NULL;
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, w.rank, MPI_INFO_NULL, &node) ==
+          MPI_SUCCESS &&
+      node != MPI_COMM_NULL) {
+    MPI_Comm_rank(node, &w.local_rank);
+    MPI_Comm_free(&node);
+  } else {
+    w.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK",
+                           env_int("MPI_LOCALRANKID", env_int("SLURM_LOCALID", 0)));
+  }
   return w;
 }
 

@@ -101,6 +101,21 @@ TEST_F(MpiTest, RanksWriteTheFileOneProcessWrites) {
   }
 }
 
+// The node-local rank (a rank's GPU is its local rank modulo the node's GPUs): on one node, the
+// ranks are 0 to N-1 there too (MPI's split by shared memory, whatever the launcher sets).
+TEST_F(MpiTest, RanksOfOneNodeHaveTheirOwnLocalRanks) {
+  auto a = args(dir_.file("out.csv"), "csv");
+  a.erase(std::find(a.begin(), a.end(), "-q"));
+  a.push_back("-v");
+  const auto r = mpirun(3, a);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  for (const std::string rank : {"1", "2"}) {
+    EXPECT_NE(r.err.find("rank " + rank + " (local rank " + rank + "): the cpu backend"),
+              std::string::npos)
+        << r.err;
+  }
+}
+
 // --swatches under mpirun: every rank draws the strips of its own images, named by their
 // places in the whole input, so the directory is the one a plain run fills.
 TEST_F(MpiTest, RanksDrawTheStripsOneProcessDraws) {
