@@ -606,6 +606,18 @@ int run_worker(const ExtractOptions& o, const StopSignals& stop, const mpi::Worl
 
 int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& world) {
   setup_logging(o.quiet ? -1 : o.verbose);
+  // One of several processes a launcher started, but alone in its MPI world (a build without
+  // MPI, or another MPI than the launcher's): every one would do the whole run into the same
+  // output. Unless each was given its own shard.
+  if (const int n = mpi::launched_size(); !world.distributed() && n > 1 && o.shard_text.empty()) {
+    throw UsageError("this is one of " + std::to_string(n) +
+                     " processes started by mpirun or srun, but " +
+                     (mpi::built_in() ? "MPI gave it no others (is this mpirun from another MPI "
+                                        "than palette's?)"
+                                      : "palette was built without MPI (libopenmpi-dev)") +
+                     ": each would do the whole run into the same output. Run one process, or "
+                     "give each its own --shard I/N");
+  }
   // Other ranks than 0 say only what goes wrong, their failed images included (rank 0 tells
   // the run's story).
   if (world.rank > 0 && !o.quiet && o.verbose == 0) spdlog::set_level(spdlog::level::warn);

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -13,6 +14,16 @@ namespace palette::cli::mpi {
 
 bool launched() {
   return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
+}
+
+int launched_size() {
+  const auto number = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v ? std::atoi(v) : 0;
+  };
+  // SLURM_STEP_NUM_TASKS only in a task srun started (PMIX_RANK), not in a batch script's shell.
+  return std::max({1, number("OMPI_COMM_WORLD_SIZE"), number("PMI_SIZE"),
+                   std::getenv("PMIX_RANK") ? number("SLURM_STEP_NUM_TASKS") : 0});
 }
 
 #ifdef PALETTE_HAVE_MPI

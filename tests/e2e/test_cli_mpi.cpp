@@ -101,6 +101,24 @@ TEST_F(MpiTest, RanksWriteTheFileOneProcessWrites) {
   }
 }
 
+// A process the launcher counts as one of several, but alone in its MPI world (here: PMI_SIZE
+// set, and Open MPI starting it as a singleton, as it does under another MPI's launcher): it
+// would write the whole output beside the others, so it refuses, unless given its own shard.
+TEST_F(MpiTest, OneOfSeveralProcessesAloneInItsWorldRefuses) {
+  ::setenv("PMI_SIZE", "3", 1);
+  const auto r = extract(args(dir_.file("out.csv"), "csv"));
+  auto a = args(dir_.file("out.csv"), "csv");
+  a.insert(a.end(), {"--shard", "1/3"});
+  const auto shard = extract(a);
+  ::unsetenv("PMI_SIZE");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("one of 3 processes started by mpirun or srun"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("out.csv")));
+  EXPECT_EQ(shard.exit_code, 0) << shard.err;
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("out.part-1-of-3.csv")));
+}
+
 // The node-local rank (a rank's GPU is its local rank modulo the node's GPUs): on one node, the
 // ranks are 0 to N-1 there too (MPI's split by shared memory, whatever the launcher sets).
 TEST_F(MpiTest, RanksOfOneNodeHaveTheirOwnLocalRanks) {
