@@ -38,6 +38,10 @@ class Console {
 /// cannot be opened, palette::Error when writing fails.
 void write_output(const std::string& path, std::string_view text);
 
+/// Writes `bytes` to `path` whole or not at all: to PATH.tmp, then renamed over `path` (with
+/// `sync`, flushed to the disk first). Throws palette::Error naming `path`.
+void write_file_atomically(const std::string& path, std::string_view bytes, bool sync = false);
+
 /// Sets up spdlog: a logger named "palette" writing through Console. verbosity: -1 errors only,
 /// 0 info, 1 debug.
 void setup_logging(int verbosity);

@@ -223,18 +223,7 @@ class ColoursCheckpoint {
     std::string bytes(kMagic);
     for (int i = 0; i < 8; ++i) bytes += static_cast<char>(std::uint64_t{rows} >> (8 * i) & 0xFF);
     bytes += colours_.serialize();
-    const std::string tmp = path_ + ".tmp";
-    {
-      std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(tmp.c_str(), "wb"),
-                                                        &std::fclose);
-      if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f.get()) != bytes.size() ||
-          std::fflush(f.get()) != 0 || ::fsync(::fileno(f.get())) != 0) {
-        throw Error("cannot write " + tmp + ": " + std::strerror(errno));
-      }
-    }
-    if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
-      throw Error("cannot write " + path_ + ": " + std::strerror(errno));
-    }
+    write_file_atomically(path_, bytes, true);
     last_ = wall_seconds();
   }
   // The rows the checkpoint beside `output` covers, its colours added to `colours`; 0 (and no
@@ -565,16 +554,7 @@ void write_json_document(const std::string& lines, const std::string& output) {
 
 // --combined --shard: the shard's colours, in colours_path(part), written whole or not at all.
 void write_colours_file(const std::string& part, ColorWeights& colours) {
-  const std::string path = colours_path(part), tmp = path + ".tmp";
-  try {
-    write_output(tmp, colours.serialize());
-  } catch (const std::exception& e) {
-    std::remove(tmp.c_str());
-    throw Error("cannot write " + path + ": " + e.what());
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    throw Error("cannot write " + path + ": " + std::strerror(errno));
-  }
+  write_file_atomically(colours_path(part), colours.serialize());
 }
 
 // A rank of a distributed run other than 0: it takes chunks of inputs from rank 0 and sends

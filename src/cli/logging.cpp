@@ -105,6 +105,19 @@ void write_output(const std::string& path, std::string_view text) {
   }
 }
 
+void write_file_atomically(const std::string& path, std::string_view bytes, bool sync) {
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) throw Error("cannot write " + path + ": " + std::strerror(errno));
+  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0;
+  if (ok && sync) ok = ::fsync(::fileno(f)) == 0;
+  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw Error("cannot write " + path + ": " + why);
+  }
+}
+
 void setup_logging(int verbosity) {
   auto logger = std::make_shared<spdlog::logger>("palette", std::make_shared<ConsoleSink>());
   logger->set_level(verbosity < 0   ? spdlog::level::err

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "commands.hpp"
+#include "console.hpp"
 #include "palette/error.hpp"
 
 namespace palette::cli {
@@ -20,16 +21,7 @@ std::string run_record_path(const std::string& output) { return output + ".palet
 namespace {
 
 void write_record_json(const std::string& output, const nlohmann::ordered_json& j) {
-  const std::string text = j.dump(2) + "\n";
-  const std::string path = run_record_path(output), tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw Error("cannot write " + tmp + ": " + std::strerror(errno));
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    std::remove(tmp.c_str());
-    throw Error("cannot write " + path + ": " + why);
-  }
+  write_file_atomically(run_record_path(output), j.dump(2) + "\n");
 }
 
 }  // namespace
