@@ -590,11 +590,13 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   // MPI, or another MPI than the launcher's): every one would do the whole run into the same
   // output. Unless each was given its own shard.
   if (const int n = mpi::launched_size(); !world.distributed() && n > 1 && o.shard_text.empty()) {
+    const char* why =
+        !mpi::built_in() ? "palette was built without MPI (libopenmpi-dev)"
+        : !mpi::launched()
+            ? "srun started it without MPI (palette's Open MPI needs srun --mpi=pmix)"
+            : "MPI gave it no others (is this mpirun from another MPI than palette's?)";
     throw UsageError("this is one of " + std::to_string(n) +
-                     " processes started by mpirun or srun, but " +
-                     (mpi::built_in() ? "MPI gave it no others (is this mpirun from another MPI "
-                                        "than palette's?)"
-                                      : "palette was built without MPI (libopenmpi-dev)") +
+                     " processes started by mpirun or srun, but " + why +
                      ": each would do the whole run into the same output. Run one process, or "
                      "give each its own --shard I/N");
   }

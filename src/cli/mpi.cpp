@@ -17,13 +17,14 @@ bool launched() {
 }
 
 int launched_size() {
-  const auto number = [](const char* name) {
-    const char* v = std::getenv(name);
-    return v ? std::atoi(v) : 0;
-  };
-  // SLURM_STEP_NUM_TASKS only in a task srun started (PMIX_RANK), not in a batch script's shell.
-  return std::max({1, number("OMPI_COMM_WORLD_SIZE"), number("PMI_SIZE"),
-                   std::getenv("PMIX_RANK") ? number("SLURM_STEP_NUM_TASKS") : 0});
+  // The launcher nearest this process says: mpirun (Open MPI's, or one setting PMI_SIZE, as
+  // Hydra and srun --mpi=pmi2 do) inside an srun step counts its own processes, not the step's.
+  // SLURM_STEP_NUM_TASKS is set in every task srun starts, whatever its --mpi, and never in a
+  // batch script's own shell.
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"}) {
+    if (const char* v = std::getenv(name); v && *v) return std::max(1, std::atoi(v));
+  }
+  return 1;
 }
 
 #ifdef PALETTE_HAVE_MPI

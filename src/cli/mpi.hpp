@@ -19,8 +19,8 @@ struct World {
 /// Whether this process was started by an MPI launcher (Open MPI's OMPI_COMM_WORLD_SIZE,
 /// PMI_SIZE, PMIX_RANK).
 bool launched();
-/// How many processes the launcher says it started, this one included (OMPI_COMM_WORLD_SIZE,
-/// PMI_SIZE, or under PMIx Slurm's SLURM_STEP_NUM_TASKS); 1 when none says.
+/// How many processes the nearest launcher says it started, this one included
+/// (OMPI_COMM_WORLD_SIZE, else PMI_SIZE, else srun's SLURM_STEP_NUM_TASKS); 1 when none says.
 int launched_size();
 
 /// Whether this build can run across MPI ranks.

@@ -135,9 +135,10 @@ int colors_in(const std::vector<std::string>& args) {
 
 RunResult ExtractTest::extract(const std::vector<std::string>& args,
                                const std::string& stdin_text) {
-  // Inside a Slurm job array, extract would take the task's shard: not what a test means.
-  std::vector<std::string> argv = {"/usr/bin/env", "-u", "SLURM_ARRAY_TASK_ID", "-u",
-                                   "SLURM_ARRAY_TASK_COUNT"};
+  // Inside a Slurm job array, extract would take the task's shard, and inside a step srun
+  // started with several tasks it would refuse: not what a test means.
+  std::vector<std::string> argv = {"/usr/bin/env",           "-u", "SLURM_ARRAY_TASK_ID", "-u",
+                                   "SLURM_ARRAY_TASK_COUNT", "-u", "SLURM_STEP_NUM_TASKS"};
   argv.insert(argv.end(), as_user_.begin(), as_user_.end());
   argv.insert(argv.end(), {PALETTE_BINARY, "extract"});
   argv.insert(argv.end(), args.begin(), args.end());

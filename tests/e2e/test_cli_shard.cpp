@@ -255,6 +255,40 @@ TEST_F(ShardTest, SlurmArrayTaskPicksTheShard) {
   EXPECT_NE(r.err.find("give --shard I/N"), std::string::npos) << r.err;
 }
 
+// `srun -n 2 palette extract ...` without --mpi=pmix starts two processes that know nothing of
+// each other (srun sets SLURM_STEP_NUM_TASKS in each, and no MPI variable): each would write the
+// whole run into the same output, so each refuses, unless it has a shard of its own. A batch
+// script's shell (no SLURM_STEP_NUM_TASKS) or a one-task step runs as usual.
+TEST_F(ShardTest, SrunTasksWithoutMpiRefuse) {
+  const std::string out = dir_.file("out.csv");
+  const auto with_env = [&](const std::vector<std::string>& env,
+                            const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {
+        "/usr/bin/env", "-u", "OMPI_COMM_WORLD_SIZE", "-u", "PMI_SIZE", "-u", "PMIX_RANK"};
+    argv.insert(argv.end(), env.begin(), env.end());
+    argv.insert(argv.end(), {PALETTE_BINARY, "extract"});
+    const auto a = args(out, "csv");
+    argv.insert(argv.end(), a.begin(), a.end());
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run(argv);
+  };
+  auto r = with_env({"SLURM_STEP_NUM_TASKS=2", "SLURM_PROCID=1"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("one of 2 processes started by mpirun or srun"), std::string::npos) << r.err;
+  // Built with MPI: it names the missing plugin; without: that.
+  EXPECT_TRUE(r.err.find("srun --mpi=pmix") != std::string::npos ||
+              r.err.find("built without MPI") != std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  r = with_env({"SLURM_STEP_NUM_TASKS=2", "SLURM_PROCID=1"}, {"--shard", "1/2"});
+  EXPECT_LE(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("out.part-1-of-2.csv")));
+  r = with_env({"SLURM_STEP_NUM_TASKS=1", "SLURM_PROCID=0"});
+  EXPECT_LE(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(out));
+}
+
 // Every shard draws the strips of its own images, named by their places in the whole input:
 // the strips of all shards are those one run draws.
 TEST_F(ShardTest, ShardsDrawTheStripsOneRunDraws) {
