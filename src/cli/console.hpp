@@ -38,6 +38,10 @@ class Console {
 /// cannot be opened, palette::Error when writing fails.
 void write_output(const std::string& path, std::string_view text);
 
+/// Throws UsageError naming `path` when the directory it would go in is not there: said before
+/// a run rather than after it, and of the file asked for rather than of one beside it.
+void require_parent_directory(const std::string& path);
+
 /// Writes `bytes` to `path` whole or not at all: to PATH.tmp, then renamed over `path` (with
 /// `sync`, flushed to the disk first). Throws palette::Error naming `path`.
 void write_file_atomically(const std::string& path, std::string_view bytes, bool sync = false);

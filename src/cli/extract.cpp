@@ -497,6 +497,7 @@ Output open_output(const ExtractOptions& o, OutputFormat format, const RowFormat
   }
   // A new run (or nothing to resume yet): its record first, then the output; no checkpoint of
   // another run's colours.
+  require_parent_directory(o.output);
   try {
     write_run_record(o.output, recorded_options(o, format));
   } catch (const Error& e) {
@@ -681,6 +682,10 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
     }
   }
   if (world.rank > 0) return run_worker(o, stop, world, *format, pictures);
+  // Its directory now, not after the run.
+  if (!o.combined_output.empty() && o.combined_output != "-") {
+    require_parent_directory(o.combined_output);
+  }
   // --format json: the rows go to a JSON Lines file beside the output (or in $TMPDIR for
   // stdout), made into one JSON document at the end, renamed into place: the output is whole
   // or not there.

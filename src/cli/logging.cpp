@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 
@@ -91,6 +92,14 @@ class ConsoleSink final : public spdlog::sinks::base_sink<std::mutex> {
 };
 
 }  // namespace
+
+void require_parent_directory(const std::string& path) {
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (dir.empty() || std::filesystem::is_directory(dir, ec)) return;
+  throw UsageError("cannot write " + path + ": " + dir.string() +
+                   (std::filesystem::exists(dir, ec) ? " is not a directory" : " does not exist"));
+}
 
 void write_output(const std::string& path, std::string_view text) {
   std::FILE* out = stdout;

@@ -194,6 +194,7 @@ int run(const MergeOptions& o) {
   }
 
   // Written beside the output, then renamed over it: an output is whole or not there.
+  require_parent_directory(o.output);
   const std::string tmp = o.output + ".merge-tmp";
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(std::fopen(tmp.c_str(), "wb"), &std::fclose);
   if (!out) throw UsageError("cannot open output '" + tmp + "': " + std::strerror(errno));

@@ -103,6 +103,11 @@ TEST_F(ExtractTest, UnwritableOutputPathIsUsageError) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  // Said of the output asked for (not of its run record beside it).
+  EXPECT_NE(r.err.find("cannot write " + dir_.file("no-such-dir/out.csv") + ": " +
+                       dir_.file("no-such-dir") + " does not exist"),
+            std::string::npos)
+      << r.err;
   EXPECT_FALSE(fs::exists(dir_.file("no-such-dir")));
 }
 

@@ -260,6 +260,26 @@ TEST_F(ExtractTest, OutputFileHoldsTheCsvAndStdoutIsEmpty) {
   EXPECT_EQ(files_of(rows), (std::vector<std::string>{a, b}));
 }
 
+// A --combined-output whose directory is not there is refused before the run (not after it,
+// with every row computed), and nothing is written; so is an -o under a file.
+TEST_F(ExtractTest, OutputDirectoriesAreCheckedBeforeTheRun) {
+  const std::string a = solid_png("a.png", kRed);
+  const std::string out = dir_.file("out.csv");
+  auto r = extract({a, "-o", out, "--combined-output", dir_.file("no-such-dir/combined.csv")});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("cannot write " + dir_.file("no-such-dir/combined.csv") + ": " +
+                       dir_.file("no-such-dir") + " does not exist"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  write_text(dir_.file("a-file"), "x");
+  r = extract({a, "-o", dir_.file("a-file/out.csv")});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find(dir_.file("a-file") + " is not a directory"), std::string::npos) << r.err;
+}
+
 TEST_F(ExtractTest, LongOutputOptionAndDashMeanTheSame) {
   const std::string a = solid_png("a.png", kRed);
   const std::string out = dir_.file("long.csv");

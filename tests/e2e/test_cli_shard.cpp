@@ -217,6 +217,9 @@ TEST_F(ShardTest, MergedPartsGiveTheCombinedPaletteOneRunGives) {
   EXPECT_FALSE(std::filesystem::exists(bad));
   EXPECT_FALSE(std::filesystem::exists(bad + ".merge-tmp"));
   write_text(colours, bytes);
+  auto elsewhere = parts;
+  elsewhere.insert(elsewhere.end(), {"-o", dir_.file("no-such-dir/merged.csv")});
+  refused(merge(elsewhere), dir_.file("no-such-dir") + " does not exist");
   const auto plain_parts = shards(dir_.file("plain-parts.csv"), "csv", 2, 3);
   refused(merge({plain_parts[0], plain_parts[1], "-o", bad, "--combined-output", dir_.file("x")}),
           "not made with --combined");
