@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Example: palettes of a large photo folder on several nodes at once with MPI, one CSV.
 #
-#   sbatch scripts/slurm-mpi.sh /data/photos /scratch/palettes.csv
+#   sbatch scripts/slurm-mpi.sh /data/photos /scratch/palettes.csv [EXTRACT OPTION...]
 #
 # One rank per GPU (here 4 nodes with 4 GPUs each): each rank decodes on its share of the node's
-# cores and clusters on its GPU; rank 0 writes the file. If the job dies, submit it again: the
-# rows written are kept (--resume). Edit the #SBATCH lines for your cluster; `srun --mpi=list`
-# shows the MPI plugins Slurm offers (pmix for Open MPI 4 and later).
+# cores and clusters on its GPU; rank 0 writes the file. If the job dies (a node failed, its time
+# ran out), submit it again: it goes on from the rows written (--resume). Edit the #SBATCH lines
+# for your cluster. palette must be built with MPI on the cluster (`palette info` says), against
+# an Open MPI that srun can start: `srun --mpi=list` shows the plugins Slurm offers (pmix for
+# Open MPI 4 and later); srun without one starts processes that do not know of each other, and
+# palette then refuses to run.
 #SBATCH --job-name=palette-mpi
 #SBATCH --nodes=4
 #SBATCH --ntasks-per-node=4
@@ -15,9 +18,17 @@
 #SBATCH --time=02:00:00
 #SBATCH --output=palette-mpi-%j.log
 set -euo pipefail
-input=${1:?usage: sbatch slurm-mpi.sh INPUT_DIR OUTPUT.csv}
-output=${2:?usage: sbatch slurm-mpi.sh INPUT_DIR OUTPUT.csv}
+usage="usage: sbatch slurm-mpi.sh INPUT_DIR OUTPUT.csv [EXTRACT OPTION...]"
+input=${1:?$usage}
+output=${2:?$usage}
+shift 2
 palette=${PALETTE:-palette}
+cpus=${SLURM_CPUS_PER_TASK:-4}
 
-srun --mpi=pmix "$palette" extract "$input" -o "$output" \
-  --threads "${SLURM_CPUS_PER_TASK:-4}" --resume
+# srun's own --cpus-per-task: Slurm 22.05 to 23.02 do not pass the job's on to srun.
+# Exit code 1: some images failed, and their error rows are in the output, which is whole.
+mkdir -p "$(dirname "$output")"
+status=0
+srun --mpi=pmix --cpus-per-task="$cpus" "$palette" extract "$input" -o "$output" \
+  --threads "$cpus" --resume "$@" || status=$?
+if [ "$status" -gt 1 ]; then exit "$status"; fi
