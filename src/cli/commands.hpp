@@ -10,6 +10,9 @@ namespace palette::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitSomeFailed = 1;
 inline constexpr int kExitUsage = 2;
+/// The command stopped on an error (a write that failed, a full disk, a lost MPI rank): what it
+/// wrote is cut short, unlike kExitSomeFailed's whole output.
+inline constexpr int kExitFailed = 3;
 // Interrupted by SIGINT or SIGTERM: 128 + the signal (130, 143).
 
 /// Thrown by a command for a usage problem found after parsing (one line, exit code 2).

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "commands.hpp"
 #include "palette/error.hpp"
 
 namespace palette::cli {
@@ -48,7 +49,7 @@ void or_abort(F&& body) {
     body();
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    mpi::abort(2);
+    mpi::abort(kExitFailed);
     throw;
   }
 }

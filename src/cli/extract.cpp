@@ -906,7 +906,7 @@ int run(ExtractOptions& o) {
       // One rank cannot go on alone: the job ends, with this rank's reason.
       Console::instance().print("palette extract: rank " + std::to_string(world.rank) + ": " +
                                 e.what() + "\n");
-      mpi::abort(2);
+      mpi::abort(dynamic_cast<const UsageError*>(&e) ? kExitUsage : kExitFailed);
     }
     mpi::finish();
     throw;

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    return kExitSomeFailed;
+    return kExitFailed;
   }
   return kExitUsage;
 }

@@ -166,6 +166,34 @@ TEST_F(ResumeTest, LastRowCutOffIsWrittenAgain) {
   }
 }
 
+// A write that fails mid-run (here the file size limit, with SIGXFSZ ignored: EFBIG, as ENOSPC
+// on a full disk) stops the run with exit 3 and one line saying why, never the 1 of a whole
+// output with failed images; the rows written stay, and --resume finishes the file.
+TEST_F(ResumeTest, FailedWriteExitsThreeAndResumeFinishesTheFile) {
+  for (const std::string format : {"csv", "jsonl"}) {
+    const std::string want = clean(format);
+    ASSERT_GT(want.size(), 16384u);
+    const std::string out = dir_.file("full." + format);
+    // 32 blocks of 512 bytes: the run record fits, the rows do not.
+    std::vector<std::string> argv = {
+        "/bin/sh", "-c", "trap '' XFSZ; ulimit -f 32; exec \"$0\" extract \"$@\"", PALETTE_BINARY};
+    for (const auto& a : args(out, format)) argv.push_back(a);
+    const auto r = run(argv);
+    EXPECT_EQ(r.exit_code, 3) << format << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find("cannot write"), std::string::npos) << r.err;
+    const std::string part = read_text(out);
+    EXPECT_GT(part.size(), 0u) << format;  // it stopped mid-run, not before its first row
+    EXPECT_LT(part.size(), want.size()) << format;
+    EXPECT_EQ(want.substr(0, part.size()), part) << format << ": not a prefix of the clean run";
+    auto a = args(out, format);
+    a.push_back("--resume");
+    const auto again = extract(a);
+    EXPECT_EQ(again.exit_code, 0) << format << ": " << again.err;
+    EXPECT_EQ(read_text(out), want) << format;
+  }
+}
+
 // A complete output: nothing to add, the same bytes, exit 0.
 TEST_F(ResumeTest, CompleteOutputIsLeftAsItIs) {
   const std::string want = clean("csv");
