@@ -492,6 +492,12 @@ Output open_output(const ExtractOptions& o, OutputFormat format, const RowFormat
   if (o.output == "-") return w;
   struct stat st {};
   if (o.resume && ::stat(o.output.c_str(), &st) == 0) {
+    // (With nothing there yet, --resume starts the run: what a job that may run again gives.)
+    if (!o.contact_sheet.empty() && (o.combined || !o.combined_output.empty())) {
+      throw UsageError("cannot resume " + o.output +
+                       ": a run with --contact-sheet and --combined cannot be resumed (remove it "
+                       "to run it again)");
+    }
     resume(o, format, formatter, inputs, w, colours);
     return w;
   }
@@ -649,9 +655,6 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   if (!o.contact_sheet.empty()) {
     // A sheet is drawn by the process that made its 100 rows, in order: a shard draws the sheets
     // of its blocks, and a rank those of its chunks, so blocks and chunks must be whole sheets.
-    if (o.resume && (o.combined || !o.combined_output.empty())) {
-      throw UsageError("a run with --contact-sheet and --combined cannot be resumed");
-    }
     const std::size_t cells = Pictures::kCellsPerSheet;
     if (o.shard.sharded() && o.shard.block % cells != 0) {
       throw UsageError("--contact-sheet with --shard needs a --shard-block that is a multiple of " +

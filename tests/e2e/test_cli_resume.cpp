@@ -417,10 +417,20 @@ TEST_F(ResumeTest, ContactSheetRunsResumeByteIdentical) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("its last 200 rows are made again"), std::string::npos) << r.err;
   same("gone");
-  // With --combined, refused.
-  a = with("gone", true);
+  // With --combined: a run that has written nothing yet starts (what a job that may be run
+  // again gives every time); one that has, is refused, and left as it is.
+  a = with("fresh", true);
   a.push_back("--combined");
-  EXPECT_EQ(extract(a).exit_code, 2);
+  const auto started = extract(a);
+  EXPECT_EQ(started.exit_code, 0) << started.err;
+  const std::string written = read_text(dir_.file("fresh.csv"));
+  EXPECT_NE(written.find("*combined*"), std::string::npos);
+  const auto refused = extract(a);
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_EQ(count_lines(refused.err), 1u) << refused.err;
+  EXPECT_NE(refused.err.find("--contact-sheet and --combined cannot be resumed"), std::string::npos)
+      << refused.err;
+  EXPECT_EQ(read_text(dir_.file("fresh.csv")), written);
 }
 
 // The record sits beside the output; the output itself stays plain CSV (no comment lines).
