@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -107,6 +108,13 @@ int run(const MergeOptions& o) {
   };
   for (std::size_t i = 0; i < o.parts.size(); ++i) {
     const std::string& part = o.parts[i];
+    std::error_code ec;
+    if (!std::filesystem::exists(part, ec)) {
+      throw UsageError("cannot merge " + part + ": no such file" +
+                       (part.find_first_of("*?[") != std::string::npos
+                            ? " (a pattern that matched no part?)"
+                            : ""));
+    }
     Record r = read_run_record(part);
     if (r.empty()) {
       throw UsageError("cannot merge " + part + ": no readable run record beside it (" +

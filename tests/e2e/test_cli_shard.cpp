@@ -139,7 +139,9 @@ TEST_F(ShardTest, MergeRefusesWhatIsNotOneRun) {
   const std::string plain = dir_.file("plain.csv");
   extract(args(plain, "csv"));
   refused({plain}, "not a part of a sharded run");
-  refused({dir_.file("nothing.csv")}, "no readable run record");
+  refused({dir_.file("nothing.csv")}, "nothing.csv: no such file");
+  write_text(dir_.file("no-record.csv"), "file,color_1\n");
+  refused({dir_.file("no-record.csv")}, "no readable run record");
   // And the parts as they are merge.
   EXPECT_EQ(merge({parts[0], parts[1], parts[2], "-o", merged}).exit_code, 0);
 }
@@ -220,6 +222,9 @@ TEST_F(ShardTest, MergedPartsGiveTheCombinedPaletteOneRunGives) {
   auto elsewhere = parts;
   elsewhere.insert(elsewhere.end(), {"-o", dir_.file("no-such-dir/merged.csv")});
   refused(merge(elsewhere), dir_.file("no-such-dir") + " does not exist");
+  // A shell pattern that matched nothing reaches merge as it is.
+  refused(merge({dir_.file("none.part-*-of-2.csv"), "-o", bad}),
+          "none.part-*-of-2.csv: no such file (a pattern that matched no part?)");
   const auto plain_parts = shards(dir_.file("plain-parts.csv"), "csv", 2, 3);
   refused(merge({plain_parts[0], plain_parts[1], "-o", bad, "--combined-output", dir_.file("x")}),
           "not made with --combined");
