@@ -102,24 +102,29 @@ wait_idle() {
 }
 state() { scontrol show job "$1" | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
 
-# The inputs: the samples many times over, and one file that is no image. The outputs go in a
-# directory the scripts make, with a space in its name.
+# The inputs: the samples many times over, and one file that is no image. The outputs go in
+# directories with a space in their names (the MPI job's, one its script makes).
 for i in $(seq -w 0 59); do
   for f in samples/*.jpg samples/*.png; do ln -s "$repo/$f" "$tmp/in/$i-$(basename "$f")"; done
 done
 printf 'not an image' >"$tmp/in/30-broken.jpg"
 inputs=$(find "$tmp/in" -mindepth 1 | wc -l)
-set +e
-"$palette" extract "$tmp/in" -o "$tmp/want.csv" -q
-rc=$?
-set -e
-[ "$rc" = 1 ] || fail "a plain run exited $rc, not 1 (one broken input)"
+mkdir -p "$tmp/want-sheets" "$tmp/out dir/sheets"
+for run in want want-combined; do
+  options=(-q)
+  [ "$run" = want ] || options+=(--combined --contact-sheet "$tmp/want-sheets/s.png")
+  rc=0
+  "$palette" extract "$tmp/in" -o "$tmp/$run.csv" "${options[@]}" || rc=$?
+  [ "$rc" = 1 ] || fail "a plain run ($run) exited $rc, not 1 (one broken input)"
+done
 export PALETTE=$palette
 cd "$tmp/work"
 
-# 1. The job array: shard 2 cancelled before it starts.
+# 1. The job array: shard 2 cancelled before it starts. With --combined (the merge clusters the
+# colours the parts counted) and contact sheets (every task draws its blocks' sheets).
+array_options=(--shard-block 100 --combined --contact-sheet "$tmp/out dir/sheets/s.png")
 job=$(sbatch --parsable --hold --array=0-3 --cpus-per-task=2 "$repo/scripts/slurm-array.sh" \
-  "$tmp/in" "$tmp/out dir/a.csv" --shard-block 20)
+  "$tmp/in" "$tmp/out dir/a.csv" "${array_options[@]}")
 scancel "${job}_2"
 scontrol release "$job"
 wait_idle
@@ -127,27 +132,33 @@ grep -q "shard 2 of 4 is missing" palette-merge-*.log ||
   fail "the merge did not name the missing part"
 [ ! -e "$tmp/out dir/a.csv" ] || fail "the merge wrote an output without part 2"
 SHARDS=4 sbatch --parsable --array=2 --cpus-per-task=2 "$repo/scripts/slurm-array.sh" \
-  "$tmp/in" "$tmp/out dir/a.csv" --shard-block 20 >/dev/null
+  "$tmp/in" "$tmp/out dir/a.csv" "${array_options[@]}" >/dev/null
 wait_idle
-cmp "$tmp/out dir/a.csv" "$tmp/want.csv" ||
+cmp "$tmp/out dir/a.csv" "$tmp/want-combined.csv" ||
   fail "the merged array's output differs from a plain run's"
-say "job array: 4 shards, one run again, merged: identical to a plain run ($inputs inputs)"
+for sheet in "$tmp"/want-sheets/*.png; do
+  cmp "$sheet" "$tmp/out dir/sheets/$(basename "$sheet")" || fail "$(basename "$sheet") differs"
+done
+[ "$(ls "$tmp/out dir/sheets" | wc -l)" = "$(ls "$tmp/want-sheets" | wc -l)" ] ||
+  fail "the array drew other contact sheets than a plain run"
+say "job array: 4 shards, one run again, merged: identical to a plain run ($inputs inputs," \
+  "--combined, $(ls "$tmp/want-sheets" | wc -l) contact sheets)"
 
 # 2. MPI through srun: a rank killed, then the job submitted again.
 if "$palette" info | grep -q "^mpi: mpirun"; then
   job=$(PALETTE_TEST_KILL_RANK_AFTER=2:40 sbatch --parsable --nodes=1 --ntasks-per-node=3 \
     --gpus-per-node=0 --cpus-per-task=1 "$repo/scripts/slurm-mpi.sh" "$tmp/in" \
-    "$tmp/out dir/m.csv")
+    "$tmp/mpi out/m.csv")
   wait_idle
   [ "$(state "$job")" = FAILED ] || fail "the job with a killed rank ended $(state "$job")"
   grep -q "task 2" "palette-mpi-$job.log" || fail "no line names the killed rank (task 2)"
-  rows=$(($(wc -l <"$tmp/out dir/m.csv") - 1))
+  rows=$(($(wc -l <"$tmp/mpi out/m.csv") - 1))
   [ "$rows" -lt "$inputs" ] || fail "the failed job wrote every row"
   job=$(sbatch --parsable --nodes=1 --ntasks-per-node=2 --gpus-per-node=0 --cpus-per-task=1 \
-    "$repo/scripts/slurm-mpi.sh" "$tmp/in" "$tmp/out dir/m.csv")
+    "$repo/scripts/slurm-mpi.sh" "$tmp/in" "$tmp/mpi out/m.csv")
   wait_idle
   [ "$(state "$job")" = COMPLETED ] || fail "the job submitted again ended $(state "$job")"
-  cmp "$tmp/out dir/m.csv" "$tmp/want.csv" ||
+  cmp "$tmp/mpi out/m.csv" "$tmp/want.csv" ||
     fail "the MPI job's output differs from a plain run's"
   say "srun --mpi=pmix: rank 2 killed (the job failed, $rows rows kept), submitted again:" \
     "identical to a plain run"
@@ -157,13 +168,13 @@ fi
 
 # 3. srun without an MPI plugin: two processes that know nothing of each other refuse.
 set +e
-srun -n 2 "$palette" extract "$tmp/in" -o "$tmp/out dir/s.csv" 2>"$tmp/work/srun.err"
+srun -n 2 "$palette" extract "$tmp/in" -o "$tmp/mpi out/s.csv" 2>"$tmp/work/srun.err"
 rc=$?
 set -e
 [ "$rc" = 2 ] || fail "srun -n 2 without MPI exited $rc, not 2"
 grep -q "one of 2 processes started by mpirun or srun" "$tmp/work/srun.err" ||
   fail "srun -n 2 without MPI: $(cat "$tmp/work/srun.err")"
-[ ! -e "$tmp/out dir/s.csv" ] || fail "srun -n 2 without MPI wrote an output"
+[ ! -e "$tmp/mpi out/s.csv" ] || fail "srun -n 2 without MPI wrote an output"
 say "srun -n 2 without MPI: both refuse (exit 2)"
 ok=1
 say "ok"
