@@ -34,6 +34,18 @@ class ShardTest : public ExtractTest {
   std::vector<std::string> args(const std::string& out, const std::string& format) {
     return {"@" + dir_.file("list.txt"), "-o", out, "--format", format, "-q", "--threads", "2"};
   }
+  // extract ARGS(out, csv) EXTRA in the environment `env` ("NAME=VALUE", or "-u", "NAME" to
+  // unset one), as a Slurm task or an MPI launcher would start it.
+  RunResult extract_in(const std::vector<std::string>& env, const std::string& out,
+                       const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {"/usr/bin/env"};
+    argv.insert(argv.end(), env.begin(), env.end());
+    argv.insert(argv.end(), {PALETTE_BINARY, "extract"});
+    const auto a = args(out, "csv");
+    argv.insert(argv.end(), a.begin(), a.end());
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run(argv);
+  }
   RunResult merge(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {PALETTE_BINARY, "merge"};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -237,13 +249,7 @@ TEST_F(ShardTest, SlurmArrayTaskPicksTheShard) {
   const std::string out = dir_.file("out.csv");
   const auto with_env = [&](const std::vector<std::string>& env,
                             const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {"/usr/bin/env"};
-    argv.insert(argv.end(), env.begin(), env.end());
-    argv.insert(argv.end(), {PALETTE_BINARY, "extract"});
-    const auto a = args(out, "csv");
-    argv.insert(argv.end(), a.begin(), a.end());
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return run(argv);
+    return extract_in(env, out, extra);
   };
   // --array=1-5:2 (tasks 1, 3, 5): task 3 is the second of three.
   auto r = with_env({"SLURM_ARRAY_TASK_ID=3", "SLURM_ARRAY_TASK_MIN=1", "SLURM_ARRAY_TASK_STEP=2",
@@ -271,14 +277,10 @@ TEST_F(ShardTest, SrunTasksWithoutMpiRefuse) {
   const std::string out = dir_.file("out.csv");
   const auto with_env = [&](const std::vector<std::string>& env,
                             const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {
-        "/usr/bin/env", "-u", "OMPI_COMM_WORLD_SIZE", "-u", "PMI_SIZE", "-u", "PMIX_RANK"};
-    argv.insert(argv.end(), env.begin(), env.end());
-    argv.insert(argv.end(), {PALETTE_BINARY, "extract"});
-    const auto a = args(out, "csv");
-    argv.insert(argv.end(), a.begin(), a.end());
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return run(argv);
+    std::vector<std::string> all = {"-u",       "OMPI_COMM_WORLD_SIZE", "-u", "PMI_SIZE", "-u",
+                                    "PMIX_RANK"};
+    all.insert(all.end(), env.begin(), env.end());
+    return extract_in(all, out, extra);
   };
   auto r = with_env({"SLURM_STEP_NUM_TASKS=2", "SLURM_PROCID=1"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
