@@ -44,6 +44,15 @@ std::optional<Shard> slurm_array_shard(std::size_t block) {
   // Arrays may start anywhere and step (--array=1-15:2): the shard is the task's rank.
   const std::size_t min = env_number("SLURM_ARRAY_TASK_MIN").value_or(0);
   const std::size_t step = env_number("SLURM_ARRAY_TASK_STEP").value_or(1);
+  // A list of tasks (--array=3,7 or 0,2,5) is not a range: Slurm says step 1 and the count of
+  // the tasks, so a task's place in it cannot be told (3,7 would make 7 the fifth of two).
+  if (const auto max = env_number("SLURM_ARRAY_TASK_MAX");
+      max && *max != min + (*count - 1) * step) {
+    throw UsageError("the Slurm array's tasks are not a range (SLURM_ARRAY_TASK_MIN " +
+                     std::to_string(min) + ", _MAX " + std::to_string(*max) + ", _STEP " +
+                     std::to_string(step) + ", _COUNT " + std::to_string(*count) +
+                     "), so this task's shard cannot be told: give --shard I/N");
+  }
   if (step == 0 || *id < min || (*id - min) % step != 0 || (*id - min) / step >= *count ||
       *count > kMaxShards) {
     throw UsageError("the Slurm array variables do not make a shard (SLURM_ARRAY_TASK_ID " +

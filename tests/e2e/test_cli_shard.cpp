@@ -253,7 +253,7 @@ TEST_F(ShardTest, SlurmArrayTaskPicksTheShard) {
   };
   // --array=1-5:2 (tasks 1, 3, 5): task 3 is the second of three.
   auto r = with_env({"SLURM_ARRAY_TASK_ID=3", "SLURM_ARRAY_TASK_MIN=1", "SLURM_ARRAY_TASK_STEP=2",
-                     "SLURM_ARRAY_TASK_COUNT=3"});
+                     "SLURM_ARRAY_TASK_MAX=5", "SLURM_ARRAY_TASK_COUNT=3"});
   EXPECT_LE(r.exit_code, 1) << r.err;
   EXPECT_TRUE(std::filesystem::exists(dir_.file("out.part-1-of-3.csv")));
   EXPECT_FALSE(std::filesystem::exists(out));
@@ -267,6 +267,14 @@ TEST_F(ShardTest, SlurmArrayTaskPicksTheShard) {
   r = with_env({"SLURM_ARRAY_TASK_ID=7", "SLURM_ARRAY_TASK_COUNT=2"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("give --shard I/N"), std::string::npos) << r.err;
+  // --array=0,2,5: what Slurm sets (step 1, three tasks, 0 to 5). Task 2 is not shard 2 of 3.
+  std::filesystem::remove(dir_.file("out.part-2-of-3.csv"));
+  r = with_env({"SLURM_ARRAY_TASK_ID=2", "SLURM_ARRAY_TASK_MIN=0", "SLURM_ARRAY_TASK_MAX=5",
+                "SLURM_ARRAY_TASK_STEP=1", "SLURM_ARRAY_TASK_COUNT=3"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("tasks are not a range"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("out.part-2-of-3.csv")));
 }
 
 // `srun -n 2 palette extract ...` without --mpi=pmix starts two processes that know nothing of
