@@ -32,6 +32,9 @@ struct PipelineOptions {
   /// caller then makes the palette (combined_palette()) and PipelineStats::combined stays empty.
   /// MPI ranks (rank 0 adds up every rank's), shards and resumable runs to a file gather so.
   ColorWeights* combined_colours = nullptr;
+  /// With combined: how many of this run's first images are not gathered, as the colours they
+  /// go to already hold them (a resumed run making rows again for their contact sheet).
+  std::size_t combined_skip = 0;
   /// Keep a thumbnail of each image, fitting in this box, in its row (--contact-sheet); 0: none.
   int thumbnail_width = 0, thumbnail_height = 0;
   int threads = 1;               ///< decode workers

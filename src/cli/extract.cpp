@@ -281,6 +281,13 @@ class FileSink final : public RowSink {
   // --combined to a file: saves `checkpoint` after the rows of a batch when it is due (the
   // pipeline gathers a batch's colours just before it writes its rows, in this thread).
   void checkpoint_to(ColoursCheckpoint* checkpoint) { checkpoint_ = checkpoint; }
+  // A resumed run's first rows are those already in the file from row `first` (0-based) on
+  // (Output::replay): their pictures are drawn, each is checked against the row there, and none
+  // is written again.
+  void replay(std::vector<std::string> rows, std::size_t first) {
+    replay_ = std::move(rows);
+    replay_first_ = first;
+  }
 
   // Rows already formatted (a distributed run's, in input order).
   void write_text(const std::string& text, std::size_t rows) {
@@ -292,15 +299,26 @@ class FileSink final : public RowSink {
 
   void write(const std::vector<Row>& rows) override {
     std::lock_guard lock(g_rows_mutex);
+    std::size_t first = 0;  // rows[first...] are new
+    for (; first < rows.size() && replayed_ < replay_.size(); ++first, ++replayed_) {
+      const std::size_t at = replay_first_ + replayed_;
+      if (formatter_.row(rows[first]) != replay_[replayed_] + "\n") {
+        throw Error("cannot resume: row " + std::to_string(at + 1) + " (" + rows[first].file +
+                    ") comes out other than the one already there: the inputs changed");
+      }
+      if (pictures_) pictures_->add(number_(at), rows[first]);
+      if (!rows[first].ok()) spdlog::warn("{}: {}", rows[first].file, rows[first].error);
+    }
     // The pictures before the rows: a row in the output has its strip, and every sheet before
     // its own (what --resume relies on).
     if (pictures_) {
-      for (std::size_t i = 0; i < rows.size(); ++i) {
-        pictures_->add(number_(g_rows_written + i), rows[i]);
+      for (std::size_t i = first; i < rows.size(); ++i) {
+        pictures_->add(number_(g_rows_written + i - first), rows[i]);
       }
     }
     std::string text;
-    for (const auto& row : rows) {
+    for (std::size_t i = first; i < rows.size(); ++i) {
+      const Row& row = rows[i];
       text += formatter_.row(row);
       if (!row.ok()) {
         spdlog::warn("{}: {}", row.file, row.error);
@@ -311,11 +329,13 @@ class FileSink final : public RowSink {
     }
     put(text);
     flush();
-    g_rows_written += rows.size();
+    g_rows_written += rows.size() - first;
     if (checkpoint_ && checkpoint_->due()) checkpoint_->save(g_rows_written, out_);
   }
 
  private:
+  std::vector<std::string> replay_;
+  std::size_t replay_first_ = 0, replayed_ = 0;
   Pictures* pictures_ = nullptr;
   ColoursCheckpoint* checkpoint_ = nullptr;
   std::function<std::size_t(std::size_t)> number_;
@@ -398,6 +418,9 @@ struct Output {
   bool header = true;       // the header is still to be written
   std::size_t skipped = 0;  // rows a resumed run found (and the inputs it took for them)
   std::size_t skipped_failed = 0;
+  // Rows after those, already there, that a resumed run makes again to draw their contact sheet
+  // (their colours are in the saved ones): not written again, nor their pixels gathered.
+  std::vector<std::string> replay;
 };
 
 // --contact-sheet: the rows of the sheets already drawn, up to the first one missing. (A sheet
@@ -420,6 +443,8 @@ std::size_t rows_with_sheets(const ExtractOptions& o) {
 // - `colours` (--combined): past those the checkpoint beside the output covers (written after
 //   it was saved, and a finished run's combined row); the colours of the rows kept come from it;
 // - --contact-sheet: past the last whole sheet, and from the first sheet missing.
+// With both, the rows the saved colours cover stay, but those past the last whole sheet are made
+// again for their sheet (Output::replay) without their pixels being gathered a second time.
 void resume(const ExtractOptions& o, OutputFormat format, const RowFormatter& formatter,
             InputQueue& inputs, Output& w, ColorWeights* colours) {
   const std::string diff = compare_run_record(o.output, recorded_options(o, format));
@@ -427,11 +452,20 @@ void resume(const ExtractOptions& o, OutputFormat format, const RowFormatter& fo
   const double t0 = wall_seconds();
   std::optional<std::size_t> covered;  // rows kept at most
   std::size_t group = 1;               // rows are kept a group at a time (a sheet's)
-  if (colours) covered = ColoursCheckpoint::load(o.output, *colours);
+  std::optional<std::size_t> saved;    // --combined: the rows the saved colours cover
+  std::size_t replay_from = SIZE_MAX;  // rows from here to `covered` are replayed
+  if (colours) covered = saved = ColoursCheckpoint::load(o.output, *colours);
   if (!o.contact_sheet.empty()) {
-    covered = rows_with_sheets(o);
-    group = Pictures::kCellsPerSheet;
+    const std::size_t sheets = rows_with_sheets(o);
+    if (saved) {
+      const std::size_t cells = Pictures::kCellsPerSheet;
+      replay_from = std::min(*saved, sheets) / cells * cells;
+    } else {
+      covered = sheets;
+      group = Pictures::kCellsPerSheet;
+    }
   }
+  std::uint64_t replay_bytes = 0;
   std::size_t kept = 0;
   std::uint64_t kept_bytes = 0;
   std::size_t kept_failed = 0;
@@ -454,23 +488,39 @@ void resume(const ExtractOptions& o, OutputFormat format, const RowFormatter& fo
   WrittenOutput written =
       read_written_output(o.output, formatter, format, [&](std::size_t i, std::string_view row) {
         if (covered && i >= *covered) return;
+        if (i >= replay_from) {
+          replay_bytes += row.size() + 1;
+          w.replay.emplace_back(row);
+          return;
+        }
         if (group == 1) return keep(row);
         pending.emplace_back(row);
         if (pending.size() < group) return;
         for (const auto& r : pending) keep(r);
         pending.clear();
       });
-  if (colours && written.rows < *covered) {
+  if (saved && written.rows < *saved) {
     throw UsageError("cannot resume " + o.output + ": its saved colours for --combined (" +
-                     ColoursCheckpoint::path_of(o.output) + ") cover " + std::to_string(*covered) +
+                     ColoursCheckpoint::path_of(o.output) + ") cover " + std::to_string(*saved) +
                      " rows, it holds " + std::to_string(written.rows) +
                      " (remove that file to start the run again from its first input)");
   }
-  if (written.rows > kept) {
-    spdlog::info("resuming {}: its last {} rows are made again ({})", o.output, written.rows - kept,
+  if (!w.replay.empty()) {
+    spdlog::info(
+        "resuming {}: rows {} to {} are made again to draw their contact sheet (not "
+        "written again)",
+        o.output, kept + 1, kept + w.replay.size());
+  }
+  if (written.rows > kept + w.replay.size()) {
+    spdlog::info("resuming {}: its last {} rows are made again ({})", o.output,
+                 written.rows - kept - w.replay.size(),
                  colours ? "past the saved colours" : "to draw their contact sheets whole");
-    written.keep_bytes = (written.header ? formatter.header().size() : 0) + kept_bytes;
+    written.keep_bytes =
+        (written.header ? formatter.header().size() : 0) + kept_bytes + replay_bytes;
     written.rows = kept;
+    written.failed = kept_failed;
+  } else {
+    written.rows = kept;  // the rows replayed are counted as this run makes them
     written.failed = kept_failed;
   }
   if (::truncate(o.output.c_str(), static_cast<off_t>(written.keep_bytes)) != 0) {
@@ -482,8 +532,8 @@ void resume(const ExtractOptions& o, OutputFormat format, const RowFormatter& fo
   w.header = !written.header;
   w.skipped = written.rows;
   w.skipped_failed = written.failed;
-  spdlog::info("resuming {}: {} rows already there (read in {:.2f} s)", o.output, written.rows,
-               wall_seconds() - t0);
+  spdlog::info("resuming {}: {} rows already there (read in {:.2f} s)", o.output,
+               written.rows + w.replay.size(), wall_seconds() - t0);
 }
 
 Output open_output(const ExtractOptions& o, OutputFormat format, const RowFormatter& formatter,
@@ -492,12 +542,6 @@ Output open_output(const ExtractOptions& o, OutputFormat format, const RowFormat
   if (o.output == "-") return w;
   struct stat st {};
   if (o.resume && ::stat(o.output.c_str(), &st) == 0) {
-    // (With nothing there yet, --resume starts the run: what a job that may run again gives.)
-    if (!o.contact_sheet.empty() && (o.combined || !o.combined_output.empty())) {
-      throw UsageError("cannot resume " + o.output +
-                       ": a run with --contact-sheet and --combined cannot be resumed (remove it "
-                       "to run it again)");
-    }
     resume(o, format, formatter, inputs, w, colours);
     return w;
   }
@@ -763,8 +807,10 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
   if (own_colours) options.combined_colours = &colours;
   const auto formatter = make_formatter(*format, o.k, o.names, o.stats);
   Output output = open_output(o, *format, *formatter, inputs, checkpointed ? &colours : nullptr);
-  g_rows_written = output.skipped;
+  g_rows_written = output.skipped + output.replay.size();
+  options.combined_skip = output.replay.size();
   FileSink sink(output.out, *formatter, output.header);
+  sink.replay(std::move(output.replay), output.skipped);
   std::optional<ColoursCheckpoint> checkpoint;
   if (checkpointed) {
     checkpoint.emplace(o.output, colours);

@@ -267,8 +267,9 @@ class Pipeline {
         current_.batch.add_empty();
       }
       const std::uint64_t pixels = p.error.empty() ? p.points.pixels : 0;
+      const bool gathered = dispatched_++ >= options_.combined_skip;
       current_.pending.push_back(
-          Pending{std::move(p.name), std::move(p.error), pixels, std::move(p.thumbnail)});
+          Pending{std::move(p.name), std::move(p.error), pixels, std::move(p.thumbnail), gathered});
       if (current_.pending.size() >= batch_cap_ || current_.batch.points() >= max_points_) flush();
     }
     flush();
@@ -330,7 +331,7 @@ class Pipeline {
         } else {
           rows[i].palette = make_palette(job.batch, i, job.result);
           shape_palette(rows[i].palette, options_.shape);
-          if (options_.combined) gather(job.batch, i);
+          if (options_.combined && job.pending[i].gathered) gather(job.batch, i);
           if (options_.quality) {
             add_quality(rows[i].palette, job.batch, i, job.pending[i].pixels);
             rows[i].palette.converged = rows[i].palette.iterations < options_.kmeans.max_iter;
@@ -367,6 +368,7 @@ class Pipeline {
     std::string name, error;
     std::uint64_t pixels = 0;  // the image's, counted or not
     Thumbnail thumbnail;
+    bool gathered = true;  // its pixels go to the combined palette (PipelineOptions::combined_skip)
   };
   // A batch on its way through the backend, with what its rows need.
   struct InFlight {
@@ -396,6 +398,7 @@ class Pipeline {
   bool inputs_done_ = false, stop_ = false;
 
   // Owned by the dispatching thread.
+  std::size_t dispatched_ = 0;  // images put in batches
   InFlight current_;
   std::deque<InFlight> in_flight_;
   std::size_t max_points_ = kMaxBatchPoints;

@@ -371,66 +371,94 @@ TEST_F(ResumeTest, CombinedRunsResumeByteIdentical) {
 // drawn, up to the first one missing, and makes the rest again: the sheets and strips of an
 // uninterrupted run, byte for byte, whenever the run stopped or was killed.
 TEST_F(ResumeTest, ContactSheetRunsResumeByteIdentical) {
-  const auto with = [&](const std::string& name, bool resume) {
-    auto a = args(dir_.file(name + ".csv"), "csv");
-    *(std::find(a.begin(), a.end(), "--threads") + 1) = "1";  // slower: signals come mid-run
-    std::filesystem::create_directories(dir_.file(name));
-    a.insert(a.end(), {"--contact-sheet", dir_.file(name + "/sheet.png"), "--swatches",
-                       dir_.file(name + "-strips")});
-    if (resume) a.push_back("--resume");
-    return a;
-  };
-  ASSERT_EQ(extract(with("clean", false)).exit_code, 0);
-  const std::string want = read_text(dir_.file("clean.csv"));
-  const auto sheets = read_directory(dir_.file("clean"));
-  const auto strips = read_directory(dir_.file("clean-strips"));
-  ASSERT_EQ(sheets.size(), 4u);
-  ASSERT_EQ(strips.size(), static_cast<std::size_t>(kImages));
-  const auto same = [&](const std::string& name) {
-    EXPECT_EQ(read_text(dir_.file(name + ".csv")), want);
-    EXPECT_EQ(read_directory(dir_.file(name)), sheets);
-    EXPECT_EQ(read_directory(dir_.file(name + "-strips")), strips);
-  };
-  int stopped = 0;
-  for (const auto& [sig, lines] : std::vector<std::pair<int, std::size_t>>{
-           {SIGINT, 150}, {SIGTERM, 230}, {SIGKILL, 120}, {SIGKILL, 310}}) {
-    const std::string name = "run" + std::to_string(sig) + "-" + std::to_string(lines);
-    SCOPED_TRACE(name);
-    const int status = interrupt(with(name, false), dir_.file(name + ".csv"), lines, sig);
-    stopped += WIFSIGNALED(status) || WEXITSTATUS(status) != 0 ? 1 : 0;
-    const auto r = extract(with(name, true));
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    same(name);
+  // With --combined too: the rows the saved colours cover stay, and those of them past the last
+  // whole sheet are made again for their sheet, not written again nor their pixels counted twice.
+  for (const bool combined : {false, true}) {
+    SCOPED_TRACE(combined ? "--combined" : "");
+    const std::string tag = combined ? "c-" : "";
+    const auto with = [&](const std::string& name, bool resume) {
+      auto a = args(dir_.file(tag + name + ".csv"), "csv");
+      *(std::find(a.begin(), a.end(), "--threads") + 1) = "1";  // slower: signals come mid-run
+      std::filesystem::create_directories(dir_.file(tag + name));
+      a.insert(a.end(), {"--contact-sheet", dir_.file(tag + name + "/sheet.png"), "--swatches",
+                         dir_.file(tag + name + "-strips")});
+      if (combined) a.push_back("--combined");
+      if (resume) a.push_back("--resume");
+      return a;
+    };
+    ASSERT_EQ(extract(with("clean", false)).exit_code, 0);
+    const std::string want = read_text(dir_.file(tag + "clean.csv"));
+    const auto sheets = read_directory(dir_.file(tag + "clean"));
+    auto strips = read_directory(dir_.file(tag + "clean-strips"));
+    ASSERT_EQ(sheets.size(), 4u);
+    ASSERT_EQ(strips.size(), static_cast<std::size_t>(kImages) + (combined ? 1 : 0));
+    ASSERT_EQ(combined, want.find("*combined*") != std::string::npos);
+    const auto same = [&](const std::string& name) {
+      EXPECT_EQ(read_text(dir_.file(tag + name + ".csv")), want);
+      EXPECT_EQ(read_directory(dir_.file(tag + name)), sheets);
+      EXPECT_EQ(read_directory(dir_.file(tag + name + "-strips")), strips);
+    };
+    const auto resume = [&](const std::string& name, const std::string& said = "") {
+      auto a = with(name, true);
+      a.erase(std::find(a.begin(), a.end(), "-q"));
+      const auto r = extract(a);
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_NE(r.err.find(said), std::string::npos) << r.err;
+      same(name);
+    };
+    int stopped = 0;
+    // Killed: with --combined, the colours saved after every batch.
+    if (combined) ::setenv("PALETTE_TEST_CHECKPOINT_SECONDS", "0", 1);
+    for (const auto& [sig, lines] : std::vector<std::pair<int, std::size_t>>{
+             {SIGINT, 150}, {SIGTERM, 230}, {SIGKILL, 120}, {SIGKILL, 310}}) {
+      const std::string name = "run" + std::to_string(sig) + "-" + std::to_string(lines);
+      SCOPED_TRACE(name);
+      const int status = interrupt(with(name, false), dir_.file(tag + name + ".csv"), lines, sig);
+      stopped += WIFSIGNALED(status) || WEXITSTATUS(status) != 0 ? 1 : 0;
+      resume(name);
+    }
+    ::unsetenv("PALETTE_TEST_CHECKPOINT_SECONDS");
+    EXPECT_GE(stopped, 2) << "too few runs were still going when their signal came";
+    // A sheet gone from a finished run (or one another MPI rank had not drawn): its rows and
+    // every row after them are made again.
+    const auto copy_clean = [&](const std::string& name) {
+      std::filesystem::copy(dir_.file(tag + "clean"), dir_.file(tag + name));
+      std::filesystem::copy(dir_.file(tag + "clean-strips"), dir_.file(tag + name + "-strips"));
+      for (const std::string end : {".csv", ".csv.palette-run.json", ".csv.palette-checkpoint"}) {
+        if (!std::filesystem::exists(dir_.file(tag + "clean" + end))) continue;
+        std::filesystem::copy_file(dir_.file(tag + "clean" + end), dir_.file(tag + name + end));
+      }
+    };
+    copy_clean("gone");
+    std::filesystem::remove(dir_.file(tag + "gone/sheet-3.png"));
+    resume("gone", combined ? "rows 201 to 400 are made again to draw their contact sheet"
+                            : "its last 200 rows are made again");
+    if (!combined) continue;
+    // Saved colours some way behind the rows (a save before the last): the rows past them are
+    // cut and made again, and those from the last whole sheet before them replayed.
+    std::filesystem::remove(dir_.file(tag + "behind.csv"));
+    interrupt(with("behind", false), dir_.file(tag + "behind.csv"), 130, SIGTERM);
+    const std::string early = read_text(dir_.file(tag + "behind.csv.palette-checkpoint"));
+    resume("behind");
+    write_text(dir_.file(tag + "behind.csv.palette-checkpoint"), early);
+    resume("behind", "are made again to draw their contact sheet");
+    // A row already there that comes out otherwise (the inputs changed): the run stops (exit 3)
+    // naming it, and nothing is written past the rows there.
+    copy_clean("changed");
+    std::string rows = read_text(dir_.file(tag + "changed.csv"));
+    const std::size_t row_350 = [&] {
+      std::size_t at = 0;
+      for (int i = 0; i < 350; ++i) at = rows.find('\n', at) + 1;  // the header, 349 rows
+      return at;
+    }();
+    rows[rows.find(',', row_350) + 1] = rows[rows.find(',', row_350) + 1] == '#' ? '%' : '#';
+    write_text(dir_.file(tag + "changed.csv"), rows);
+    std::filesystem::remove(dir_.file(tag + "changed/sheet-4.png"));
+    const auto r = extract(with("changed", true));
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("row 350 ("), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("the inputs changed"), std::string::npos) << r.err;
   }
-  EXPECT_GE(stopped, 2) << "too few runs were still going when their signal came";
-  // A sheet gone from a finished run (or one another MPI rank had not drawn): its rows and
-  // every row after them are made again.
-  std::filesystem::copy(dir_.file("clean"), dir_.file("gone"));
-  std::filesystem::copy(dir_.file("clean-strips"), dir_.file("gone-strips"));
-  std::filesystem::copy_file(dir_.file("clean.csv"), dir_.file("gone.csv"));
-  std::filesystem::copy_file(dir_.file("clean.csv.palette-run.json"),
-                             dir_.file("gone.csv.palette-run.json"));
-  std::filesystem::remove(dir_.file("gone/sheet-3.png"));
-  auto a = with("gone", true);
-  a.erase(std::find(a.begin(), a.end(), "-q"));
-  const auto r = extract(a);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("its last 200 rows are made again"), std::string::npos) << r.err;
-  same("gone");
-  // With --combined: a run that has written nothing yet starts (what a job that may be run
-  // again gives every time); one that has, is refused, and left as it is.
-  a = with("fresh", true);
-  a.push_back("--combined");
-  const auto started = extract(a);
-  EXPECT_EQ(started.exit_code, 0) << started.err;
-  const std::string written = read_text(dir_.file("fresh.csv"));
-  EXPECT_NE(written.find("*combined*"), std::string::npos);
-  const auto refused = extract(a);
-  EXPECT_EQ(refused.exit_code, 2);
-  EXPECT_EQ(count_lines(refused.err), 1u) << refused.err;
-  EXPECT_NE(refused.err.find("--contact-sheet and --combined cannot be resumed"), std::string::npos)
-      << refused.err;
-  EXPECT_EQ(read_text(dir_.file("fresh.csv")), written);
 }
 
 // The record sits beside the output; the output itself stays plain CSV (no comment lines).
