@@ -25,7 +25,8 @@ shift 2
 palette=${PALETTE:-palette}
 cpus=${SLURM_CPUS_PER_TASK:-4}
 
-# srun's own --cpus-per-task: Slurm 22.05 to 23.02 do not pass the job's on to srun.
+# srun's own --cpus-per-task: from Slurm 22.05 on (its srun(1) says so), srun does not take the
+# job's.
 # Exit code 1: some images failed, and their error rows are in the output, which is whole.
 mkdir -p "$(dirname "$output")"
 status=0
