@@ -28,8 +28,8 @@
 namespace palette::cli {
 namespace {
 
-// -k, --size, --space, --threads, --device, --batch and --devices are extract's
-// (kBenchClusterOptions); the rest keep ClusterOptions' defaults, which are extract's.
+// -k, --size, --seed, --max-iter, --tol, --space, --threads, --device, --batch and --devices are
+// extract's (kBenchClusterOptions); the rest keep ClusterOptions' defaults, which are extract's.
 struct BenchOptions : ClusterOptions {
   std::string dir;
   std::size_t images = 1000;
@@ -37,9 +37,10 @@ struct BenchOptions : ClusterOptions {
 };
 
 constexpr unsigned kBenchClusterOptions = cluster_option::kColors | cluster_option::kSize |
-                                          cluster_option::kSpace | cluster_option::kThreads |
-                                          cluster_option::kDevice | cluster_option::kBatch |
-                                          cluster_option::kDevices;
+                                          cluster_option::kSeed | cluster_option::kMaxIter |
+                                          cluster_option::kTol | cluster_option::kSpace |
+                                          cluster_option::kThreads | cluster_option::kDevice |
+                                          cluster_option::kBatch | cluster_option::kDevices;
 
 // Keeps a fingerprint of every row, to tell whether two runs agree.
 class DigestSink final : public RowSink {
@@ -157,9 +158,21 @@ int run(const BenchOptions& o) {
       results[0].stats.wall > 0 ? results[0].stats.images / results[0].stats.wall : 0;
   std::string text;
   char line[512];
-  std::snprintf(line, sizeof line, "palette bench: %s, --size %d, k=%d, --space %s, %d threads\n",
-                what.c_str(), o.size, o.k, o.space.c_str(), threads);
+  std::snprintf(line, sizeof line, "palette bench: %s, --size %d, k=%d, --space %s, %d threads",
+                what.c_str(), o.size, options.kmeans.k, o.space.c_str(), threads);
   text += line;
+  // The k-means options, where not extract's defaults (as the pipeline has them).
+  const KMeansParams defaults{};
+  if (options.kmeans.seed != defaults.seed)
+    text += ", --seed " + std::to_string(options.kmeans.seed);
+  if (options.kmeans.max_iter != defaults.max_iter) {
+    text += ", --max-iter " + std::to_string(options.kmeans.max_iter);
+  }
+  if (options.kmeans.tol != defaults.tol) {
+    std::snprintf(line, sizeof line, ", --tol %g", options.kmeans.tol);
+    text += line;
+  }
+  text += "\n";
   text += "CPU: " + cpu_model() + "\n";
 #ifdef PALETTE_WITH_CUDA
   if (gpu) text += "GPU: " + gpu->device() + "\n";

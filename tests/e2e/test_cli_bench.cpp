@@ -35,8 +35,8 @@ TEST(BenchTest, SharedOptionsHaveExtractsHelp) {
   const auto extract = run({PALETTE_BINARY, "extract", "--help"});
   ASSERT_EQ(bench.exit_code, 0) << bench.err;
   ASSERT_EQ(extract.exit_code, 0) << extract.err;
-  for (const std::string name :
-       {"-k,--colors", "--size", "--space", "--threads", "--device", "--batch"}) {
+  for (const std::string name : {"-k,--colors", "--size", "--seed", "--max-iter", "--tol",
+                                 "--space", "--threads", "--device", "--batch"}) {
     SCOPED_TRACE(name);
     const std::string help = option_help(bench.out, name);
     EXPECT_NE(help, "");
@@ -48,6 +48,9 @@ TEST(BenchTest, BadOptionValueExitsTwoWithOneLineOnStderrAndNothingOnStdout) {
   for (const auto& args : std::vector<std::vector<std::string>>{{"-k", "0"},
                                                                 {"--colors", "65"},
                                                                 {"--size", "big"},
+                                                                {"--seed", "-1"},
+                                                                {"--max-iter", "0"},
+                                                                {"--tol", "-0.5"},
                                                                 {"--space", "xyz"},
                                                                 {"--threads", "two"},
                                                                 {"--device", "-1"},
@@ -76,6 +79,13 @@ TEST(BenchTest, SharedOptionsReachTheRun) {
             "palette bench: 3 generated 32x16 JPEGs, --size 8, k=2, --space oklab, 1 threads");
   EXPECT_NE(r.out.find("\ndecode only "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\ncpu "), std::string::npos) << r.out;
+  // The k-means options, named on the first line where not the defaults.
+  const auto k = run({PALETTE_BINARY, "bench", "--images", "2", "--width", "32", "--height", "16",
+                      "--threads", "1", "--seed", "7", "--max-iter", "3", "--tol", "0.25"});
+  ASSERT_EQ(k.exit_code, 0) << k.err;
+  EXPECT_EQ(k.out.substr(0, k.out.find('\n')),
+            "palette bench: 2 generated 32x16 JPEGs, --size 256, k=5, --space lab, 1 threads, "
+            "--seed 7, --max-iter 3, --tol 0.25");
 }
 
 }  // namespace
