@@ -517,12 +517,9 @@ void resume(const ExtractOptions& o, OutputFormat format, const RowFormatter& fo
                  colours ? "past the saved colours" : "to draw their contact sheets whole");
     written.keep_bytes =
         (written.header ? formatter.header().size() : 0) + kept_bytes + replay_bytes;
-    written.rows = kept;
-    written.failed = kept_failed;
-  } else {
-    written.rows = kept;  // the rows replayed are counted as this run makes them
-    written.failed = kept_failed;
   }
+  written.rows = kept;  // the rows replayed are counted as this run makes them
+  written.failed = kept_failed;
   if (::truncate(o.output.c_str(), static_cast<off_t>(written.keep_bytes)) != 0) {
     throw UsageError("cannot resume " + o.output + ": " + std::strerror(errno));
   }
