@@ -24,7 +24,8 @@ cmake --build "$build" --parallel "$(nproc)" --target palette palette_gpu_tests 
 root=out/bundle/palette
 rm -rf out/bundle
 mkdir -p "$root/bin" "$root/libexec" "$root/lib"
-mhd=$(ldconfig -p | awk '/libmicrohttpd\.so\.12 .*x86-64/{print $NF; exit}')
+# No early exit in awk: ldconfig, cut off mid-output, would fail the pipe (pipefail, set -e).
+mhd=$(ldconfig -p | awk '/libmicrohttpd\.so\.12 .*x86-64/ && !found {print $NF; found = 1}')
 cp -L "$mhd" "$root/lib/"
 programs=("$build/palette" "$build/tests/palette_gpu_tests" "$build/tests/palette_parity_tests"
           "$build/bench/bench_kmeans" "$build/bench/bench_cuda_kmeans")
