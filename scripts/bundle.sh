@@ -14,10 +14,13 @@ archs=${1:-"80;86;89;90"}
 build=build-bundle
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
-# Without MPI: a cluster's MPI must be the one its mpirun launches, so MPI builds are made there
-# (README, "On a cluster"); the bundle is one process per node.
+# With MPI where its development files are here (scripts/setup.sh installs Open MPI's): the MPI
+# side is a module, lib/palette/palette-mpi.so, linked with the MPI library's soname only
+# (libmpi.so.40 for Open MPI, the library of every Open MPI from 3.0 to 5.x). The bundle carries
+# no MPI library: under mpirun or srun the module loads the node's own, the one its launcher
+# belongs to (README, "On a cluster").
 cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DPALETTE_CUDA=ON \
-  -DPALETTE_MPI=OFF -DCMAKE_CUDA_ARCHITECTURES="$archs" >/dev/null
+  -DPALETTE_MPI=AUTO -DCMAKE_CUDA_ARCHITECTURES="$archs" >/dev/null
 cmake --build "$build" --parallel "$(nproc)" --target palette palette_gpu_tests \
   palette_parity_tests bench_kmeans bench_cuda_kmeans
 
@@ -33,11 +36,13 @@ for p in "${programs[@]}"; do
   name=$(basename "$p")
   cp "$p" "$root/libexec/$name"
   strip --strip-unneeded "$root/libexec/$name"
-  # Each program runs through the bundled loader with the bundled libraries.
+  # Each program runs through the bundled loader with the bundled libraries, then the node's
+  # LD_LIBRARY_PATH (where a cluster's modules put its NVIDIA driver or its MPI).
   cat > "$root/bin/$name" <<WRAP
 #!/bin/sh
 here=\$(cd "\$(dirname "\$0")/.." && pwd)
-exec "\$here/lib/ld-linux-x86-64.so.2" --library-path "\$here/lib" --argv0 "\$0" \\
+exec "\$here/lib/ld-linux-x86-64.so.2" \\
+  --library-path "\$here/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" --argv0 "\$0" \\
   "\$here/libexec/$name" "\$@"
 WRAP
   chmod +x "$root/bin/$name"
@@ -52,6 +57,14 @@ WRAP
       cp -L -n "$lib" "$root/lib/" 2>/dev/null || true
     done
 done
+mpi=""
+if [ -e "$build/palette-mpi.so" ]; then
+  # Not its closure: the MPI library and its own are the node's (see above).
+  mkdir -p "$root/lib/palette"
+  cp "$build/palette-mpi.so" "$root/lib/palette/"
+  strip --strip-unneeded "$root/lib/palette/palette-mpi.so"
+  mpi=$(objdump -p "$build/palette-mpi.so" | awk '$1 == "NEEDED" && $2 ~ /^libmpi/ {print $2}')
+fi
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib/ld-linux-x86-64.so.2"
 for lib in "$root"/lib/*.so*; do strip --strip-unneeded "$lib" 2>/dev/null || true; done
 cp scripts/gpu-check.sh "$root/gpu-check.sh"
@@ -63,6 +76,13 @@ palette, relocatable bundle. Needs only an x86-64 Linux with the NVIDIA driver (
   ./gpu-check.sh                          # GPU tests, parity, compute-sanitizer, benchmarks
 Libraries in lib/ come from Debian 12 packages; their licences are those of the packages.
 TXT
+if [ -n "$mpi" ]; then
+  cat >> "$root/README" <<TXT
+  mpirun -n 8 bin/palette extract DIR -o out.csv   # across nodes (or srun --mpi=pmix ...)
+Under mpirun or srun, lib/palette/palette-mpi.so loads the node's own MPI library, $mpi
+(Open MPI 4.1 or 5.x), from the system's library path or LD_LIBRARY_PATH (module load openmpi).
+TXT
+fi
 tar czf out/palette-bundle.tar.gz -C out/bundle palette
 echo "bundle: out/palette-bundle.tar.gz ($(du -h out/palette-bundle.tar.gz | cut -f1)," \
   "$(ls "$root/lib" | wc -l) libraries)"

@@ -4,7 +4,8 @@
 # small batches when it is installed, the kernel benchmark, `palette bench` (also with
 # --devices all), and the CSVs of the sample images through both backends, on every device and
 # with --combined (the parity tests named *Fault* fault a device on purpose, each in a process of
-# its own: the CPU fallback, and a multi-device backend, absorb it). Prints a short table at the
+# its own: the CPU fallback, and a multi-device backend, absorb it), and where the node has Open
+# MPI, the samples under mpirun. Prints a short table at the
 # end; logs go to $LOGS (default: ./gpu-check-logs). Exit status 1 if any check
 # failed or was left out for time.
 #
@@ -111,7 +112,16 @@ check combined-cpu 30 bin/palette extract samples --combined --backend cpu -q \
 check combined-cuda 30 bin/palette extract samples --combined --backend cuda -q \
   -o "$logs/combined-cuda.csv" &&
   check combined-csv-identical 10 cmp "$logs/combined-cpu.csv" "$logs/combined-cuda.csv"
-
+# Under the node's own Open MPI (its mpirun: the bundle carries no MPI library), two ranks on
+# the node's GPUs (local rank r takes GPU r mod their count), a chunk at a time: the same CSV.
+if [ -e lib/palette/palette-mpi.so ] && command -v mpirun >/dev/null; then
+  check samples-mpi 60 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+    mpirun --oversubscribe -n 2 bin/palette extract samples --backend cuda --chunk 1 -q \
+    -o "$logs/samples-mpi.csv" &&
+    check samples-mpi-identical 10 cmp "$logs/samples-cpu.csv" "$logs/samples-mpi.csv"
+else
+  note "samples-mpi" "skipped: no mpirun on this node"
+fi
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
 if [ -n "$sanitizer" ]; then
   small='GpuKernel.FewPointsAndEmptyImages:GpuKernel.HeaviestMemberBreaksTiesTowardsTheLowestIndex'

@@ -632,6 +632,27 @@ int run_worker(const ExtractOptions& o, const StopSignals& stop, const mpi::Worl
   return kExitOk;
 }
 
+// mpi::start(), where a launcher started this process. Its MPI library not loading (a node
+// without the MPI palette was built with, as a bundle's module needs the node's Open MPI) is
+// what a build without MPI is: a usage error, unless the process is the launcher's only one or
+// was given its own --shard.
+mpi::World start_mpi(const ExtractOptions& o) {
+  try {
+    return mpi::start();
+  } catch (const std::exception& e) {
+    if (mpi::launched_size() == 1 || !o.shard_text.empty()) {
+      spdlog::debug("{}: it runs as one process", e.what());
+      return mpi::World{};
+    }
+    throw UsageError(std::string(e.what()) +
+                     ". Under mpirun or srun, palette loads the MPI library it was built with "
+                     "from the library path (Open MPI's libmpi.so.40, of Open MPI 4.1 or 5.x, for "
+                     "Debian's Open MPI and the bundle: on a cluster, load its Open MPI module, "
+                     "e.g. `module load openmpi`); without it, give each process its own --shard "
+                     "I/N, or use a job array");
+  }
+}
+
 int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& world) {
   setup_logging(o.quiet ? -1 : o.verbose);
   // One of several processes a launcher started, but alone in its MPI world (a build without
@@ -943,7 +964,8 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
 
 int run(ExtractOptions& o) {
   const StopSignals stop;  // first: every thread started from here on leaves the signals to it
-  const mpi::World world = mpi::start();
+  setup_logging(o.quiet ? -1 : o.verbose);
+  const mpi::World world = start_mpi(o);
   int code = kExitOk;
   try {
     code = run_extract(o, stop, world);

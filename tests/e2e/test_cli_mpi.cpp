@@ -145,6 +145,42 @@ TEST_F(MpiTest, RanksOfOneNodeHaveTheirOwnLocalRanks) {
   }
 }
 
+// The MPI module (palette-mpi.so, beside the executable) missing, as the MPI library it loads
+// may be on a node: one of several processes refuses (exit 2) and says what to do; the only
+// process of `mpirun -n 1` runs as one process.
+TEST_F(MpiTest, WithoutItsMpiLibraryOneOfSeveralProcessesRefuses) {
+  const std::string alone = make_dir("alone");
+  const std::string binary = alone + "/palette";
+  std::filesystem::copy_file(PALETTE_BINARY, binary);
+  std::filesystem::permissions(binary, std::filesystem::perms::owner_exec,
+                               std::filesystem::perm_options::add);
+  const auto with = [&](int n, const std::string& out) {
+    std::vector<std::string> argv = {"/usr/bin/env",
+                                     "OMPI_ALLOW_RUN_AS_ROOT=1",
+                                     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+                                     "OMPI_MCA_rmaps_base_oversubscribe=1",
+                                     "/usr/bin/mpirun",
+                                     "-n",
+                                     std::to_string(n),
+                                     binary,
+                                     "extract"};
+    const auto a = args(out, "csv");
+    argv.insert(argv.end(), a.begin(), a.end());
+    return run(argv);
+  };
+  const auto r = with(2, dir_.file("two.csv"));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("palette-mpi.so was not found"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--shard I/N"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("two.csv")));
+
+  const std::string plain = dir_.file("plain.csv");
+  ASSERT_EQ(extract(args(plain, "csv")).exit_code, 1);
+  const auto one = with(1, dir_.file("one.csv"));
+  EXPECT_EQ(one.exit_code, 1) << one.err;
+  EXPECT_EQ(read_text(dir_.file("one.csv")), read_text(plain));
+}
+
 // --swatches under mpirun: every rank draws the strips of its own images, named by their
 // places in the whole input, so the directory is the one a plain run fills.
 TEST_F(MpiTest, RanksDrawTheStripsOneProcessDraws) {
