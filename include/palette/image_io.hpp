@@ -81,6 +81,10 @@ constexpr std::uint64_t max_file_bytes(std::uint64_t max_pixels) {
          (std::uint64_t{16} << 20);
 }
 
+/// How the error of read_file() starts where the file could not be opened (stat or open
+/// failed): a distributed extract asks rank 0 whether it can open such a file (distribute.cpp).
+inline constexpr std::string_view kCannotOpen = "cannot open: ";
+
 /// Reads a whole regular file of at most `max_bytes`. Anything else is refused without
 /// reading, and without blocking: a FIFO, device or socket named like an image ("not a
 /// regular file (FIFO)"), a directory, a file over the limit. Throws palette::Error ("cannot

@@ -1,9 +1,13 @@
 #include "distribute.hpp"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
@@ -17,6 +21,7 @@
 
 #include "commands.hpp"
 #include "palette/error.hpp"
+#include "palette/image_io.hpp"
 
 namespace palette::cli {
 namespace {
@@ -134,36 +139,52 @@ Chunk decode_chunk(std::string_view bytes) {
   return c;
 }
 
-// A finished row: its input's index, its text as written, and whether it is an error row.
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "?";
+  return name;
+}
+
+// A finished row: its input's index, its text as written, and whether it is an error row. Where
+// its file could not be opened: its path and why (rank 0 checks that it cannot open it either).
 struct Entry {
   std::size_t index;
   std::string text;
   bool failed;
+  std::string unopened, why;
 };
 
-// The global index of each row of a rank's own pipeline, whose inputs are its chunks one after
-// the other.
+// The global index and the path of each row of a rank's own pipeline, whose inputs are its
+// chunks one after the other.
 class IndexMap {
  public:
-  void add(std::size_t start, std::size_t n) {
+  struct Input {
+    std::size_t index;
+    std::string path;
+  };
+  void add(std::size_t start, std::vector<std::string> paths) {
     std::lock_guard lock(mutex_);
-    if (n > 0) segments_.emplace_back(start, n);
+    if (!paths.empty()) segments_.push_back({start, std::move(paths)});
   }
-  std::size_t next() {
+  Input next() {
     std::lock_guard lock(mutex_);
     if (segments_.empty()) throw Error("a row without an input (distributed extract)");
-    auto& [start, n] = segments_.front();
-    const std::size_t index = start + used_;
-    if (++used_ == n) {
+    Segment& front = segments_.front();
+    Input input{front.start + used_, std::move(front.paths[used_])};
+    if (++used_ == front.paths.size()) {
       segments_.pop_front();
       used_ = 0;
     }
-    return index;
+    return input;
   }
 
  private:
+  struct Segment {
+    std::size_t start;
+    std::vector<std::string> paths;
+  };
   std::mutex mutex_;
-  std::deque<std::pair<std::size_t, std::size_t>> segments_;
+  std::deque<Segment> segments_;
   std::size_t used_ = 0;
 };
 
@@ -178,8 +199,13 @@ class EntrySink final : public RowSink {
     std::vector<Entry> entries;
     for (const auto& row : rows) {
       if (!row.ok()) spdlog::warn("{}: {}", row.file, row.error);
-      entries.push_back({map_.next(), formatter_.row(row), !row.ok()});
-      if (on_row_) on_row_(entries.back().index, row);
+      IndexMap::Input input = map_.next();
+      Entry& e = entries.emplace_back(Entry{input.index, formatter_.row(row), !row.ok(), {}, {}});
+      if (row.error.starts_with(kCannotOpen)) {
+        e.unopened = std::move(input.path);
+        e.why = row.error.substr(kCannotOpen.size());
+      }
+      if (on_row_) on_row_(e.index, row);
     }
     out_(entries);
   }
@@ -201,7 +227,9 @@ void feed(InputQueue& local, IndexMap& map, std::size_t low,
     while (local.pushed() - local.taken() > low && !(stop && *stop)) wait.nap();
     std::optional<Chunk> c = next_chunk();
     if (!c) break;
-    map.add(c->start, c->items.size());
+    std::vector<std::string> paths;
+    for (const auto& item : c->items) paths.push_back(item.path);
+    map.add(c->start, std::move(paths));
     for (auto& item : c->items) local.push(std::move(item));
   }
   local.close();
@@ -295,6 +323,8 @@ std::string encode_rows(const std::vector<Entry>& entries) {
     e.u64(x.index);
     e.u64(x.failed ? 1 : 0);
     e.str(x.text);
+    e.str(x.unopened);
+    e.str(x.why);
   }
   return e.take();
 }
@@ -327,6 +357,32 @@ RankHook wait_hook() {
   return kill.rank > 0 ? kill : rank_hook("PALETTE_TEST_WAIT_FOR_RANK");
 }
 
+// Whether this process can open `path` for reading, where a worker could not: the two do not see
+// the same files at the same paths.
+bool opens_here(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+std::string describe(const Backend& backend) {
+  return fmt::format("{} on {}", backend.name(), backend.device());
+}
+
+// A rank's last word: its counts, how many colour messages it sent, its pipeline's time, its
+// backend.
+std::string encode_done(const DistributedStats& stats, std::uint64_t colour_messages,
+                        const Backend& backend) {
+  Encoder e;
+  e.u64(stats.images);
+  e.u64(stats.failed);
+  e.u64(colour_messages);
+  e.u64(static_cast<std::uint64_t>(std::llround(stats.local.wall * 1e6)));
+  e.str(describe(backend));
+  return e.take();
+}
+
 std::vector<Entry> decode_rows(std::string_view bytes) {
   Decoder d(bytes);
   std::vector<Entry> out(d.u64());
@@ -334,6 +390,8 @@ std::vector<Entry> decode_rows(std::string_view bytes) {
     x.index = d.u64();
     x.failed = d.u64() != 0;
     x.text = d.str();
+    x.unopened = d.str();
+    x.why = d.str();
   }
   return out;
 }
@@ -390,6 +448,9 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
   };
   std::map<int, Colours> colours_of;
   ColorWeights remote_colours;
+  std::map<int, std::string> host_of;  // from each rank's requests
+  std::vector<RankReport> reports;
+  const std::string host = host_name();
   const RankHook hook = wait_hook();
   std::size_t handed_to_awaited = 0;
   std::atomic<bool> awaited_holds_enough{false};
@@ -412,8 +473,21 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
           busy = true;
           if (m->tag == kRequest) {
             waiting.push_back(m->source);
+            host_of[m->source] = Decoder(m->bytes).str();
           } else if (m->tag == kRows) {
             auto entries = decode_rows(m->bytes);
+            // Before a row is written: a file a rank could not open but this one can would be
+            // an error row no single process writes (a node without the inputs' file system).
+            for (const Entry& e : entries) {
+              if (!e.unopened.empty() && opens_here(e.unopened)) {
+                throw Error(fmt::format(
+                    "rank {} on {} cannot open {} ({}), which rank 0 on {} can: every rank must "
+                    "see the inputs at the same paths (a file system every node mounts, relative "
+                    "paths from the same working directory); the rows written stay, and "
+                    "--resume finishes the file",
+                    m->source, host_of[m->source], e.unopened, e.why, host));
+              }
+            }
             reorder.add(entries);
           } else if (m->tag == kColours) {
             Colours& c = colours_of[m->source];
@@ -422,10 +496,17 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
             take_colours(m->source);
           } else if (m->tag == kDone) {
             Decoder dec(m->bytes);
-            remote_images += dec.u64();
-            remote_failed += dec.u64();
+            RankReport& r = reports.emplace_back();
+            r.rank = m->source;
+            r.host = host_of[m->source];
+            r.images = dec.u64();
+            r.failed = dec.u64();
+            remote_images += r.images;
+            remote_failed += r.failed;
             Colours& c = colours_of[m->source];
             c.sent = dec.u64();
+            r.seconds = static_cast<double>(dec.u64()) / 1e6;
+            r.backend = dec.str();
             c.told = true;
             take_colours(m->source);
             ++done;
@@ -479,6 +560,11 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
     remote_colours.visit([&](std::uint32_t c, std::uint64_t w) { d.colours->add(c, w); });
   stats.images = stats.local.images + remote_images;
   stats.failed = stats.local.failed + remote_failed;
+  stats.ranks.push_back(
+      {0, host, describe(backend), stats.local.images, stats.local.failed, stats.local.wall});
+  stats.ranks.insert(stats.ranks.end(), reports.begin(), reports.end());
+  std::sort(stats.ranks.begin(), stats.ranks.end(),
+            [](const RankReport& a, const RankReport& b) { return a.rank < b.rank; });
   return stats;
 }
 
@@ -487,11 +573,14 @@ DistributedStats run_worker_rank(const mpi::World& world, Backend& backend,
                                  const DistributedOptions& d, const std::atomic<bool>* stop) {
   IndexMap map;
   InputQueue local;
+  Encoder request;
+  request.str(host_name());
+  const std::string request_bytes = request.take();
   std::thread feeder([&] {
     feed(
         local, map, 2 * d.chunk,
         [&]() -> std::optional<Chunk> {
-          mpi::send(0, kRequest, {});
+          mpi::send(0, kRequest, request_bytes);
           Backoff wait;
           while (!(stop && *stop)) {
             if (auto m = mpi::poll(0, kChunk)) {
@@ -532,11 +621,7 @@ DistributedStats run_worker_rank(const mpi::World& world, Backend& backend,
     spdlog::debug("rank {}: its colours went to rank 0 in {} messages", world.rank,
                   colour_messages);
   }
-  Encoder e;
-  e.u64(stats.images);
-  e.u64(stats.failed);
-  e.u64(colour_messages);
-  mpi::send(0, kDone, e.take());
+  mpi::send(0, kDone, encode_done(stats, colour_messages, backend));
   return stats;
 }
 

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "mpi.hpp"
 #include "palette/backend.hpp"
@@ -36,10 +37,21 @@ struct DistributedOptions {
   ColorWeights* colours = nullptr;
 };
 
+/// What one rank did.
+struct RankReport {
+  int rank = 0;
+  std::string host;
+  std::string backend;  ///< "cpu on ...", as extract's last line names it
+  std::size_t images = 0, failed = 0;
+  double seconds = 0;  ///< its own pipeline's wall time, from its first chunk to its last row
+};
+
 /// The rows a run wrote and how they went, over every rank.
 struct DistributedStats {
   PipelineStats local;  ///< this rank's own pipeline
   std::size_t images = 0, failed = 0;
+  /// Rank 0: every rank's, in rank order, once run_root_rank() returns.
+  std::vector<RankReport> ranks;
 };
 
 /// Rank 0: hands out the inputs of `inputs` (the next one to take has index `first`), runs its

@@ -887,6 +887,11 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
         [&](const std::string& text, std::size_t rows) { sink.write_text(text, rows); },
         &stop.requested());
     stats = all.local;
+    for (const RankReport& r : all.ranks) {
+      spdlog::debug("rank {} on {}: {} images, {} failed, {:.2f} s, {:.1f} images/s ({})", r.rank,
+                    r.host, r.images, r.failed, r.seconds,
+                    r.seconds > 0 ? static_cast<double>(r.images) / r.seconds : 0.0, r.backend);
+    }
     if (options.combined && !stop.requested() && o.output != "-" && g_resumable) {
       // Every rank's colours are here now: what a --resume in one process needs to have
       // nothing to do again.

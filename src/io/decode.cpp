@@ -184,12 +184,12 @@ void check_regular(const struct stat& st) {
 FileBytes read_file(const std::string& path, std::uint64_t max_bytes) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    throw Error(std::string("cannot open: ") + std::strerror(errno));
+    throw Error(std::string(kCannotOpen) + std::strerror(errno));
   }
   check_regular(st);  // before open(): refused without opening
   // O_NONBLOCK: should the path be swapped for a FIFO after the stat, open() still returns.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) throw Error(std::string("cannot open: ") + std::strerror(errno));
+  if (fd < 0) throw Error(std::string(kCannotOpen) + std::strerror(errno));
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }

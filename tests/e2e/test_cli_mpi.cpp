@@ -11,7 +11,10 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -132,17 +135,91 @@ TEST_F(MpiTest, OneOfSeveralProcessesAloneInItsWorldRefuses) {
 
 // The node-local rank (a rank's GPU is its local rank modulo the node's GPUs): on one node, the
 // ranks are 0 to N-1 there too (MPI's split by shared memory, whatever the launcher sets).
+// With -v, rank 0 also says what each rank did, on which host: their images add up to the run's.
 TEST_F(MpiTest, RanksOfOneNodeHaveTheirOwnLocalRanks) {
   auto a = args(dir_.file("out.csv"), "csv");
   a.erase(std::find(a.begin(), a.end(), "-q"));
   a.push_back("-v");
-  const auto r = mpirun(3, a);
+  const auto r = mpirun(3, a, {"PALETTE_TEST_WAIT_FOR_RANK=2:30"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   for (const std::string rank : {"1", "2"}) {
     EXPECT_NE(r.err.find("rank " + rank + " (local rank " + rank + "): the cpu backend"),
               std::string::npos)
         << r.err;
   }
+  char host[256] = {};
+  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+  std::size_t images = 0, failed = 0;
+  for (const int rank : {0, 1, 2}) {
+    const std::string line = "rank " + std::to_string(rank) + " on " + host + ": ";
+    const auto at = r.err.find(line);
+    ASSERT_NE(at, std::string::npos) << r.err;
+    std::size_t n = 0, f = 0;
+    ASSERT_EQ(std::sscanf(r.err.c_str() + at + line.size(), "%zu images, %zu failed", &n, &f), 2)
+        << r.err;
+    if (rank == 2) {
+      EXPECT_GT(n, 30u) << r.err;  // the hook waited for it to hold as many
+    }
+    images += n;
+    failed += f;
+  }
+  EXPECT_EQ(images, 240u);
+  EXPECT_EQ(failed, 2u);
+}
+
+// A rank that cannot open a file rank 0 can (its node does not mount the inputs' file system, or
+// here: relative paths, and the rank started in another directory) would write error rows no
+// single process writes. The job ends before any is written (exit 3), naming the rank and the
+// file, and --resume, where the inputs are there, finishes the file one process writes.
+TEST_F(MpiTest, ARankThatCannotOpenWhatRankZeroOpensEndsTheJob) {
+  // The inputs by relative paths (the missing one too: an error row on every rank).
+  std::string list;
+  std::istringstream lines(read_text(dir_.file("list.txt")));
+  for (std::string line; std::getline(lines, line);) {
+    list += std::filesystem::path(line).filename().string() + "\n";
+  }
+  write_text(dir_.file("relative.txt"), list);
+  const std::string here = dir_.path().string();
+  const std::string elsewhere = make_dir("elsewhere");
+  const auto in = [&](const std::string& cwd, const std::string& out) {
+    std::vector<std::string> argv = {"/usr/bin/env", "-C", cwd, PALETTE_BINARY, "extract"};
+    auto a = args(out, "csv");
+    a[0] = "@relative.txt";
+    argv.insert(argv.end(), a.begin(), a.end());
+    return argv;
+  };
+  const std::string plain = dir_.file("plain.csv");
+  ASSERT_EQ(run(in(here, plain)).exit_code, 1);
+  const std::string want = read_text(plain);
+
+  // mpirun -n 1 --wdir DIR palette ... : -n 1 --wdir ELSEWHERE palette ...
+  const std::string out = dir_.file("out.csv");
+  std::vector<std::string> argv = {"/usr/bin/env", "OMPI_ALLOW_RUN_AS_ROOT=1",
+                                   "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+                                   "OMPI_MCA_rmaps_base_oversubscribe=1", "/usr/bin/mpirun"};
+  for (const std::string& cwd : {here, elsewhere}) {
+    if (cwd != here) argv.push_back(":");
+    argv.insert(argv.end(), {"-n", "1", "--wdir", cwd, "-x", "PALETTE_TEST_WAIT_FOR_RANK=1:3",
+                             PALETTE_BINARY, "extract"});
+    auto a = args(out, "csv");
+    a[0] = "@relative.txt";
+    argv.insert(argv.end(), a.begin(), a.end());
+  }
+  const auto r = run(argv);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("rank 1 on "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot open img"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("which rank 0 on "), std::string::npos) << r.err;
+  const std::string part = read_text(out);
+  ASSERT_LE(part.size(), want.size());
+  EXPECT_EQ(want.compare(0, part.size(), part), 0) << "the rows written are a prefix of the file";
+  EXPECT_EQ(part.find("cannot open: No such file or directory"), std::string::npos)
+      << "rank 1's rows are none of them";
+
+  auto resume = in(here, out);
+  resume.push_back("--resume");
+  EXPECT_EQ(run(resume).exit_code, 1);
+  EXPECT_EQ(read_text(out), want);
 }
 
 // The MPI module (palette-mpi.so, beside the executable) missing, as the MPI library it loads
