@@ -82,8 +82,17 @@ constexpr std::uint64_t max_file_bytes(std::uint64_t max_pixels) {
 }
 
 /// How the error of read_file() starts where the file could not be opened (stat or open
-/// failed): a distributed extract asks rank 0 whether it can open such a file (distribute.cpp).
+/// failed): a distributed extract asks rank 0 whether it can open such a file (distribute.cpp),
+/// and `palette merge` whether it can open those of a part's rows.
 inline constexpr std::string_view kCannotOpen = "cannot open: ";
+
+/// Whether this process can open `path` for reading now (without blocking, nor reading it).
+bool can_open(const std::string& path);
+
+/// Whether an error row's reason says its file could not be reached (not there, not a
+/// directory on its path, not allowed, a stale handle): read_file()'s "cannot open: ...", or
+/// the bare reason an input list gives a path it cannot stat (inputs.cpp).
+bool unreachable_file_error(std::string_view error);
 
 /// Reads a whole regular file of at most `max_bytes`. Anything else is refused without
 /// reading, and without blocking: a FIFO, device or socket named like an image ("not a

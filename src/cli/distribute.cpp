@@ -1,6 +1,5 @@
 #include "distribute.hpp"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -357,15 +356,6 @@ RankHook wait_hook() {
   return kill.rank > 0 ? kill : rank_hook("PALETTE_TEST_WAIT_FOR_RANK");
 }
 
-// Whether this process can open `path` for reading, where a worker could not: the two do not see
-// the same files at the same paths.
-bool opens_here(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;
-}
-
 std::string describe(const Backend& backend) {
   return fmt::format("{} on {}", backend.name(), backend.device());
 }
@@ -479,7 +469,7 @@ DistributedStats run_root_rank(const mpi::World& world, InputQueue& inputs, std:
             // Before a row is written: a file a rank could not open but this one can would be
             // an error row no single process writes (a node without the inputs' file system).
             for (const Entry& e : entries) {
-              if (!e.unopened.empty() && opens_here(e.unopened)) {
+              if (!e.unopened.empty() && can_open(e.unopened)) {
                 throw Error(fmt::format(
                     "rank {} on {} cannot open {} ({}), which rank 0 on {} can: every rank must "
                     "see the inputs at the same paths (a file system every node mounts, relative "

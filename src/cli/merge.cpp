@@ -4,7 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -20,6 +22,7 @@
 #include "palette/error.hpp"
 #include "palette/image_io.hpp"
 #include "palette/points.hpp"
+#include "palette/results.hpp"
 #include "palette/writer.hpp"
 #include "pictures.hpp"
 #include "resume.hpp"
@@ -219,6 +222,38 @@ int run(const MergeOptions& o) {
       throw Error("cannot write " + tmp + ": " + std::strerror(errno));
     }
   };
+  // Error rows of a file the part's task could not open, but that opens here: that task's
+  // node did not see the inputs (or the file came later). Said, not refused, as a part may be
+  // hours old; extract under mpirun refuses the like at once (distribute.cpp).
+  struct Unopened {
+    std::unique_ptr<ResultsParser> parser;  // for the rows that may be such rows
+    std::size_t rows = 0;
+    std::string first;
+  };
+  std::vector<Unopened> unopened(readers.size());
+  int k = 0;
+  const std::string k_text = value_of(rec, "-k");
+  std::from_chars(k_text.data(), k_text.data() + k_text.size(), k);
+  const auto formatter = make_formatter(format, std::max(k, 1), value_of(rec, "--names") == "yes",
+                                        value_of(rec, "--stats") == "yes");
+  for (std::size_t s = 0; s < readers.size() && k > 0; ++s) {
+    unopened[s].parser = std::make_unique<ResultsParser>(o.parts[by_index[s]]);
+  }
+  const auto check = [&](std::size_t s, const std::string& line) {
+    Unopened& u = unopened[s];
+    if (!u.parser || !formatter->is_error_row(std::string_view(line).substr(0, line.size() - 1))) {
+      return;
+    }
+    try {
+      u.parser->feed(line, [&](const ResultsRow& row) {
+        if (!row.failed || !unreachable_file_error(row.error)) return;
+        if (!can_open(std::string(row.file))) return;
+        if (u.rows++ == 0) u.first = std::string(row.file) + " (" + std::string(row.error) + ")";
+      });
+    } catch (const Error&) {
+      u.parser.reset();  // not a row as extract writes it: this part's check ends here
+    }
+  };
   std::string line;
   if (format == OutputFormat::kCsv) {
     std::string header;
@@ -228,6 +263,11 @@ int run(const MergeOptions& o) {
                          o.parts[by_index[0]] + "'s");
       }
       header = line;
+      try {
+        unopened[s].parser->feed(line, [](const ResultsRow&) {});
+      } catch (const Error&) {
+        unopened[s].parser.reset();
+      }
     }
     put(header);
   }
@@ -240,6 +280,7 @@ int run(const MergeOptions& o) {
       if (!readers[s].next(line)) {
         throw UsageError("cannot merge " + o.parts[by_index[s]] + ": it ends before its rows do");
       }
+      check(s, line);
       put(line);
       ++rows;
     }
@@ -284,6 +325,16 @@ int run(const MergeOptions& o) {
   scratch.kept = true;
   complete_run_record(o.output, rows, inputs);
   spdlog::info("merged {} parts: {} rows into {}", readers.size(), rows, o.output);
+  for (std::size_t s = 0; s < unopened.size(); ++s) {
+    if (unopened[s].rows == 0) continue;
+    const std::string& part = o.parts[by_index[s]];
+    spdlog::warn(
+        "{} (shard {} of {}): {} of its rows say their file could not be opened, but it opens "
+        "here (the first: {}): did the node that ran it see the inputs? To make them again, "
+        "remove {} and {}, run extract --shard {}/{} again, and merge",
+        part, s, first->count, unopened[s].rows, unopened[s].first, part, run_record_path(part), s,
+        first->count);
+  }
   return kExitOk;
 }
 

@@ -181,6 +181,21 @@ void check_regular(const struct stat& st) {
 
 }  // namespace
 
+bool unreachable_file_error(std::string_view error) {
+  if (error.starts_with(kCannotOpen)) return true;
+  for (const int e : {ENOENT, ENOTDIR, EACCES, ESTALE}) {
+    if (error == std::strerror(e)) return true;
+  }
+  return false;
+}
+
+bool can_open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
 FileBytes read_file(const std::string& path, std::uint64_t max_bytes) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {

@@ -114,6 +114,66 @@ TEST_F(ShardTest, MergedPartsAreTheFileOneRunWrites) {
   }
 }
 
+// A task whose node did not see the inputs (here: relative paths, and the task started in
+// another directory) wrote "cannot open" rows for files that open where merge runs: merge
+// joins the parts, and says which part and how to make its rows again.
+TEST_F(ShardTest, MergeSaysWhichPartCouldNotOpenFilesThatOpenHere) {
+  std::string list;
+  std::istringstream lines(list_);
+  for (std::string line; std::getline(lines, line);) {
+    list += std::filesystem::path(line).filename().string() + "\n";
+  }
+  write_text(dir_.file("relative.txt"), list);
+  const std::string here = dir_.path().string();
+  const std::string elsewhere = make_dir("elsewhere");
+  const auto in = [&](const std::string& cwd, const std::string& command,
+                      const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"/usr/bin/env", "-C", cwd, PALETTE_BINARY, command};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  };
+  for (const std::string format : {"csv", "jsonl"}) {
+    SCOPED_TRACE(format);
+    const std::string plain = dir_.file("plain." + format);
+    const std::vector<std::string> common = {"@" + dir_.file("relative.txt"), "--format", format,
+                                             "-q"};
+    auto a = common;
+    a.insert(a.end(), {"-o", plain});
+    ASSERT_EQ(in(here, "extract", a).exit_code, 1);
+    const std::string out = dir_.file("out." + format);
+    std::vector<std::string> parts;
+    for (const int i : {0, 1}) {
+      a = common;
+      a.insert(a.end(), {"-o", out, "--shard", std::to_string(i) + "/2", "--shard-block", "3"});
+      EXPECT_EQ(in(i == 0 ? here : elsewhere, "extract", a).exit_code, i);  // 1: failed images
+      parts.push_back(dir_.file("out.part-" + std::to_string(i) + "-of-2." + format));
+    }
+    const std::string merged = dir_.file("merged." + format);
+    auto r = in(here, "merge", {parts[0], parts[1], "-o", merged});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    // Shard 1 holds inputs 3-5 and 9-10: img3-5 and bad.jpg open here, missing.png nowhere.
+    EXPECT_NE(r.err.find(parts[1] + " (shard 1 of 2): 4 of its rows say their file could not be "
+                                    "opened, but it opens here (the first: img3.png (No such "
+                                    "file or directory))"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("extract --shard 1/2 again"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find(parts[0]), std::string::npos) << r.err;
+    EXPECT_NE(read_text(merged), read_text(plain));
+
+    // As it says: that part again, where the inputs are.
+    std::filesystem::remove(parts[1]);
+    std::filesystem::remove(parts[1] + ".palette-run.json");
+    a = common;
+    a.insert(a.end(), {"-o", out, "--shard", "1/2", "--shard-block", "3"});
+    EXPECT_EQ(in(here, "extract", a).exit_code, 1);
+    r = in(here, "merge", {parts[0], parts[1], "-o", merged});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err.find("could not be opened"), std::string::npos) << r.err;
+    EXPECT_EQ(read_text(merged), read_text(plain));
+  }
+}
+
 TEST_F(ShardTest, MergeRefusesWhatIsNotOneRun) {
   const std::string out = dir_.file("out.csv");
   const auto parts = shards(out, "csv", 3, 2);

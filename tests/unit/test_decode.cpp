@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -559,6 +560,28 @@ TEST(ReadFile, ReportsWhyItCannotRead) {
   const auto bytes = read_file(dir.file("x.bin"));
   EXPECT_EQ(std::vector<std::uint8_t>(bytes.begin(), bytes.end()),
             (std::vector<std::uint8_t>{'a', 'b', 'c'}));
+}
+
+// What `merge` and a distributed extract ask of a row that says its file could not be reached.
+TEST(ReadFile, TellsAnUnreachableFileFromOneThatOpens) {
+  TempDir dir;
+  test::write_text(dir.file("x.bin"), "abc");
+  EXPECT_TRUE(can_open(dir.file("x.bin")));
+  EXPECT_FALSE(can_open(dir.file("missing.png")));
+  EXPECT_FALSE(can_open(dir.file("x.bin/below")));
+  ASSERT_EQ(::mkfifo(dir.file("fifo").c_str(), 0600), 0);
+  EXPECT_TRUE(can_open(dir.file("fifo")));  // without blocking
+  try {
+    read_file(dir.file("missing.png"));
+    ADD_FAILURE() << "read a missing file";
+  } catch (const Error& e) {
+    EXPECT_TRUE(unreachable_file_error(e.what())) << e.what();
+  }
+  EXPECT_TRUE(unreachable_file_error(std::strerror(ENOENT)));  // an input list's reason
+  EXPECT_TRUE(unreachable_file_error(std::strerror(EACCES)));
+  EXPECT_FALSE(unreachable_file_error("empty file"));
+  EXPECT_FALSE(unreachable_file_error("not a regular file (FIFO)"));
+  EXPECT_FALSE(unreachable_file_error(""));
 }
 
 // ---------------------------------------------------------------------------------------------
