@@ -16,7 +16,7 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 # With MPI where its development files are here (scripts/setup.sh installs Open MPI's): the MPI
 # side is a module, lib/palette/palette-mpi.so, linked with the MPI library's soname only
-# (libmpi.so.40 for Open MPI, the library of every Open MPI from 3.0 to 5.x). The bundle carries
+# (libmpi.so.40 for Open MPI, whose 4.1 and 5.x keep one C interface). The bundle carries
 # no MPI library: under mpirun or srun the module loads the node's own, the one its launcher
 # belongs to (README, "On a cluster").
 cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DPALETTE_CUDA=ON \
@@ -80,9 +80,10 @@ if [ -n "$mpi" ]; then
   cat >> "$root/README" <<TXT
   mpirun -n 8 bin/palette extract DIR -o out.csv   # across nodes (or srun --mpi=pmix ...)
 Under mpirun or srun, lib/palette/palette-mpi.so loads the node's own MPI library, $mpi
-(Open MPI 4.1 or 5.x), from the system's library path or LD_LIBRARY_PATH (module load openmpi).
+(libmpi.so.40: Open MPI 4.1 or 5.x), from the system's library path or LD_LIBRARY_PATH (for
+instance after module load openmpi).
 TXT
 fi
 tar czf out/palette-bundle.tar.gz -C out/bundle palette
 echo "bundle: out/palette-bundle.tar.gz ($(du -h out/palette-bundle.tar.gz | cut -f1)," \
-  "$(ls "$root/lib" | wc -l) libraries)"
+  "$(ls "$root"/lib/*.so* | wc -l) libraries)"
