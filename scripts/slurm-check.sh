@@ -6,17 +6,21 @@
 #     writes the file;
 #   - scripts/slurm-mpi.sh (srun --mpi=pmix, 3 ranks): rank 2 killed after 40 rows fails the job;
 #     submitted again (2 ranks) it finishes the file from the rows written;
-#   - `srun -n 2 palette extract` without an MPI plugin: each task refuses (exit 2).
+#   - `srun -n 2 palette extract` without an MPI plugin: each task refuses (exit 2);
+#   - with BUNDLE=palette-bundle.tar.gz (scripts/bundle.sh), scripts/slurm-mpi.sh again with the
+#     bundle's palette (PALETTE=.../bin/palette): its MPI module loads this machine's Open MPI
+#     under srun --mpi=pmix, through the bundle's own loader.
 # Needs root and Debian's slurm-wlm and munge (apt-get install slurm-wlm munge; not in setup.sh,
 # as they would start daemons on a user's machine); without them it says so and exits 0. Its
 # daemons (munged, slurmctld, slurmd) run with their own configuration, key, ports, socket and
 # state in a temporary directory, and are stopped at the end.
 #
-#   scripts/slurm-check.sh [BUILD_DIR]     (default: build; palette built with MPI for srun)
+#   [BUNDLE=TARBALL] scripts/slurm-check.sh [BUILD_DIR]   (default: build; built with MPI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 palette=$(realpath "${1:-build}")/palette
+bundle=${BUNDLE:+$(realpath "$BUNDLE")}
 say() { echo "slurm-check: $*"; }
 for cmd in munged mungekey slurmctld slurmd sbatch srun; do
   if ! command -v "$cmd" >/dev/null; then
@@ -176,5 +180,23 @@ grep -q "one of 2 processes started by mpirun or srun" "$tmp/work/srun.err" ||
   fail "srun -n 2 without MPI: $(cat "$tmp/work/srun.err")"
 [ ! -e "$tmp/mpi out/s.csv" ] || fail "srun -n 2 without MPI wrote an output"
 say "srun -n 2 without MPI: both refuse (exit 2)"
+
+# 4. The GPU bundle's palette (CPU backend here) under the MPI script.
+if [ -n "$bundle" ]; then
+  mkdir -p "$tmp/bundle"
+  tar xzf "$bundle" -C "$tmp/bundle" || fail "cannot unpack $bundle"
+  if [ -e "$tmp/bundle/palette/lib/palette/palette-mpi.so" ]; then
+    job=$(PALETTE="$tmp/bundle/palette/bin/palette" sbatch --parsable --nodes=1 \
+      --ntasks-per-node=2 --gpus-per-node=0 --cpus-per-task=1 "$repo/scripts/slurm-mpi.sh" \
+      "$tmp/in" "$tmp/mpi out/b.csv")
+    wait_idle
+    [ "$(state "$job")" = COMPLETED ] || fail "the bundle's MPI job ended $(state "$job")"
+    cmp "$tmp/mpi out/b.csv" "$tmp/want.csv" ||
+      fail "the bundle's MPI job's output differs from a plain run's"
+    say "the bundle under srun --mpi=pmix (2 ranks): identical to a plain run"
+  else
+    say "bundle part skipped: $bundle has no MPI module"
+  fi
+fi
 ok=1
 say "ok"

@@ -6,10 +6,11 @@
 # One rank per GPU (here 4 nodes with 4 GPUs each): each rank decodes on its share of the node's
 # cores and clusters on its GPU; rank 0 writes the file. If the job dies (a node failed, its time
 # ran out), submit it again: it goes on from the rows written (--resume). Edit the #SBATCH lines
-# for your cluster. palette must be built with MPI on the cluster (`palette info` says), against
-# an Open MPI that srun can start: `srun --mpi=list` shows the plugins Slurm offers (pmix for
-# Open MPI 4 and later); srun without one starts processes that do not know of each other, and
-# palette then refuses to run.
+# for your cluster. palette must have MPI (`palette info` says): built with MPI on the cluster, or
+# the GPU bundle (PALETTE=/path/to/palette/bin/palette sbatch ...) where the nodes have Open MPI
+# 4.1 or 5.x (its libmpi.so.40 on their library path); either way an Open MPI that srun can
+# start: `srun --mpi=list` shows the plugins Slurm offers (pmix for Open MPI 4 and later); srun
+# without one starts processes that do not know of each other, and palette then refuses to run.
 #SBATCH --job-name=palette-mpi
 #SBATCH --nodes=4
 #SBATCH --ntasks-per-node=4
