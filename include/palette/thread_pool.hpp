@@ -47,4 +47,18 @@ class ThreadPool {
 /// Number of CPUs this process may run on (affinity mask), at least 1.
 int available_cpus();
 
+/// Share `index` of `count` processes that split `cpus` between them: an even block of the CPUs
+/// in ascending order (sizes differ by at most one), or one CPU, shared, when there are fewer
+/// CPUs than processes. Empty when `cpus` is.
+std::vector<int> cpu_share(std::vector<int> cpus, int index, int count);
+
+/// Moves this thread (and the threads it starts from then on) to share `index` of `count` of
+/// the CPUs this process may be given (every CPU its cpuset allows, whatever it is bound to now).
+/// Returns {CPUs it could run on before, CPUs of the node, CPUs it runs on now}; nothing changes
+/// (and the last equals the first) where the system refuses.
+struct CpuShare {
+  int before = 0, node = 0, now = 0;
+};
+CpuShare take_cpu_share(int index, int count);
+
 }  // namespace palette

@@ -669,6 +669,15 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
                      ": each would do the whole run into the same output. Run one process, or "
                      "give each its own --shard I/N");
   }
+  // mpirun's default binding leaves each process one core, or one socket, whatever the node has
+  // and however many processes share it: each takes its share of the node's CPUs instead.
+  if (const auto local = mpi::default_binding()) {
+    const CpuShare share = take_cpu_share(local->first, local->second);
+    spdlog::debug(
+        "rank {}: mpirun bound it to {} CPU(s), its default; it runs on {} CPU(s), its share of "
+        "the node's {} as process {} of {} there",
+        world.rank, share.before, share.now, share.node, local->first, local->second);
+  }
   // Other ranks than 0 say only what goes wrong, their failed images included (rank 0 tells
   // the run's story).
   if (world.rank > 0 && !o.quiet && o.verbose == 0) spdlog::set_level(spdlog::level::warn);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 #include "palette/error.hpp"
@@ -25,6 +26,23 @@ int launched_size() {
     if (const char* v = std::getenv(name); v && *v) return std::max(1, std::atoi(v));
   }
   return 1;
+}
+
+std::optional<std::pair<int, int>> default_binding() {
+  const auto env = [](const char* name) -> std::string_view {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+  };
+  // Open MPI 4's mpirun sets the first when it bound the process, the others when asked how.
+  if (env("OMPI_MCA_orte_bound_at_launch") != "1") return std::nullopt;
+  if (!env("OMPI_MCA_hwloc_base_binding_policy").empty()) return std::nullopt;
+  if (env("OMPI_MCA_rmaps_base_mapping_policy").find("pe=") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  const int rank = std::atoi(std::string(env("OMPI_COMM_WORLD_LOCAL_RANK")).c_str());
+  const int size = std::atoi(std::string(env("OMPI_COMM_WORLD_LOCAL_SIZE")).c_str());
+  if (size < 1 || rank < 0 || rank >= size) return std::nullopt;
+  return std::pair{rank, size};
 }
 
 #ifdef PALETTE_HAVE_MPI

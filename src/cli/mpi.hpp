@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace palette::cli::mpi {
 
@@ -19,6 +20,12 @@ struct World {
 /// Whether this process was started by an MPI launcher (Open MPI's OMPI_COMM_WORLD_SIZE,
 /// PMI_SIZE, PMIX_RANK).
 bool launched();
+/// Where Open MPI's mpirun bound this process by its own default (a core each for 2 processes or
+/// fewer, else a socket each: one decoding thread for `mpirun -n 2` on a node of 16 cores), not
+/// as asked (--bind-to, --map-by ...:pe=N): this process's place among the node's processes and
+/// their count (OMPI_COMM_WORLD_LOCAL_RANK, _LOCAL_SIZE), to take its share of the node's CPUs
+/// instead. std::nullopt otherwise (asked for, another launcher, Open MPI 5's, or not bound).
+std::optional<std::pair<int, int>> default_binding();
 /// How many processes the nearest launcher says it started, this one included
 /// (OMPI_COMM_WORLD_SIZE, else PMI_SIZE, else srun's SLURM_STEP_NUM_TASKS); 1 when none says.
 int launched_size();

@@ -89,4 +89,45 @@ int available_cpus() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+std::vector<int> cpu_share(std::vector<int> cpus, int index, int count) {
+  if (cpus.empty() || count < 1) return cpus;
+  std::sort(cpus.begin(), cpus.end());
+  const std::size_t n = cpus.size(), c = static_cast<std::size_t>(count),
+                    i = static_cast<std::size_t>(index < 0 ? 0 : index) % c;
+  if (n < c) return {cpus[i % n]};
+  return std::vector<int>(cpus.begin() + static_cast<std::ptrdiff_t>(i * n / c),
+                          cpus.begin() + static_cast<std::ptrdiff_t>((i + 1) * n / c));
+}
+
+CpuShare take_cpu_share(int index, int count) {
+  CpuShare share;
+  cpu_set_t before;
+  if (sched_getaffinity(0, sizeof before, &before) != 0) return share;
+  share.before = share.now = CPU_COUNT(&before);
+  // Asked for every CPU, the kernel gives those the cpuset allows: the node's, for this job.
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &all);
+  cpu_set_t node;
+  if (sched_setaffinity(0, sizeof all, &all) != 0 ||
+      sched_getaffinity(0, sizeof node, &node) != 0) {
+    sched_setaffinity(0, sizeof before, &before);
+    return share;
+  }
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &node)) cpus.push_back(c);
+  }
+  share.node = static_cast<int>(cpus.size());
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  for (const int c : cpu_share(cpus, index, count)) CPU_SET(c, &mine);
+  if (sched_setaffinity(0, sizeof mine, &mine) != 0) {
+    sched_setaffinity(0, sizeof before, &before);
+    return share;
+  }
+  share.now = CPU_COUNT(&mine);
+  return share;
+}
+
 }  // namespace palette

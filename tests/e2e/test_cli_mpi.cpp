@@ -11,6 +11,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -68,9 +69,10 @@ class MpiTest : public ExtractTest {
             "3",
             "-q"};
   }
-  // mpirun -n N palette extract ARGS, with ENV set for every rank.
+  // mpirun -n N [OPTIONS] palette extract ARGS, with ENV set for every rank.
   RunResult mpirun(int n, const std::vector<std::string>& args,
-                   const std::vector<std::string>& env = {}) {
+                   const std::vector<std::string>& env = {},
+                   const std::vector<std::string>& options = {}) {
     std::vector<std::string> argv = {"/usr/bin/env",
                                      "OMPI_ALLOW_RUN_AS_ROOT=1",
                                      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
@@ -79,6 +81,7 @@ class MpiTest : public ExtractTest {
                                      "-n",
                                      std::to_string(n)};
     for (const auto& e : env) argv.insert(argv.end(), {"-x", e});
+    argv.insert(argv.end(), options.begin(), options.end());
     argv.insert(argv.end(), {PALETTE_BINARY, "extract"});
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv);
@@ -165,6 +168,30 @@ TEST_F(MpiTest, RanksOfOneNodeHaveTheirOwnLocalRanks) {
   }
   EXPECT_EQ(images, 240u);
   EXPECT_EQ(failed, 2u);
+}
+
+// mpirun binds a process to a core (2 processes or fewer) or a socket by default, whatever the
+// node has: palette takes its share of the node's CPUs instead (here, the only process: all of
+// them), unless the binding was asked for.
+TEST_F(MpiTest, EachProcessTakesItsShareOfTheNodesCpus) {
+  cpu_set_t mine;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof mine, &mine), 0);
+  const int cpus = CPU_COUNT(&mine);
+  if (cpus < 2) GTEST_SKIP() << "one CPU";
+  const std::vector<std::string> a = {"@" + dir_.file("list.txt"), "-o", dir_.file("out.csv"),
+                                      "-v"};
+  const auto by_default = mpirun(1, a);
+  EXPECT_EQ(by_default.exit_code, 1) << by_default.err;
+  EXPECT_NE(by_default.err.find("mpirun bound it to 1 CPU(s), its default; it runs on " +
+                                std::to_string(cpus) + " CPU(s)"),
+            std::string::npos)
+      << by_default.err;
+  EXPECT_NE(by_default.err.find("(" + std::to_string(cpus) + " threads)"), std::string::npos)
+      << by_default.err;
+  const auto asked = mpirun(1, a, {}, {"--bind-to", "core"});
+  EXPECT_EQ(asked.exit_code, 1) << asked.err;
+  EXPECT_EQ(asked.err.find("its default"), std::string::npos) << asked.err;
+  EXPECT_NE(asked.err.find("(1 threads)"), std::string::npos) << asked.err;
 }
 
 // A rank that cannot open a file rank 0 can (its node does not mount the inputs' file system, or
