@@ -69,20 +69,21 @@ class MpiTest : public ExtractTest {
             "3",
             "-q"};
   }
-  // mpirun -n N [OPTIONS] palette extract ARGS, with ENV set for every rank.
+  // mpirun, as root where the tests run as root, oversubscribing this machine's cores.
+  static std::vector<std::string> launcher() {
+    return {"/usr/bin/env", "OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+            "OMPI_MCA_rmaps_base_oversubscribe=1", "/usr/bin/mpirun"};
+  }
+  // mpirun -n N [OPTIONS] BINARY extract ARGS, with ENV set for every rank.
   RunResult mpirun(int n, const std::vector<std::string>& args,
                    const std::vector<std::string>& env = {},
-                   const std::vector<std::string>& options = {}) {
-    std::vector<std::string> argv = {"/usr/bin/env",
-                                     "OMPI_ALLOW_RUN_AS_ROOT=1",
-                                     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
-                                     "OMPI_MCA_rmaps_base_oversubscribe=1",
-                                     "/usr/bin/mpirun",
-                                     "-n",
-                                     std::to_string(n)};
+                   const std::vector<std::string>& options = {},
+                   const std::string& binary = PALETTE_BINARY) {
+    std::vector<std::string> argv = launcher();
+    argv.insert(argv.end(), {"-n", std::to_string(n)});
     for (const auto& e : env) argv.insert(argv.end(), {"-x", e});
     argv.insert(argv.end(), options.begin(), options.end());
-    argv.insert(argv.end(), {PALETTE_BINARY, "extract"});
+    argv.insert(argv.end(), {binary, "extract"});
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv);
   }
@@ -221,9 +222,7 @@ TEST_F(MpiTest, ARankThatCannotOpenWhatRankZeroOpensEndsTheJob) {
 
   // mpirun -n 1 --wdir DIR palette ... : -n 1 --wdir ELSEWHERE palette ...
   const std::string out = dir_.file("out.csv");
-  std::vector<std::string> argv = {"/usr/bin/env", "OMPI_ALLOW_RUN_AS_ROOT=1",
-                                   "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
-                                   "OMPI_MCA_rmaps_base_oversubscribe=1", "/usr/bin/mpirun"};
+  std::vector<std::string> argv = launcher();
   for (const std::string& cwd : {here, elsewhere}) {
     if (cwd != here) argv.push_back(":");
     argv.insert(argv.end(), {"-n", "1", "--wdir", cwd, "-x", "PALETTE_TEST_WAIT_FOR_RANK=1:3",
@@ -259,18 +258,7 @@ TEST_F(MpiTest, WithoutItsMpiLibraryOneOfSeveralProcessesRefuses) {
   std::filesystem::permissions(binary, std::filesystem::perms::owner_exec,
                                std::filesystem::perm_options::add);
   const auto with = [&](int n, const std::string& out) {
-    std::vector<std::string> argv = {"/usr/bin/env",
-                                     "OMPI_ALLOW_RUN_AS_ROOT=1",
-                                     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
-                                     "OMPI_MCA_rmaps_base_oversubscribe=1",
-                                     "/usr/bin/mpirun",
-                                     "-n",
-                                     std::to_string(n),
-                                     binary,
-                                     "extract"};
-    const auto a = args(out, "csv");
-    argv.insert(argv.end(), a.begin(), a.end());
-    return run(argv);
+    return mpirun(n, args(out, "csv"), {}, {}, binary);
   };
   const auto r = with(2, dir_.file("two.csv"));
   EXPECT_EQ(r.exit_code, 2) << r.err;
