@@ -179,15 +179,22 @@ TEST_F(MpiTest, EachProcessTakesItsShareOfTheNodesCpus) {
   ASSERT_EQ(::sched_getaffinity(0, sizeof mine, &mine), 0);
   const int cpus = CPU_COUNT(&mine);
   if (cpus < 2) GTEST_SKIP() << "one CPU";
+  // Where mpirun cannot bind (a container that forbids it), there is no default to replace.
+  std::vector<std::string> env = launcher();
+  env.insert(env.end(), {"-n", "1", "/usr/bin/env"});
+  if (run(env).out.find("OMPI_MCA_orte_bound_at_launch=1") == std::string::npos) {
+    GTEST_SKIP() << "mpirun does not bind here";
+  }
   const std::vector<std::string> a = {"@" + dir_.file("list.txt"), "-o", dir_.file("out.csv"),
                                       "-v"};
   const auto by_default = mpirun(1, a);
   EXPECT_EQ(by_default.exit_code, 1) << by_default.err;
-  EXPECT_NE(by_default.err.find("mpirun bound it to 1 CPU(s), its default; it runs on " +
-                                std::to_string(cpus) + " CPU(s)"),
-            std::string::npos)
-      << by_default.err;
-  EXPECT_NE(by_default.err.find("(" + std::to_string(cpus) + " threads)"), std::string::npos)
+  const std::string said = "mpirun bound it to 1 CPU(s), its default; it runs on ";
+  const auto at = by_default.err.find(said);
+  ASSERT_NE(at, std::string::npos) << by_default.err;
+  const int now = std::atoi(by_default.err.c_str() + at + said.size());
+  EXPECT_GE(now, cpus) << by_default.err;  // every CPU its cpuset allows, as the only process
+  EXPECT_NE(by_default.err.find("(" + std::to_string(now) + " threads)"), std::string::npos)
       << by_default.err;
   const auto asked = mpirun(1, a, {}, {"--bind-to", "core"});
   EXPECT_EQ(asked.exit_code, 1) << asked.err;

