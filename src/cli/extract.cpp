@@ -653,8 +653,8 @@ mpi::World start_mpi(const ExtractOptions& o) {
   }
 }
 
+// Logging is set up (run() does, before MPI starts).
 int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& world) {
-  setup_logging(o.quiet ? -1 : o.verbose);
   // One of several processes a launcher started, but alone in its MPI world (a build without
   // MPI, or another MPI than the launcher's): every one would do the whole run into the same
   // output. Unless each was given its own shard.
@@ -978,7 +978,7 @@ int run_extract(ExtractOptions& o, const StopSignals& stop, const mpi::World& wo
 
 int run(ExtractOptions& o) {
   const StopSignals stop;  // first: every thread started from here on leaves the signals to it
-  setup_logging(o.quiet ? -1 : o.verbose);
+  setup_logging(o.quiet ? -1 : o.verbose);  // before MPI starts, which may fail with a message
   const mpi::World world = start_mpi(o);
   int code = kExitOk;
   try {
